@@ -1,0 +1,86 @@
+"""Command line: ``replication <step>`` (or ``python -m replication <step>``).
+
+Each step reads the files the one before it wrote. Problems with the input print one
+message and exit with code 2; there is no traceback for a user's mistake.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import pipeline
+from .errors import ReplicationError
+from .spec import load_study
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--study", default="golovacheva2022",
+                   help="a shipped study id or a path to a study YAML (default: %(default)s)")
+    p.add_argument("--root", type=Path, default=Path("."),
+                   help="project folder holding data/ and reports/ (default: current folder)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="replication",
+        description="Replication of Golovacheva et al. (2022): synthetic survey, two-stage "
+                    "cluster analysis, multinomial logit, and the report.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    g = sub.add_parser("generate", help="simulate the survey into data/raw/",
+                       description="Simulate the synthetic survey into data/raw/ (survey.csv, "
+                                   "codebook.csv, truth.json). Existing raw data is never "
+                                   "overwritten unless --force is given.")
+    _common(g)
+    g.add_argument("--n", type=int, default=None, help="sample size (default: the study's N)")
+    g.add_argument("--separation", type=float, default=None,
+                   help="High-Low distance of the needs in within-segment SDs (default: the study's)")
+    g.add_argument("--seed", type=int, default=None, help="random seed (default: the study's)")
+    g.add_argument("--force", action="store_true", help="overwrite existing raw data")
+
+    s = sub.add_parser("score", help="scale scores and reliability from the raw survey",
+                       description="Validate data/raw/survey.csv against its codebook, write scale "
+                                   "scores to data/processed/scores.csv and Cronbach's alpha to "
+                                   "reports/tables/reliability.csv.")
+    _common(s)
+
+    v = sub.add_parser("validate", help="check a study specification and the raw survey",
+                       description="Load the study specification and the raw survey; report the "
+                                   "first problem found, or say that both are valid.")
+    _common(v)
+    return parser
+
+
+def run(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    spec = load_study(args.study)
+    layout = pipeline.Layout(args.root)
+    if args.command == "generate":
+        if args.force and any(p.exists() for p in (layout.survey, layout.codebook, layout.truth)):
+            print(f"overwriting the raw data in {layout.raw} (--force)", file=sys.stderr)
+        written = pipeline.generate(spec, layout, n=args.n, separation=args.separation,
+                                    seed=args.seed, force=args.force)
+    elif args.command == "score":
+        written = pipeline.score(spec, layout)
+    elif args.command == "validate":
+        survey = pipeline.load_survey(layout)
+        pipeline.check_survey_matches(spec, survey, layout.survey)
+        print(f"{args.study}: specification valid; {layout.survey}: {len(survey)} respondents valid")
+        return 0
+    for p in written:
+        print(f"wrote {p}")
+    return 0
+
+
+def main(argv=None) -> None:
+    try:
+        code = run(argv)
+    except ReplicationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        code = exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted; files already written are complete (writes are atomic)", file=sys.stderr)
+        code = 130
+    sys.exit(code)

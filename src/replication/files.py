@@ -1,0 +1,71 @@
+"""Writing outputs safely: atomic replaces, deterministic text, and immutable raw data."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from .errors import ReplicationError
+
+#: Decimal places kept in text outputs, so tiny floating-point noise cannot change a file.
+FLOAT_DIGITS = 6
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to a temporary file beside ``path``, then rename it into place.
+
+    An interrupted run leaves either the old file or the new one, never half of one.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def write_csv(path: str | Path, df: pd.DataFrame, digits: int = FLOAT_DIGITS) -> Path:
+    """Write a table as CSV with floats rounded to ``digits`` and ``\\n`` line endings."""
+    out = df.copy()
+    for col in out.columns:
+        if pd.api.types.is_float_dtype(out[col]):
+            out[col] = out[col].round(digits)
+    return atomic_write_text(path, out.to_csv(index=False, lineterminator="\n"))
+
+
+def _round_floats(obj, digits):
+    if isinstance(obj, float):
+        return round(obj, digits)
+    if isinstance(obj, dict):
+        return {k: _round_floats(v, digits) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_round_floats(v, digits) for v in obj]
+    return obj
+
+
+def write_json(path: str | Path, obj, digits: int = FLOAT_DIGITS) -> Path:
+    """Write JSON with sorted keys and rounded floats, so equal content gives equal bytes."""
+    text = json.dumps(_round_floats(obj, digits), indent=2, sort_keys=True, ensure_ascii=False)
+    return atomic_write_text(path, text + "\n")
+
+
+def guard_raw(paths, force: bool) -> None:
+    """Refuse to overwrite existing raw data unless ``force`` is given."""
+    existing = [str(p) for p in paths if Path(p).exists()]
+    if existing and not force:
+        raise ReplicationError(
+            f"{existing[0]}: raw data already exists and is never overwritten silently; "
+            "pass --force (or run `make data`) to regenerate it")

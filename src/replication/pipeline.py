@@ -1,0 +1,113 @@
+"""The pipeline's steps, each reading files and writing files, as the Makefile runs them.
+
+Data flows one way: study specification -> raw survey -> scale scores -> segments ->
+membership model -> checks -> report. Each step function takes the study and a
+:class:`Layout` (where files live) so the same steps can run into a temporary folder.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from . import files
+from .errors import ReplicationError
+from .loader import read_survey
+from .measurement import reliability, scale_scores
+from .simulate import simulate_survey
+from .spec import StudySpec
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where a run's files live, below one root folder."""
+
+    root: Path = Path(".")
+
+    @property
+    def raw(self) -> Path:
+        return self.root / "data" / "raw"
+
+    @property
+    def processed(self) -> Path:
+        return self.root / "data" / "processed"
+
+    @property
+    def reports(self) -> Path:
+        return self.root / "reports"
+
+    @property
+    def tables(self) -> Path:
+        return self.reports / "tables"
+
+    @property
+    def figures(self) -> Path:
+        return self.reports / "figures"
+
+    # raw inputs
+    @property
+    def survey(self) -> Path:
+        return self.raw / "survey.csv"
+
+    @property
+    def codebook(self) -> Path:
+        return self.raw / "codebook.csv"
+
+    @property
+    def truth(self) -> Path:
+        """The generating truth: only recovery checks may read it."""
+        return self.raw / "truth.json"
+
+    # processed
+    @property
+    def scores(self) -> Path:
+        return self.processed / "scores.csv"
+
+    @property
+    def segments(self) -> Path:
+        return self.processed / "segments.csv"
+
+
+def generate(spec: StudySpec, layout: Layout, n=None, separation=None, seed=None, force=False) -> list[Path]:
+    """Simulate the survey and write ``survey.csv``, ``codebook.csv`` and ``truth.json``."""
+    targets = [layout.survey, layout.codebook, layout.truth]
+    files.guard_raw(targets, force)
+    sample = simulate_survey(spec, n=n, separation=separation, random_state=seed)
+    files.write_csv(layout.codebook, sample.codebook)
+    files.write_csv(layout.survey, sample.survey)
+    files.write_json(layout.truth, sample.truth)
+    return targets
+
+
+def load_survey(layout: Layout) -> pd.DataFrame:
+    """The raw survey, validated against its codebook."""
+    return read_survey(layout.survey, layout.codebook)
+
+
+def check_survey_matches(spec: StudySpec, survey: pd.DataFrame, path: Path) -> None:
+    """Every item the specification names must be in the survey."""
+    for c in spec.constructs:
+        for item in c.items.value:
+            if item not in survey.columns:
+                raise ReplicationError(f"{path}, column '{item}': the study specification's construct "
+                                       f"'{c.id}' needs this item, but the survey lacks it")
+
+
+def score(spec: StudySpec, layout: Layout) -> list[Path]:
+    """Scale scores to ``data/processed/scores.csv`` and reliability to a table."""
+    survey = load_survey(layout)
+    check_survey_matches(spec, survey, layout.survey)
+    files.write_csv(layout.scores, scale_scores(survey, spec))
+    files.write_csv(layout.tables / "reliability.csv", reliability(survey, spec))
+    return [layout.scores, layout.tables / "reliability.csv"]
+
+
+def read_truth(layout: Layout) -> dict:
+    """The generating truth. Call this only from recovery checks."""
+    try:
+        return json.loads(layout.truth.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ReplicationError(f"{layout.truth}: no generating truth (was the survey generated here?)") from None
