@@ -46,6 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
                                    "reports/tables/reliability.csv.")
     _common(s)
 
+    c = sub.add_parser("cluster", help="two-stage cluster analysis: segments, tables, figures",
+                       description="Ward's hierarchical clustering of the standardized needs, k-means "
+                                   "from the Ward centroids, naming by the reported profiles. Writes "
+                                   "data/processed/segments.csv, reports/tables/ and reports/figures/.")
+    _common(c)
+
     v = sub.add_parser("validate", help="check a study specification and the raw survey",
                        description="Load the study specification and the raw survey; report the "
                                    "first problem found, or say that both are valid.")
@@ -64,6 +70,8 @@ def run(argv=None) -> int:
                                     seed=args.seed, force=args.force)
     elif args.command == "score":
         written = pipeline.score(spec, layout)
+    elif args.command == "cluster":
+        written = pipeline.cluster(spec, layout)
     elif args.command == "validate":
         survey = pipeline.load_survey(layout)
         pipeline.check_survey_matches(spec, survey, layout.survey)

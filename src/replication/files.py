@@ -11,7 +11,8 @@ import pandas as pd
 
 from .errors import ReplicationError
 
-#: Decimal places kept in text outputs, so tiny floating-point noise cannot change a file.
+#: Significant digits kept for floats in text outputs, so floating-point noise in the last
+#: bits (which can differ across BLAS builds) does not change a file, and small p-values survive.
 FLOAT_DIGITS = 6
 
 
@@ -38,17 +39,13 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
 
 
 def write_csv(path: str | Path, df: pd.DataFrame, digits: int = FLOAT_DIGITS) -> Path:
-    """Write a table as CSV with floats rounded to ``digits`` and ``\\n`` line endings."""
-    out = df.copy()
-    for col in out.columns:
-        if pd.api.types.is_float_dtype(out[col]):
-            out[col] = out[col].round(digits)
-    return atomic_write_text(path, out.to_csv(index=False, lineterminator="\n"))
+    """Write a table as CSV with floats to ``digits`` significant digits and ``\\n`` line ends."""
+    return atomic_write_text(path, df.to_csv(index=False, lineterminator="\n", float_format=f"%.{digits}g"))
 
 
 def _round_floats(obj, digits):
     if isinstance(obj, float):
-        return round(obj, digits)
+        return float(f"{obj:.{digits}g}")
     if isinstance(obj, dict):
         return {k: _round_floats(v, digits) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
@@ -57,7 +54,7 @@ def _round_floats(obj, digits):
 
 
 def write_json(path: str | Path, obj, digits: int = FLOAT_DIGITS) -> Path:
-    """Write JSON with sorted keys and rounded floats, so equal content gives equal bytes."""
+    """Write JSON with sorted keys and floats to ``digits`` significant digits."""
     text = json.dumps(_round_floats(obj, digits), indent=2, sort_keys=True, ensure_ascii=False)
     return atomic_write_text(path, text + "\n")
 

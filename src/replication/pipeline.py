@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import files
+from . import figures, files
 from .errors import ReplicationError
 from .loader import read_survey
 from .measurement import reliability, scale_scores
+from .segments import segment_analysis
 from .simulate import simulate_survey
 from .spec import StudySpec
 
@@ -103,6 +104,33 @@ def score(spec: StudySpec, layout: Layout) -> list[Path]:
     files.write_csv(layout.scores, scale_scores(survey, spec))
     files.write_csv(layout.tables / "reliability.csv", reliability(survey, spec))
     return [layout.scores, layout.tables / "reliability.csv"]
+
+
+def read_scores(layout: Layout) -> pd.DataFrame:
+    try:
+        return pd.read_csv(layout.scores)
+    except FileNotFoundError:
+        raise ReplicationError(f"{layout.scores}: no scale scores yet (run `replication score`)") from None
+
+
+def cluster(spec: StudySpec, layout: Layout) -> list[Path]:
+    """The two-stage cluster analysis, its naming, and its tables and figures."""
+    scores = read_scores(layout)
+    result = segment_analysis(spec, scores, load_survey(layout))
+    written = [files.write_csv(layout.segments, result.assignments)]
+    written += [files.write_csv(layout.tables / f"{name}.csv", df) for name, df in result.tables.items()]
+    needs = [c.id for c in spec.clustering_constructs]
+    k = spec.n_segments.value
+    names = {s.id: s.name.value for s in spec.segments}
+    t, f = result.tables, layout.figures
+    figs = {
+        f / "cluster_size_check.png": figures.cluster_size_check(t["cluster_sizes"]),
+        f / "segment_profiles.png": figures.segment_profiles(t["centroids"], needs, names),
+        f / "dendrogram.png": figures.dendrogram(result.model.linkage_, k),
+        f / "k_selection.png": figures.k_selection(t["k_selection"], t["k_preferred"], k),
+    }
+    written += [figures.save_figure(fig, path) for path, fig in figs.items()]
+    return written
 
 
 def read_truth(layout: Layout) -> dict:

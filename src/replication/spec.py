@@ -145,6 +145,39 @@ class Simulation(_Strict):
     coefficients: Sourced[dict[str, dict[str, float]]]
 
 
+class Claim(_Strict):
+    """A claim the scorecard checks. ``kind`` selects the evaluator in :mod:`replication.checks`."""
+
+    id: str
+    kind: Literal["n_segments", "segment_share", "segment_profile", "model_lr_test",
+                  "predictor_lr_test", "reliability"]
+    statement: str
+    reported: str | None = None
+    assumed: str | None = None
+    segment: str | None = None
+    predictor: str | None = None
+    alpha: float | None = None
+    min_agree: int | None = None
+    min_alpha: float | None = None
+    tolerance_source: str | None = None
+
+    @model_validator(mode="after")
+    def _complete(self):
+        if bool(self.reported) == bool(self.assumed):
+            raise ValueError("give exactly one of 'reported: <where>' or 'assumed: <why>'")
+        needs = {"segment_share": ["segment"], "segment_profile": ["segment"], "n_segments": ["min_agree"],
+                 "model_lr_test": ["alpha"], "predictor_lr_test": ["predictor", "alpha"],
+                 "reliability": ["min_alpha"]}[self.kind]
+        missing = [k for k in needs if getattr(self, k) is None]
+        if missing:
+            raise ValueError(f"a '{self.kind}' claim needs {', '.join(missing)}")
+        return self
+
+    @property
+    def is_reported(self) -> bool:
+        return bool(self.reported)
+
+
 class StudySpec(_Strict):
     """A whole study specification (the parsed YAML)."""
 
@@ -159,6 +192,7 @@ class StudySpec(_Strict):
     demographics: list[Demographic] = []
     logit_reference: Sourced[str]
     simulation: Simulation
+    claims: list[Claim] = []
 
     # -- convenient views ---------------------------------------------------------------
     @property
@@ -283,6 +317,15 @@ def _cross_checks(spec: StudySpec) -> list[Problem]:
         for cid in row:
             if cid not in predictors:
                 problems.append(Problem(("simulation", "coefficients", sid), f"'{cid}' is not a predictor construct"))
+    predictor_ids = predictors
+    dupes([c.id for c in spec.claims], "claims")
+    for ci, claim in enumerate(spec.claims):
+        if claim.segment is not None and claim.segment not in segment_ids:
+            problems.append(Problem(("claims", ci, "segment"), f"claim '{claim.id}' names unknown segment "
+                                    f"'{claim.segment}'"))
+        if claim.predictor is not None and claim.predictor not in predictor_ids:
+            problems.append(Problem(("claims", ci, "predictor"), f"claim '{claim.id}' names '{claim.predictor}', "
+                                    "which is not a predictor construct"))
     if spec.simulation.separation.value < 0:
         problems.append(Problem(("simulation", "separation"), "separation must be >= 0"))
     return problems

@@ -1,0 +1,107 @@
+"""Figures, written so the same inputs give byte-identical PNG files."""
+
+from __future__ import annotations
+
+from io import BytesIO
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+from scipy.cluster.hierarchy import dendrogram as scipy_dendrogram  # noqa: E402
+
+from .files import atomic_write_bytes  # noqa: E402
+
+sns.set_theme(style="whitegrid", context="notebook")
+plt.rcParams.update({"svg.hashsalt": "replication", "figure.dpi": 100})
+PASS, FAIL = "#2b8a3e", "#c92a2a"
+
+
+def save_figure(fig, path: str | Path, dpi: int = 120) -> Path:
+    """Save a PNG without the metadata (software version) that would differ across machines."""
+    buf = BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def cluster_size_check(sizes: pd.DataFrame):
+    """Reported against replicated share per segment, with the tolerance band."""
+    df = sizes[sizes["segment"] != "unmatched"].reset_index(drop=True)
+    fig, ax = plt.subplots(figsize=(7.5, 4))
+    y = np.arange(len(df))
+    tol = df["tolerance_pp"].iloc[0]
+    ax.barh(y, 2 * tol, left=df["reported_pct"] - tol, height=0.6, color="#dee2e6",
+            label=f"reported ± {tol:g} points (tolerance)")
+    ax.scatter(df["reported_pct"], y, marker="|", s=400, color="black", label="reported share", zorder=3)
+    colors = [PASS if ok else FAIL for ok in df["within_tolerance"]]
+    ax.scatter(df["replicated_pct"], y, s=60, color=colors, zorder=4, label="replicated share")
+    for yi, (rep, ok) in enumerate(zip(df["replicated_pct"], df["within_tolerance"])):
+        ax.annotate(f"{rep:.1f}%" + ("" if ok else "  outside"), (rep, yi), xytext=(8, 6),
+                    textcoords="offset points", fontsize=9, color=PASS if ok else FAIL)
+    ax.set_yticks(y, df["name"])
+    ax.invert_yaxis()
+    ax.set_xlabel("share of the sample (%)")
+    ax.set_xlim(0, max(df["reported_pct"].max(), df["replicated_pct"].max()) + 8)
+    unmatched = sizes.loc[sizes["segment"] == "unmatched", "replicated_pct"]
+    title = "Segment sizes: reported vs replicated"
+    if len(unmatched):
+        title += f"\n({unmatched.iloc[0]:.1f}% of respondents in clusters fitting no reported profile)"
+    ax.set_title(title)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3, fontsize=8, frameon=False)
+    return fig
+
+
+def segment_profiles(centroids: pd.DataFrame, needs: list[str], labels: dict[str, str]):
+    """Centroid of each segment on each need (z-scores), one line per segment."""
+    fig, ax = plt.subplots(figsize=(7.5, 4))
+    x = np.arange(len(needs))
+    for _, row in centroids.iterrows():
+        z = [row[f"{v}_z"] for v in needs]
+        ax.plot(x, z, marker="o", label=f"{labels.get(row['segment'], row['segment'])} "
+                                        f"({row['pattern']}, n={row['n']})")
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_xticks(x, [v.replace("_", "\n") for v in needs])
+    ax.set_ylabel("centroid (z-score; above 0 = High)")
+    ax.set_title("Segment profiles on the three individualization needs")
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    return fig
+
+
+def dendrogram(Z: np.ndarray, k: int, p: int = 30):
+    """Ward's tree truncated to its last ``p`` merges, with the cut at ``k`` clusters."""
+    fig, ax = plt.subplots(figsize=(7.5, 4))
+    scipy_dendrogram(Z, truncate_mode="lastp", p=p, ax=ax, color_threshold=Z[-(k - 1), 2],
+                     above_threshold_color="grey", show_leaf_counts=True, leaf_font_size=7)
+    cut = (Z[-k, 2] + Z[-(k - 1), 2]) / 2
+    ax.axhline(cut, ls="--", color="black", lw=0.8)
+    ax.text(ax.get_xlim()[1], cut, f" k = {k}", va="bottom", ha="right", fontsize=9)
+    ax.set_ylabel("Ward merge height")
+    ax.set_xlabel("cluster (respondents in brackets)")
+    ax.grid(False, axis="x")
+    ax.set_title(f"Ward's hierarchy, last {p} merges")
+    return fig
+
+
+def k_selection(criteria: pd.DataFrame, preferred: pd.DataFrame, k_used: int):
+    """One panel per criterion against k, the preferred k marked."""
+    panels = [("height_jump", "agglomeration jump"), ("calinski_harabasz", "Calinski-Harabasz"),
+              ("silhouette", "silhouette"), ("davies_bouldin", "Davies-Bouldin"), ("gap", "gap statistic")]
+    fig, axes = plt.subplots(1, 5, figsize=(13, 2.8), sharex=True)
+    best = dict(zip(preferred["criterion"], preferred["preferred_k"]))
+    for ax, (col, name) in zip(axes, panels):
+        ax.plot(criteria["k"], criteria[col], marker="o", ms=4)
+        if col == "gap":
+            ax.errorbar(criteria["k"], criteria["gap"], yerr=criteria["gap_se"], fmt="none", ecolor="grey")
+        kb = best[name]
+        ax.plot([kb], criteria.loc[criteria["k"] == kb, col], marker="o", ms=10, mfc="none",
+                mec=PASS if kb == k_used else FAIL, mew=2)
+        ax.axvline(k_used, ls=":", color="black", lw=0.8)
+        ax.set_title(f"{name}\nprefers k = {kb}", fontsize=9)
+        ax.set_xlabel("k")
+    fig.suptitle(f"Choosing k (dotted: reported k = {k_used})", y=1.08)
+    return fig

@@ -1,0 +1,91 @@
+"""Naming clusters: match centroids to the reported High/Low profiles.
+
+A cluster is High on a need when its centroid lies above the sample mean of that need
+(z > 0), Low otherwise. Each cluster is assigned to one reported segment by an optimal
+one-to-one assignment (Hungarian algorithm, scipy's ``linear_sum_assignment``) that
+maximises the number of needs on the reported side, ties broken by how far the centroid
+lies on that side. A cluster whose pattern does not agree with its assigned profile on
+every need keeps no name: the match is reported as failed rather than forced.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import linear_sum_assignment
+
+from .spec import StudySpec
+
+
+@dataclass
+class SegmentMatch:
+    """The outcome of :func:`match_segments`.
+
+    Attributes
+    ----------
+    table : DataFrame
+        One row per cluster: ``cluster, pattern, segment, name, reported_profile,
+        agreement`` (share of needs on the reported side) and ``matched``.
+    mapping : dict
+        Cluster number -> segment id, or ``None`` where the cluster fits no profile.
+    """
+
+    table: pd.DataFrame
+    mapping: dict
+
+    @property
+    def all_matched(self) -> bool:
+        return bool(self.table["matched"].all())
+
+    def segment_of(self, labels) -> np.ndarray:
+        """Segment id of each label; ``"unmatched"`` for clusters without a name."""
+        names = np.array([self.mapping[c] or "unmatched" for c in range(len(self.mapping))], dtype=object)
+        return names[np.asarray(labels)]
+
+
+def pattern(center_z) -> str:
+    """``"H/L/H"``: High where the standardized centroid is above the sample mean."""
+    return "/".join("H" if z > 0 else "L" for z in center_z)
+
+
+def match_segments(centers_z, spec: StudySpec) -> SegmentMatch:
+    """Assign the specification's segment names to clusters.
+
+    Parameters
+    ----------
+    centers_z : array of shape (k, n_clustering_constructs)
+        Standardized centroids, columns in the order of ``spec.clustering_constructs``.
+    spec : StudySpec
+
+    Returns
+    -------
+    SegmentMatch
+    """
+    centers_z = np.asarray(centers_z, dtype=float)
+    needs = [c.id for c in spec.clustering_constructs]
+    profiles = np.array([[1.0 if s.profile.value[c] == "H" else -1.0 for c in needs] for s in spec.segments])
+    signs = np.where(centers_z > 0, 1.0, -1.0)
+    agreement = (signs[:, None, :] == profiles[None, :, :]).mean(axis=2)   # clusters x segments
+    depth = centers_z @ profiles.T                                          # tie-breaker
+    # Agreement counts first (steps of 1/m); depth only orders equal agreements.
+    score = agreement * len(needs) * (np.abs(depth).max() + 1) + depth
+    rows, cols = linear_sum_assignment(-score)
+    mapping, records = {}, []
+    for c in range(centers_z.shape[0]):
+        hit = np.flatnonzero(rows == c)
+        seg = spec.segments[cols[hit[0]]] if hit.size else None
+        agree = float(agreement[c, cols[hit[0]]]) if hit.size else 0.0
+        matched = seg is not None and agree == 1.0
+        mapping[c] = seg.id if matched else None
+        records.append({
+            "cluster": c + 1,
+            "pattern": pattern(centers_z[c]),
+            "segment": seg.id if matched else "unmatched",
+            "name": seg.name.value if matched else "(no reported profile fits)",
+            "assigned_profile": "/".join(seg.profile.value[n] for n in needs) if seg else "",
+            "agreement": agree,
+            "matched": matched,
+        })
+    return SegmentMatch(table=pd.DataFrame(records), mapping=mapping)

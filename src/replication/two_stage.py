@@ -1,0 +1,133 @@
+"""The two-stage cluster analysis as an estimator: Ward's method, then k-means.
+
+>>> model = TwoStageClustering(n_clusters=5).fit(needs)      # doctest: +SKIP
+>>> model.sizes_, model.cluster_centers_raw_                   # doctest: +SKIP
+
+``fit`` reads like the methods section: standardize the clustering variables, build
+Ward's hierarchy, cut it at k, take the Ward centroids as the start of k-means, iterate
+k-means to convergence. Clusters are numbered by size, largest first, so the numbering
+never depends on the order of the respondents.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .errors import ReplicationError
+from .kmeans import kmeans_refine
+from .ward import cluster_centroids, ward_clusters, ward_linkage
+
+
+def check_clustering_input(X, n_clusters: int, names=None) -> np.ndarray:
+    """Return ``X`` as a float array, or raise a clear error if Ward cannot run on it."""
+    if isinstance(X, pd.DataFrame):
+        names = list(X.columns) if names is None else names
+    X = np.asarray(X, dtype=float)
+    if X.ndim != 2:
+        raise ReplicationError(f"clustering needs a respondents x variables table, got {X.ndim} dimension(s)")
+    names = names or [f"variable {j + 1}" for j in range(X.shape[1])]
+    if np.isnan(X).any():
+        i, j = np.argwhere(np.isnan(X))[0]
+        raise ReplicationError(f"clustering variable '{names[j]}' has {int(np.isnan(X[:, j]).sum())} missing "
+                               f"value(s) (first in row {i + 1}); Ward's method needs complete data")
+    if X.shape[0] < n_clusters:
+        raise ReplicationError(f"{X.shape[0]} respondents cannot form {n_clusters} clusters")
+    constant = [names[j] for j in range(X.shape[1]) if np.ptp(X[:, j]) == 0]
+    if constant:
+        raise ReplicationError(f"clustering variable '{constant[0]}' is constant, so it cannot be "
+                               "standardized or separate clusters")
+    return X
+
+
+class TwoStageClustering:
+    """Ward's hierarchical clustering followed by k-means from the Ward centroids.
+
+    Parameters
+    ----------
+    n_clusters : int
+        Number of clusters k.
+    standardize : bool, default True
+        Cluster z-scores (mean 0, SD 1 with ddof=1), so each need weighs the same.
+    max_iter : int
+        Upper bound on k-means iterations.
+
+    Attributes
+    ----------
+    labels_ : ndarray of shape (n_respondents,)
+        Final (k-means) cluster of each respondent, ``0..k-1``, largest cluster first.
+    ward_labels_ : ndarray
+        Stage-1 (Ward) cluster of each respondent, numbered like ``labels_``.
+    cluster_centers_ : ndarray of shape (k, n_variables)
+        Final centroids on the standardized scale.
+    cluster_centers_raw_ : ndarray
+        Final centroids on the original scale.
+    ward_centers_ : ndarray
+        The Ward centroids that started k-means (standardized scale).
+    sizes_ : ndarray
+        Respondents per cluster.
+    linkage_ : ndarray
+        Ward's linkage matrix, for rows in canonical (sorted) order.
+    n_iter_ : int
+        k-means iterations; ``converged_`` says whether labels stopped changing.
+    mean_, scale_ : ndarray
+        The standardization, reused by :meth:`predict`.
+    """
+
+    def __init__(self, n_clusters: int = 5, standardize: bool = True, max_iter: int = 300):
+        self.n_clusters = n_clusters
+        self.standardize = standardize
+        self.max_iter = max_iter
+
+    def _transform(self, X):
+        return (X - self.mean_) / self.scale_
+
+    def fit(self, X, y=None):
+        """Run both stages on ``X`` (respondents x clustering variables)."""
+        k = self.n_clusters
+        X = check_clustering_input(X, k)
+        self.feature_names_in_ = None
+        # Canonical row order: sorting by value first makes every result a function of
+        # the set of respondents, not of the order of the file (Ward breaks ties by order).
+        order = np.lexsort(X.T[::-1])
+        Xs = X[order]
+        if self.standardize:
+            self.mean_, self.scale_ = Xs.mean(axis=0), Xs.std(axis=0, ddof=1)
+        else:
+            self.mean_, self.scale_ = np.zeros(X.shape[1]), np.ones(X.shape[1])
+        Zs = self._transform(Xs)
+
+        # Stage 1: Ward's hierarchy, cut at k; its centroids seed stage 2.
+        self.linkage_ = ward_linkage(Zs)
+        ward = ward_clusters(self.linkage_, k)
+        ward_centers = cluster_centroids(Zs, ward, k)
+
+        # Stage 2: k-means from the Ward centroids.
+        km = kmeans_refine(Zs, ward_centers, self.max_iter)
+        sizes = np.bincount(km.labels, minlength=k)
+        # Number clusters by size (largest first), ties by centroid, so labels are canonical.
+        rank = np.lexsort(tuple(km.centers.T[::-1]) + (-sizes,))
+        relabel = np.empty(k, int)
+        relabel[rank] = np.arange(k)
+
+        inverse = np.empty_like(order)
+        inverse[order] = np.arange(order.size)
+        self.labels_ = relabel[km.labels][inverse]
+        self.ward_labels_ = relabel[ward][inverse] if np.array_equal(np.unique(ward), np.arange(k)) else ward[inverse]
+        self.cluster_centers_ = km.centers[rank]
+        self.ward_centers_ = ward_centers[rank]
+        self.cluster_centers_raw_ = self.cluster_centers_ * self.scale_ + self.mean_
+        self.sizes_ = sizes[rank]
+        self.n_iter_, self.converged_, self.inertia_ = km.n_iter, km.converged, km.inertia
+        self.order_ = order
+        return self
+
+    def predict(self, X) -> np.ndarray:
+        """Nearest final centroid for new respondents (same variables, same scale)."""
+        X = np.asarray(X, dtype=float)
+        Z = self._transform(X)
+        d = ((Z[:, None, :] - self.cluster_centers_[None, :, :]) ** 2).sum(axis=2)
+        return d.argmin(axis=1)
+
+    def fit_predict(self, X, y=None) -> np.ndarray:
+        return self.fit(X).labels_
