@@ -52,6 +52,24 @@ def build_parser() -> argparse.ArgumentParser:
                                    "data/processed/segments.csv, reports/tables/ and reports/figures/.")
     _common(c)
 
+    lg = sub.add_parser("logit", help="multinomial logit of segment membership",
+                        description="Multinomial logit of the recovered segment on the five consumer "
+                                    "characteristics; tables and figures in reports/.")
+    _common(lg)
+    lg.add_argument("--raw-scale", action="store_true",
+                    help="coefficients per scale point instead of per SD")
+
+    r = sub.add_parser("recovery", help="compare results with the generating truth (simulation only)",
+                       description="Adjusted Rand index, confusion matrix and logit coefficient "
+                                   "recovery against data/raw/truth.json.")
+    _common(r)
+
+    ck = sub.add_parser("check", help="the scorecard of reported claims; exit 1 if any fails",
+                        description="Evaluate every claim in the study specification against the "
+                                    "result tables; write reports/tables/scorecard.csv; exit 1 when "
+                                    "any claim fails.")
+    _common(ck)
+
     v = sub.add_parser("validate", help="check a study specification and the raw survey",
                        description="Load the study specification and the raw survey; report the "
                                    "first problem found, or say that both are valid.")
@@ -72,6 +90,20 @@ def run(argv=None) -> int:
         written = pipeline.score(spec, layout)
     elif args.command == "cluster":
         written = pipeline.cluster(spec, layout)
+    elif args.command == "logit":
+        written = pipeline.logit(spec, layout, standardize=not args.raw_scale)
+    elif args.command == "recovery":
+        written = pipeline.recovery(spec, layout)
+    elif args.command == "check":
+        written, card = pipeline.check(spec, layout)
+        for p in written:
+            print(f"wrote {p}")
+        failed = card[~card["passed"]]
+        print(f"{len(card) - len(failed)} of {len(card)} claims pass")
+        for _, row in failed.iterrows():
+            print(f"FAIL {row['claim']}: reported {row['reported_value']}, replicated "
+                  f"{row['replicated_value']} (tolerance {row['tolerance']})")
+        return 1 if len(failed) else 0
     elif args.command == "validate":
         survey = pipeline.load_survey(layout)
         pipeline.check_survey_matches(spec, survey, layout.survey)

@@ -6,6 +6,7 @@ from io import BytesIO
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -104,4 +105,48 @@ def k_selection(criteria: pd.DataFrame, preferred: pd.DataFrame, k_used: int):
         ax.set_title(f"{name}\nprefers k = {kb}", fontsize=9)
         ax.set_xlabel("k")
     fig.suptitle(f"Choosing k (dotted: reported k = {k_used})", y=1.08)
+    return fig
+
+
+def odds_ratio_forest(coefficients: pd.DataFrame, reference: str, labels: dict[str, str]):
+    """Odds ratios with 95% intervals, one panel per contrast against the reference."""
+    coefs = coefficients[coefficients["term"] != "const"]
+    contrasts = list(dict.fromkeys(coefs["segment"]))
+    fig, axes = plt.subplots(1, len(contrasts), figsize=(3.2 * len(contrasts), 3.2), sharey=True)
+    axes = np.atleast_1d(axes)
+    terms = list(dict.fromkeys(coefs["term"]))
+    y = np.arange(len(terms))
+    for ax, seg in zip(axes, contrasts):
+        c = coefs[coefs["segment"] == seg].set_index("term").loc[terms]
+        sig = c["p_value"] < 0.05
+        ax.hlines(y, c["or_ci_low"], c["or_ci_high"], color="grey")
+        ax.scatter(c["odds_ratio"], y, color=np.where(sig, PASS, "grey"), zorder=3)
+        ax.axvline(1, color="black", lw=0.8)
+        ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ticks = [v for v in (0.125, 0.25, 0.5, 1, 2, 4, 8)
+                 if c["or_ci_low"].min() / 1.5 <= v <= c["or_ci_high"].max() * 1.5]
+        ax.set_xticks(ticks, [f"{v:g}" for v in ticks])
+        ax.set_title(f"{labels.get(seg, seg)}\nvs {labels.get(reference, reference)}", fontsize=9)
+        ax.set_xlabel("odds ratio (log scale)")
+    axes[0].set_yticks(y, [t.replace("_", " ") for t in terms])
+    axes[0].invert_yaxis()
+    fig.suptitle("Multinomial logit: odds ratios per SD with 95% CI (green: p < .05)", y=1.04)
+    return fig
+
+
+def predicted_probabilities(curves: pd.DataFrame, labels: dict[str, str]):
+    """Predicted segment probabilities along each predictor, the others at their means."""
+    preds = list(dict.fromkeys(curves["predictor"]))
+    segs = [c for c in curves.columns if c not in ("predictor", "value")]
+    fig, axes = plt.subplots(1, len(preds), figsize=(3.0 * len(preds), 3.0), sharey=True)
+    for ax, p in zip(np.atleast_1d(axes), preds):
+        c = curves[curves["predictor"] == p]
+        for s in segs:
+            ax.plot(c["value"], c[s], label=labels.get(s, s))
+        ax.set_title(p.replace("_", " "), fontsize=9)
+        ax.set_xlabel("scale score")
+    np.atleast_1d(axes)[0].set_ylabel("predicted probability")
+    np.atleast_1d(axes)[-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
+    fig.suptitle("Predicted segment probabilities along each predictor (others at their means)", y=1.04)
     return fig

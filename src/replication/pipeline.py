@@ -15,7 +15,9 @@ import pandas as pd
 
 from . import figures, files
 from .errors import ReplicationError
+from .checks import evaluate_claims, read_tables
 from .loader import read_survey
+from .logit import multinomial_logit
 from .measurement import reliability, scale_scores
 from .segments import segment_analysis
 from .simulate import simulate_survey
@@ -131,6 +133,62 @@ def cluster(spec: StudySpec, layout: Layout) -> list[Path]:
     }
     written += [figures.save_figure(fig, path) for path, fig in figs.items()]
     return written
+
+
+def read_segments(layout: Layout) -> pd.DataFrame:
+    try:
+        return pd.read_csv(layout.segments)
+    except FileNotFoundError:
+        raise ReplicationError(f"{layout.segments}: no segments yet (run `replication cluster`)") from None
+
+
+def membership_data(spec: StudySpec, layout: Layout) -> pd.DataFrame:
+    """Recovered segment and predictor scale scores, one row per respondent."""
+    return read_scores(layout).merge(read_segments(layout), on="respondent_id", validate="one_to_one")
+
+
+def logit(spec: StudySpec, layout: Layout, standardize: bool = True) -> list[Path]:
+    """The membership model: tables and figures."""
+    data = membership_data(spec, layout)
+    predictors = [c.id for c in spec.predictor_constructs]
+    result = multinomial_logit(data, "segment", predictors, spec.logit_reference.value,
+                               standardize=standardize, order=spec.segment_ids)
+    t = layout.tables
+    written = [files.write_csv(t / f"logit_{name}.csv", df) for name, df in {
+        "coefficients": result.coefficients, "fit": result.fit, "lr_tests": result.lr_tests,
+        "classification": result.classification, "crosscheck": result.crosscheck}.items()]
+    written.append(files.atomic_write_text(t / "logit_summary.txt", result.summary() + "\n"))
+    names = {s.id: s.name.value for s in spec.segments}
+    f = layout.figures
+    written.append(figures.save_figure(figures.odds_ratio_forest(result.coefficients, result.reference, names),
+                                       f / "logit_odds_ratios.png"))
+    written.append(figures.save_figure(figures.predicted_probabilities(result.probability_curves(data), names),
+                                       f / "logit_probabilities.png"))
+    return written
+
+
+def recovery(spec: StudySpec, layout: Layout) -> list[Path]:
+    """Recovery against the generating truth: the only step that reads truth.json."""
+    from .recovery import clustering_recovery, logit_recovery
+
+    truth = read_truth(layout)
+    summary, confusion = clustering_recovery(spec, truth, read_segments(layout))
+    data = membership_data(spec, layout)
+    predictors = [c.id for c in spec.predictor_constructs]
+    # The analysis's own estimates (per SD); the SDs convert the per-point truth to that scale.
+    coefs = pd.read_csv(layout.tables / "logit_coefficients.csv")
+    table, logit_summary = logit_recovery(truth, coefs, data[predictors].std(ddof=1), standardized=True)
+    t = layout.tables
+    return [files.write_csv(t / "recovery_clustering.csv", summary),
+            files.write_csv(t / "recovery_confusion.csv", confusion),
+            files.write_csv(t / "recovery_logit.csv", table),
+            files.write_csv(t / "recovery_logit_summary.csv", logit_summary)]
+
+
+def check(spec: StudySpec, layout: Layout) -> tuple[list[Path], pd.DataFrame]:
+    """The scorecard of every claim; returns it so the caller can set the exit code."""
+    card = evaluate_claims(spec, read_tables(layout.tables))
+    return [files.write_csv(layout.tables / "scorecard.csv", card)], card
 
 
 def read_truth(layout: Layout) -> dict:
