@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 from . import pipeline
 from .errors import ReplicationError
+from .outputs import markdown_table
+from .report import execute_notebooks, record_timing, verify, write_report
 from .spec import load_study
 
 
@@ -69,6 +72,30 @@ def build_parser() -> argparse.ArgumentParser:
                                     "result tables; write reports/tables/scorecard.csv; exit 1 when "
                                     "any claim fails.")
     _common(ck)
+    ck.add_argument("--exit-zero", action="store_true",
+                    help="write the scorecard and exit 0 even if claims fail (for `make report`)")
+
+    nb = sub.add_parser("notebooks", help="execute the notebooks and render them to reports/notebooks/",
+                        description="Execute notebooks/*.ipynb against the project's data and render "
+                                    "each to reports/notebooks/<name>.html.")
+    _common(nb)
+    nb.add_argument("names", nargs="*", help="notebook names without .ipynb (default: all)")
+
+    rp = sub.add_parser("report", help="write reports/index.html and reports/manifest.json",
+                        description="Render the self-contained report page and the manifest of "
+                                    "checksums, versions and timings.")
+    _common(rp)
+
+    vf = sub.add_parser("verify", help="regenerate into a temporary folder and compare checksums",
+                        description="Regenerate data, tables and figures into a temporary folder and "
+                                    "compare their SHA-256 with reports/manifest.json; exit 1 naming "
+                                    "every file that differs.")
+    _common(vf)
+
+    op = sub.add_parser("outputs", help="print the table of outputs and the code that makes them",
+                        description="Print, as Markdown, every output with the command, library "
+                                    "function and notebook that make it (the README's table).")
+    _common(op)
 
     v = sub.add_parser("validate", help="check a study specification and the raw survey",
                        description="Load the study specification and the raw survey; report the "
@@ -79,8 +106,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "outputs":
+        print(markdown_table())
+        return 0
     spec = load_study(args.study)
     layout = pipeline.Layout(args.root)
+    start = time.perf_counter()
+    code = _dispatch(args, spec, layout)
+    if args.command not in ("validate", "notebooks", "verify"):
+        record_timing(layout, args.command, time.perf_counter() - start)
+    return code
+
+
+def _dispatch(args, spec, layout) -> int:
     if args.command == "generate":
         if args.force and any(p.exists() for p in (layout.survey, layout.codebook, layout.truth)):
             print(f"overwriting the raw data in {layout.raw} (--force)", file=sys.stderr)
@@ -103,7 +141,18 @@ def run(argv=None) -> int:
         for _, row in failed.iterrows():
             print(f"FAIL {row['claim']}: reported {row['reported_value']}, replicated "
                   f"{row['replicated_value']} (tolerance {row['tolerance']})")
-        return 1 if len(failed) else 0
+        return 1 if len(failed) and not args.exit_zero else 0
+    elif args.command == "notebooks":
+        written = execute_notebooks(layout, args.names or None)
+    elif args.command == "report":
+        written = write_report(spec, layout)
+    elif args.command == "verify":
+        problems = verify(spec, layout)
+        for line in problems:
+            print(f"DIFFERS {line}")
+        print("verify: all regenerated files match the manifest" if not problems
+              else f"verify: {len(problems)} file(s) differ from the manifest")
+        return 1 if problems else 0
     elif args.command == "validate":
         survey = pipeline.load_survey(layout)
         pipeline.check_survey_matches(spec, survey, layout.survey)
