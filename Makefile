@@ -47,8 +47,11 @@ lock: ## re-pin requirements.lock from requirements.in (needs network to PyPI)
 $(RAW) &: | $(STAMP)
 	$(RUN) generate --study $(STUDY)
 
-data: | $(STAMP) ## regenerate the raw synthetic survey (explicitly overwrites data/raw/)
-	$(RUN) generate --study $(STUDY) --force
+# Optional overrides: make data SEED=7 N=1000 SEPARATION=4
+GEN_ARGS = $(if $(SEED),--seed $(SEED)) $(if $(N),--n $(N)) $(if $(SEPARATION),--separation $(SEPARATION))
+
+data: | $(STAMP) ## regenerate the raw survey, overwriting data/raw/ (SEED=, N=, SEPARATION= optional)
+	$(RUN) generate --study $(STUDY) --force $(GEN_ARGS)
 
 SCORES   := data/processed/scores.csv reports/tables/reliability.csv
 CLUSTER  := data/processed/segments.csv \

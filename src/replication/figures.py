@@ -1,4 +1,9 @@
-"""Figures, written so the same inputs give byte-identical PNG files."""
+"""Figures, written so the same inputs give byte-identical PNG files.
+
+Each function returns a matplotlib figure (shown inline in a notebook);
+:func:`save_figure` writes it and closes it. The backend is left to matplotlib, which
+picks the non-interactive Agg backend on a machine without a display.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +11,14 @@ from io import BytesIO
 from pathlib import Path
 
 import matplotlib
+import matplotlib.pyplot as plt
 import matplotlib.ticker
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from scipy.cluster.hierarchy import dendrogram as scipy_dendrogram
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
-from scipy.cluster.hierarchy import dendrogram as scipy_dendrogram  # noqa: E402
-
-from .files import atomic_write_bytes  # noqa: E402
+from .files import atomic_write_bytes
 
 sns.set_theme(style="whitegrid", context="notebook")
 plt.rcParams.update({"svg.hashsalt": "replication", "figure.dpi": 100})

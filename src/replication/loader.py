@@ -7,6 +7,7 @@ and the column, instead of flowing on as silent nonsense.
 
 from __future__ import annotations
 
+import csv
 import io
 from pathlib import Path
 
@@ -19,7 +20,11 @@ CODEBOOK_COLUMNS = ["column", "label", "construct", "role", "scale", "min", "max
 
 
 def _read_text_csv(path: Path) -> pd.DataFrame:
-    """Read a CSV with every cell as text; malformed or empty files raise a clear error."""
+    """Read a CSV with every cell as text, checking its shape row by row.
+
+    The csv module, not pandas, parses the file: pandas would silently take a first
+    column as the index when rows have one field too many, and rename duplicate headers.
+    """
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -28,10 +33,26 @@ def _read_text_csv(path: Path) -> pd.DataFrame:
         raise ReplicationError(f"{path}: not UTF-8 text ({exc.reason})") from None
     if not text.strip():
         raise ReplicationError(f"{path}: the file is empty")
+    reader = csv.reader(io.StringIO(text, newline=""))
+    rows, lines = [], []
     try:
-        return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_filter=False)
-    except pd.errors.ParserError as exc:
-        raise ReplicationError(f"{path}: malformed CSV: {exc}".rstrip()) from None
+        for r in reader:
+            if r:  # blank lines carry no data
+                rows.append(r)
+                lines.append(reader.line_num)
+    except csv.Error as exc:
+        raise ReplicationError(f"{path}, line {reader.line_num}: malformed CSV: {exc}") from None
+    header, body = rows[0], rows[1:]
+    seen = set()
+    for name in header:
+        if name in seen:
+            raise ReplicationError(f"{location(path, column=name)}: the header names this column twice")
+        seen.add(name)
+    for i, r in enumerate(body):
+        if len(r) != len(header):
+            raise ReplicationError(f"{location(path, i + 1)} (line {lines[i + 1]}): malformed CSV: "
+                                   f"{len(r)} fields, but the header has {len(header)}")
+    return pd.DataFrame(body, columns=header, dtype=str)
 
 
 def read_codebook(path: str | Path) -> pd.DataFrame:
@@ -54,8 +75,8 @@ def read_codebook(path: str | Path) -> pd.DataFrame:
 
 
 def _is_int(s: str) -> bool:
-    s = s.strip()
-    return s.lstrip("+-").isdigit() and s != ""
+    s = s.strip().lstrip("+-")
+    return s.isascii() and s.isdigit()
 
 
 def _allowed_codes(values: str) -> set[int] | None:
@@ -115,11 +136,16 @@ def read_survey(path: str | Path, codebook: str | Path | pd.DataFrame) -> pd.Dat
     for _, spec in cb.iterrows():
         col = spec["column"]
         cells = raw[col].str.strip()
-        ok = cells.str.fullmatch(r"[+-]?\d+")
+        ok = cells.str.fullmatch(r"[+-]?[0-9]{1,15}")  # ASCII digits; 15 keeps int64 exact
         if not ok.all():
             row = int(np.flatnonzero(~ok.to_numpy())[0])
             value = raw[col].iloc[row]
-            what = "is empty (missing answer)" if value.strip() == "" else f"'{value}' is not a whole number"
+            if value.strip() == "":
+                what = "is empty (missing answer)"
+            elif value.strip().lstrip("+-").isascii() and value.strip().lstrip("+-").isdigit():
+                what = f"'{value}' is too large to be an answer"
+            else:
+                what = f"'{value}' is not a whole number"
             raise ReplicationError(f"{location(path, row + 1, col)}: {what}")
         values = cells.astype(np.int64).to_numpy()
         lo = int(spec["min"]) if spec["min"] != "" else None

@@ -22,7 +22,7 @@ from statsmodels.tools.sm_exceptions import (ConvergenceWarning, PerfectSeparati
 
 from .errors import ReplicationError
 
-#: A standardized coefficient this large, or a standard error this large, means the
+#: A slope this large per SD of its predictor, or a standard error this large, means the
 #: likelihood has no finite maximum (perfect or quasi-perfect separation).
 SEPARATION_COEF, SEPARATION_SE = 15.0, 100.0
 
@@ -135,11 +135,15 @@ def _fit_mnlogit(y, X, what: str):
             raise ReplicationError(f"multinomial logit ({what}): perfect separation or a singular "
                                    f"design ({exc}); some segment is predicted perfectly") from None
     kinds = {type(w.message) for w in caught} | {w.category for w in caught}
-    params = np.asarray(res.params)
+    # Judge slopes per SD of their predictor (whatever scale the model uses), not the
+    # intercepts: a raw-scale predictor far from zero legitimately has a large intercept.
+    sd = np.asarray(X.drop(columns="const").std(ddof=1))
+    slopes = np.asarray(res.params)[1:] * sd[:, None]
     with np.errstate(invalid="ignore"):
         bse = np.asarray(res.bse)
-    if PerfectSeparationWarning in kinds or np.abs(params).max() > SEPARATION_COEF or \
-            not np.isfinite(bse).all() or np.nanmax(bse) > SEPARATION_COEF * SEPARATION_SE:
+        slope_se = bse[1:] * sd[:, None]
+    if PerfectSeparationWarning in kinds or np.abs(slopes).max(initial=0) > SEPARATION_COEF or \
+            not np.isfinite(bse).all() or np.nanmax(slope_se, initial=0) > SEPARATION_SE:
         raise ReplicationError(f"multinomial logit ({what}): perfect or quasi-perfect separation: a "
                                "segment is (almost) perfectly predicted, so its coefficients have no finite "
                                "estimate. Check that every segment has respondents on both sides of each "
@@ -183,6 +187,9 @@ def multinomial_logit(data: pd.DataFrame, segment: str, predictors: list[str], r
     if data[predictors].isna().any().any():
         col = data[predictors].columns[data[predictors].isna().any()][0]
         raise ReplicationError(f"multinomial logit: predictor '{col}' has missing values")
+    if data[segment].isna().any():
+        row = int(np.flatnonzero(data[segment].isna().to_numpy())[0])
+        raise ReplicationError(f"multinomial logit: segment column '{segment}' is missing for row {row + 1}")
     present = list(dict.fromkeys(data[segment]))
     if reference not in present:
         raise ReplicationError(f"multinomial logit: reference segment '{reference}' has no respondents")
@@ -197,12 +204,11 @@ def multinomial_logit(data: pd.DataFrame, segment: str, predictors: list[str], r
         raise ReplicationError("multinomial logit: only one segment; nothing to predict")
     y = data[segment].map({s: i for i, s in enumerate(segments)}).to_numpy()
 
-    mean = data[predictors].mean()
-    scale = data[predictors].std(ddof=1) if standardize else pd.Series(1.0, index=predictors)
-    if (scale == 0).any():
-        raise ReplicationError(f"multinomial logit: predictor '{scale.index[scale == 0][0]}' is constant")
-    if not standardize:
-        mean = pd.Series(0.0, index=predictors)
+    sd = data[predictors].std(ddof=1)
+    if (sd == 0).any():
+        raise ReplicationError(f"multinomial logit: predictor '{sd.index[sd == 0][0]}' is constant")
+    mean = data[predictors].mean() if standardize else pd.Series(0.0, index=predictors)
+    scale = sd if standardize else pd.Series(1.0, index=predictors)
     X = sm.add_constant((data[predictors] - mean) / scale, has_constant="add")
     res = _fit_mnlogit(y, X, "full model")
 
@@ -270,7 +276,8 @@ def sklearn_crosscheck(X, y, coefficients: pd.DataFrame, segments, terms) -> pd.
         warnings.simplefilter("ignore")
         sk.fit(X, y)
     full = np.column_stack([sk.intercept_, sk.coef_])           # categories x terms
-    contrast = full[1:] - full[0]
+    # With two categories scikit-learn fits one row, already the contrast of 1 against 0.
+    contrast = full if len(segments) == 2 else full[1:] - full[0]
     rows = []
     for j, seg in enumerate(segments[1:]):
         for i, term in enumerate(terms):

@@ -3,8 +3,8 @@
 A cluster is High on a need when its centroid lies above the sample mean of that need
 (z > 0), Low otherwise. Each cluster is assigned to one reported segment by an optimal
 one-to-one assignment (Hungarian algorithm, scipy's ``linear_sum_assignment``) that
-maximises the number of needs on the reported side, ties broken by how far the centroid
-lies on that side. A cluster whose pattern does not agree with its assigned profile on
+maximises, in this order, the number of clusters that fit their profile on every need,
+the number of needs on the reported side, and how far the centroids lie on that side. A cluster whose pattern does not agree with its assigned profile on
 every need keeps no name: the match is reported as failed rather than forced.
 """
 
@@ -26,8 +26,9 @@ class SegmentMatch:
     Attributes
     ----------
     table : DataFrame
-        One row per cluster: ``cluster, pattern, segment, name, reported_profile,
-        agreement`` (share of needs on the reported side) and ``matched``.
+        One row per cluster: ``cluster, pattern, segment, name, assigned_profile`` (the
+        reported profile of the segment it was assigned to), ``agreement`` (share of needs
+        on the reported side) and ``matched``.
     mapping : dict
         Cluster number -> segment id, or ``None`` where the cluster fits no profile.
     """
@@ -68,9 +69,11 @@ def match_segments(centers_z, spec: StudySpec) -> SegmentMatch:
     profiles = np.array([[1.0 if s.profile.value[c] == "H" else -1.0 for c in needs] for s in spec.segments])
     signs = np.where(centers_z > 0, 1.0, -1.0)
     agreement = (signs[:, None, :] == profiles[None, :, :]).mean(axis=2)   # clusters x segments
-    depth = centers_z @ profiles.T                                          # tie-breaker
-    # Agreement counts first (steps of 1/m); depth only orders equal agreements.
-    score = agreement * len(needs) * (np.abs(depth).max() + 1) + depth
+    depth = centers_z @ profiles.T
+    # Lexicographic objective: most clusters that fit their profile on every need, then
+    # most needs on the reported side, then depth (scaled into [0, 1)) to break ties.
+    full = (agreement == 1.0).astype(float)
+    score = full * 1e6 + agreement * len(needs) * 1e3 + depth / (np.abs(depth).max() + 1)
     rows, cols = linear_sum_assignment(-score)
     mapping, records = {}, []
     for c in range(centers_z.shape[0]):

@@ -11,10 +11,11 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from . import figures, files
-from .errors import ReplicationError
+from .errors import ReplicationError, location
 from .checks import evaluate_claims, read_tables
 from .loader import read_survey
 from .logit import multinomial_logit
@@ -108,16 +109,34 @@ def score(spec: StudySpec, layout: Layout) -> list[Path]:
     return [layout.scores, layout.tables / "reliability.csv"]
 
 
-def read_scores(layout: Layout) -> pd.DataFrame:
+def _read_numeric(path: Path, what: str, step: str, columns: list[str]) -> pd.DataFrame:
+    """Read a processed CSV whose ``columns`` must be present, numeric and finite."""
     try:
-        return pd.read_csv(layout.scores)
+        df = pd.read_csv(path)
     except FileNotFoundError:
-        raise ReplicationError(f"{layout.scores}: no scale scores yet (run `replication score`)") from None
+        raise ReplicationError(f"{path}: no {what} yet (run `replication {step}`)") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise ReplicationError(f"{path}: malformed CSV: {exc}") from None
+    for col in columns:
+        if col not in df.columns:
+            raise ReplicationError(f"{location(path, column=col)}: column is missing")
+        values = pd.to_numeric(df[col], errors="coerce")
+        bad = ~np.isfinite(values.to_numpy(dtype=float))
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise ReplicationError(f"{location(path, row + 1, col)}: '{df[col].iloc[row]}' is not a finite number")
+    return df
+
+
+def read_scores(layout: Layout, spec: StudySpec | None = None) -> pd.DataFrame:
+    """Scale scores, checked: every construct column present, numeric and finite."""
+    cols = ["respondent_id"] + ([c.id for c in spec.constructs] if spec else [])
+    return _read_numeric(layout.scores, "scale scores", "score", cols)
 
 
 def cluster(spec: StudySpec, layout: Layout) -> list[Path]:
     """The two-stage cluster analysis, its naming, and its tables and figures."""
-    scores = read_scores(layout)
+    scores = read_scores(layout, spec)
     result = segment_analysis(spec, scores, load_survey(layout))
     written = [files.write_csv(layout.segments, result.assignments)]
     written += [files.write_csv(layout.tables / f"{name}.csv", df) for name, df in result.tables.items()]
@@ -144,7 +163,7 @@ def read_segments(layout: Layout) -> pd.DataFrame:
 
 def membership_data(spec: StudySpec, layout: Layout) -> pd.DataFrame:
     """Recovered segment and predictor scale scores, one row per respondent."""
-    return read_scores(layout).merge(read_segments(layout), on="respondent_id", validate="one_to_one")
+    return read_scores(layout, spec).merge(read_segments(layout), on="respondent_id", validate="one_to_one")
 
 
 def logit(spec: StudySpec, layout: Layout, standardize: bool = True) -> list[Path]:

@@ -68,7 +68,7 @@ def execute_notebooks(layout: Layout, names=None, notebooks_dir: Path = Path("no
         start = time.perf_counter()
         print(f"executing {src} ...", file=sys.stderr, flush=True)
         nb = nbformat.read(src, as_version=4)
-        NotebookClient(nb, timeout=600, kernel_name="python3",
+        NotebookClient(nb, timeout=600, kernel_name="python3", extra_arguments=["--log-level=ERROR"],
                        resources={"metadata": {"path": str(notebooks_dir.resolve())}}).execute()
         body, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
         out = layout.reports / "notebooks" / f"{name}.html"

@@ -130,8 +130,10 @@ def simulate_survey(spec: StudySpec, n: int | None = None, separation: float | N
     seed = spec.seed.value if random_state is None else int(random_state)
     if n < len(spec.segments):
         raise ReplicationError(f"N = {n} is smaller than the number of segments ({len(spec.segments)})")
-    if separation < 0:
-        raise ReplicationError(f"separation must be >= 0, got {separation}")
+    if separation < 0 or not np.isfinite(separation):
+        raise ReplicationError(f"separation must be >= 0 and finite, got {separation}")
+    if seed < 0:
+        raise ReplicationError(f"the seed must be a non-negative integer, got {seed}")
     rng = np.random.default_rng(seed)
     sim = spec.simulation
     counts = spec.segment_counts(n)

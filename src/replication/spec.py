@@ -326,6 +326,8 @@ def _cross_checks(spec: StudySpec) -> list[Problem]:
         if claim.predictor is not None and claim.predictor not in predictor_ids:
             problems.append(Problem(("claims", ci, "predictor"), f"claim '{claim.id}' names '{claim.predictor}', "
                                     "which is not a predictor construct"))
+    if spec.seed.value < 0:
+        problems.append(Problem(("seed",), f"seed {spec.seed.value} must be a non-negative integer"))
     if spec.simulation.separation.value < 0:
         problems.append(Problem(("simulation", "separation"), "separation must be >= 0"))
     return problems

@@ -27,12 +27,18 @@ def check_clustering_input(X, n_clusters: int, names=None) -> np.ndarray:
     if X.ndim != 2:
         raise ReplicationError(f"clustering needs a respondents x variables table, got {X.ndim} dimension(s)")
     names = names or [f"variable {j + 1}" for j in range(X.shape[1])]
-    if np.isnan(X).any():
-        i, j = np.argwhere(np.isnan(X))[0]
-        raise ReplicationError(f"clustering variable '{names[j]}' has {int(np.isnan(X[:, j]).sum())} missing "
-                               f"value(s) (first in row {i + 1}); Ward's method needs complete data")
+    for test, what in ((np.isnan, "missing"), (np.isinf, "infinite")):
+        bad = test(X)
+        if bad.any():
+            i, j = np.argwhere(bad)[0]
+            raise ReplicationError(f"clustering variable '{names[j]}' has {int(bad[:, j].sum())} {what} "
+                                   f"value(s) (first in row {i + 1}); Ward's method needs complete, finite data")
     if X.shape[0] < n_clusters:
         raise ReplicationError(f"{X.shape[0]} respondents cannot form {n_clusters} clusters")
+    distinct = np.unique(X, axis=0).shape[0]
+    if distinct < n_clusters:
+        raise ReplicationError(f"only {distinct} distinct answer patterns among {X.shape[0]} respondents; "
+                               f"they cannot form {n_clusters} clusters")
     constant = [names[j] for j in range(X.shape[1]) if np.ptp(X[:, j]) == 0]
     if constant:
         raise ReplicationError(f"clustering variable '{constant[0]}' is constant, so it cannot be "
