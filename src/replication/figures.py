@@ -111,7 +111,8 @@ def k_selection(criteria: pd.DataFrame, preferred: pd.DataFrame, k_used: int):
     return fig
 
 
-def odds_ratio_forest(coefficients: pd.DataFrame, reference: str, labels: dict[str, str]):
+def odds_ratio_forest(coefficients: pd.DataFrame, reference: str, labels: dict[str, str],
+                      units: str = "per SD"):
     """Odds ratios with 95% intervals, one panel per contrast against the reference."""
     coefs = coefficients[coefficients["term"] != "const"]
     contrasts = list(dict.fromkeys(coefs["segment"]))
@@ -134,7 +135,7 @@ def odds_ratio_forest(coefficients: pd.DataFrame, reference: str, labels: dict[s
         ax.set_xlabel("odds ratio (log scale)")
     axes[0].set_yticks(y, [t.replace("_", " ") for t in terms])
     axes[0].invert_yaxis()
-    fig.suptitle("Multinomial logit: odds ratios per SD with 95% CI (green: p < .05)", y=1.04)
+    fig.suptitle(f"Multinomial logit: odds ratios {units} with 95% CI (green: p < .05)", y=1.08)
     return fig
 
 

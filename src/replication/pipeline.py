@@ -31,6 +31,9 @@ class Layout:
 
     root: Path = Path(".")
 
+    def __post_init__(self):
+        object.__setattr__(self, "root", Path(self.root))  # accept a str too
+
     @property
     def raw(self) -> Path:
         return self.root / "data" / "raw"
@@ -179,7 +182,8 @@ def logit(spec: StudySpec, layout: Layout, standardize: bool = True) -> list[Pat
     written.append(files.atomic_write_text(t / "logit_summary.txt", result.summary() + "\n"))
     names = {s.id: s.name.value for s in spec.segments}
     f = layout.figures
-    written.append(figures.save_figure(figures.odds_ratio_forest(result.coefficients, result.reference, names),
+    written.append(figures.save_figure(figures.odds_ratio_forest(result.coefficients, result.reference, names,
+                                                                   "per SD" if standardize else "per scale point"),
                                        f / "logit_odds_ratios.png"))
     written.append(figures.save_figure(figures.predicted_probabilities(result.probability_curves(data), names),
                                        f / "logit_probabilities.png"))
