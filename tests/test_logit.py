@@ -292,7 +292,7 @@ def test_constant_predictor_is_an_error(data, study, predictors):
     flat = data.assign(privacy_concerns=4.0)
     with pytest.raises(ReplicationError, match="privacy_concerns.*constant"):
         _fit(study, flat, predictors)
-    # On the raw scale it is still a ReplicationError (but see the xfail below for its message).
+    # On the raw scale it is still a ReplicationError naming the constant predictor (tested below).
     with pytest.raises(ReplicationError):
         _fit(study, flat, predictors, standardize=False)
 
