@@ -25,82 +25,66 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="project folder holding data/ and reports/ (default: current folder)")
 
 
+#: The steps in pipeline order: name, one-line help, longer description.
+COMMANDS = [
+    ("generate", "simulate the survey into data/raw/",
+     "Simulate the synthetic survey into data/raw/ (survey.csv, codebook.csv, truth.json). "
+     "Existing raw data is never overwritten unless --force is given."),
+    ("score", "scale scores and reliability from the raw survey",
+     "Validate data/raw/survey.csv against its codebook, write scale scores to "
+     "data/processed/scores.csv and Cronbach's alpha to reports/tables/reliability.csv."),
+    ("cluster", "two-stage cluster analysis: segments, tables, figures",
+     "Ward's hierarchical clustering of the standardized needs, k-means from the Ward centroids, "
+     "naming by the reported profiles. Writes data/processed/segments.csv, reports/tables/ and "
+     "reports/figures/."),
+    ("logit", "multinomial logit of segment membership",
+     "Multinomial logit of the recovered segment on the five consumer characteristics; tables "
+     "and figures in reports/."),
+    ("recovery", "compare results with the generating truth (simulation only)",
+     "Adjusted Rand index, confusion matrix and logit coefficient recovery against "
+     "data/raw/truth.json."),
+    ("check", "the scorecard of reported claims; exit 1 if any fails",
+     "Evaluate every claim in the study specification against the result tables; write "
+     "reports/tables/scorecard.csv; exit 1 when any claim fails."),
+    ("notebooks", "execute the notebooks and render them to reports/notebooks/",
+     "Execute notebooks/*.ipynb against the project's data and render each to "
+     "reports/notebooks/<name>.html."),
+    ("report", "write reports/index.html and reports/manifest.json",
+     "Render the self-contained report page and the manifest of checksums, versions and timings."),
+    ("verify", "regenerate into a temporary folder and compare checksums",
+     "Regenerate data, tables and figures into a temporary folder and compare their SHA-256 with "
+     "reports/manifest.json; exit 1 naming every file that differs."),
+    ("outputs", "print the table of outputs and the code that makes them",
+     "Print, as Markdown, every output with the command, library function and notebook that make "
+     "it (the README's table)."),
+    ("validate", "check a study specification and the raw survey",
+     "Load the study specification and the raw survey; report the first problem found, or say "
+     "that both are valid."),
+]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="replication",
         description="Replication of Golovacheva et al. (2022): synthetic survey, two-stage "
                     "cluster analysis, multinomial logit, and the report.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    cmd = {}
+    for name, short, long in COMMANDS:
+        cmd[name] = sub.add_parser(name, help=short, description=long)
+        _common(cmd[name])
 
-    g = sub.add_parser("generate", help="simulate the survey into data/raw/",
-                       description="Simulate the synthetic survey into data/raw/ (survey.csv, "
-                                   "codebook.csv, truth.json). Existing raw data is never "
-                                   "overwritten unless --force is given.")
-    _common(g)
+    g = cmd["generate"]
     g.add_argument("--n", type=int, default=None, help="sample size (default: the study's N)")
     g.add_argument("--separation", type=float, default=None,
                    help="High-Low distance of the needs in within-segment SDs (default: the study's)")
     g.add_argument("--seed", type=int, default=None, help="random seed (default: the study's)")
     g.add_argument("--force", action="store_true", help="overwrite existing raw data")
-
-    s = sub.add_parser("score", help="scale scores and reliability from the raw survey",
-                       description="Validate data/raw/survey.csv against its codebook, write scale "
-                                   "scores to data/processed/scores.csv and Cronbach's alpha to "
-                                   "reports/tables/reliability.csv.")
-    _common(s)
-
-    c = sub.add_parser("cluster", help="two-stage cluster analysis: segments, tables, figures",
-                       description="Ward's hierarchical clustering of the standardized needs, k-means "
-                                   "from the Ward centroids, naming by the reported profiles. Writes "
-                                   "data/processed/segments.csv, reports/tables/ and reports/figures/.")
-    _common(c)
-
-    lg = sub.add_parser("logit", help="multinomial logit of segment membership",
-                        description="Multinomial logit of the recovered segment on the five consumer "
-                                    "characteristics; tables and figures in reports/.")
-    _common(lg)
-    lg.add_argument("--raw-scale", action="store_true",
-                    help="coefficients per scale point instead of per SD")
-
-    r = sub.add_parser("recovery", help="compare results with the generating truth (simulation only)",
-                       description="Adjusted Rand index, confusion matrix and logit coefficient "
-                                   "recovery against data/raw/truth.json.")
-    _common(r)
-
-    ck = sub.add_parser("check", help="the scorecard of reported claims; exit 1 if any fails",
-                        description="Evaluate every claim in the study specification against the "
-                                    "result tables; write reports/tables/scorecard.csv; exit 1 when "
-                                    "any claim fails.")
-    _common(ck)
-    ck.add_argument("--exit-zero", action="store_true",
-                    help="write the scorecard and exit 0 even if claims fail (for `make report`)")
-
-    nb = sub.add_parser("notebooks", help="execute the notebooks and render them to reports/notebooks/",
-                        description="Execute notebooks/*.ipynb against the project's data and render "
-                                    "each to reports/notebooks/<name>.html.")
-    _common(nb)
-    nb.add_argument("names", nargs="*", help="notebook names without .ipynb (default: all)")
-
-    rp = sub.add_parser("report", help="write reports/index.html and reports/manifest.json",
-                        description="Render the self-contained report page and the manifest of "
-                                    "checksums, versions and timings.")
-    _common(rp)
-
-    vf = sub.add_parser("verify", help="regenerate into a temporary folder and compare checksums",
-                        description="Regenerate data, tables and figures into a temporary folder and "
-                                    "compare their SHA-256 with reports/manifest.json; exit 1 naming "
-                                    "every file that differs.")
-    _common(vf)
-
-    op = sub.add_parser("outputs", help="print the table of outputs and the code that makes them",
-                        description="Print, as Markdown, every output with the command, library "
-                                    "function and notebook that make it (the README's table).")
-    _common(op)
-
-    v = sub.add_parser("validate", help="check a study specification and the raw survey",
-                       description="Load the study specification and the raw survey; report the "
-                                   "first problem found, or say that both are valid.")
-    _common(v)
+    cmd["logit"].add_argument("--raw-scale", action="store_true",
+                              help="coefficients per scale point instead of per SD")
+    cmd["check"].add_argument("--exit-zero", action="store_true",
+                              help="write the scorecard and exit 0 even if claims fail (for `make report`)")
+    cmd["notebooks"].add_argument("names", nargs="*", help="notebook names without .ipynb (default: all)")
     return parser
 
 

@@ -30,10 +30,9 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Sourced(_Strict, Generic[T]):
-    """A value with its provenance: exactly one of ``reported`` or ``assumed``."""
+class _Provenance(_Strict):
+    """Where something comes from: exactly one of ``reported: <where>`` or ``assumed: <why>``."""
 
-    value: T
     reported: str | None = None
     assumed: str | None = None
 
@@ -50,6 +49,12 @@ class Sourced(_Strict, Generic[T]):
     @property
     def source(self) -> str:
         return self.reported or self.assumed or ""
+
+
+class Sourced(_Provenance, Generic[T]):
+    """A value with its provenance."""
+
+    value: T
 
 
 class StudyInfo(_Strict):
@@ -145,15 +150,13 @@ class Simulation(_Strict):
     coefficients: Sourced[dict[str, dict[str, float]]]
 
 
-class Claim(_Strict):
+class Claim(_Provenance):
     """A claim the scorecard checks. ``kind`` selects the evaluator in :mod:`replication.checks`."""
 
     id: str
     kind: Literal["n_segments", "segment_share", "segment_profile", "model_lr_test",
                   "predictor_lr_test", "reliability"]
     statement: str
-    reported: str | None = None
-    assumed: str | None = None
     segment: str | None = None
     predictor: str | None = None
     alpha: float | None = None
@@ -163,8 +166,6 @@ class Claim(_Strict):
 
     @model_validator(mode="after")
     def _complete(self):
-        if bool(self.reported) == bool(self.assumed):
-            raise ValueError("give exactly one of 'reported: <where>' or 'assumed: <why>'")
         needs = {"segment_share": ["segment"], "segment_profile": ["segment"], "n_segments": ["min_agree"],
                  "model_lr_test": ["alpha"], "predictor_lr_test": ["predictor", "alpha"],
                  "reliability": ["min_alpha"]}[self.kind]
@@ -172,10 +173,6 @@ class Claim(_Strict):
         if missing:
             raise ValueError(f"a '{self.kind}' claim needs {', '.join(missing)}")
         return self
-
-    @property
-    def is_reported(self) -> bool:
-        return bool(self.reported)
 
 
 class StudySpec(_Strict):
