@@ -16,7 +16,7 @@ STAMP  := $(VENV)/.installed
 STUDY  := golovacheva2022
 SPEC   := src/replication/studies/$(STUDY).yaml
 SRC    := $(wildcard src/replication/*.py)
-RAW    := data/raw/survey.csv data/raw/codebook.csv data/raw/truth.json
+RAW    := data/raw/survey.csv data/raw/codebook.csv data/raw/truth.json data/raw/generation.json
 
 .PHONY: help env data scores cluster logit recovery notebooks report check verify test clean clean-raw distclean lock
 

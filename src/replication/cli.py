@@ -104,7 +104,7 @@ def run(argv=None) -> int:
 
 def _dispatch(args, spec, layout) -> int:
     if args.command == "generate":
-        if args.force and any(p.exists() for p in (layout.survey, layout.codebook, layout.truth)):
+        if args.force and any(p.exists() for p in (layout.survey, layout.codebook, layout.truth, layout.generation)):
             print(f"overwriting the raw data in {layout.raw} (--force)", file=sys.stderr)
         written = pipeline.generate(spec, layout, n=args.n, separation=args.separation,
                                     seed=args.seed, force=args.force)
@@ -113,7 +113,7 @@ def _dispatch(args, spec, layout) -> int:
     elif args.command == "cluster":
         written = pipeline.cluster(spec, layout)
     elif args.command == "logit":
-        written = pipeline.logit(spec, layout, standardize=not args.raw_scale)
+        written = pipeline.logit(spec, layout, standardize=False if args.raw_scale else None)
     elif args.command == "recovery":
         written = pipeline.recovery(spec, layout)
     elif args.command == "check":

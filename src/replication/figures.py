@@ -45,7 +45,7 @@ def cluster_size_check(sizes: pd.DataFrame):
     colors = [PASS if ok else FAIL for ok in df["within_tolerance"]]
     ax.scatter(df["replicated_pct"], y, s=60, color=colors, zorder=4, label="replicated share")
     for yi, (rep, ok) in enumerate(zip(df["replicated_pct"], df["within_tolerance"])):
-        ax.annotate(f"{rep:.1f}%" + ("" if ok else "  outside"), (rep, yi), xytext=(8, 6),
+        ax.annotate(f"{rep:.1f}%" + ("" if ok else "  outside"), (rep, yi), xytext=(0, 12), ha="center",
                     textcoords="offset points", fontsize=9, color=PASS if ok else FAIL)
     ax.set_yticks(y, df["name"])
     ax.invert_yaxis()

@@ -26,6 +26,7 @@ OUTPUTS: list[Output] = [
     Output("data/raw/survey.csv", "synthetic survey answers", "generate", "simulate.simulate_survey", NB1),
     Output("data/raw/codebook.csv", "codebook of every survey column", "generate", "simulate.make_codebook", NB1),
     Output("data/raw/truth.json", "generating truth (recovery checks only)", "generate", "simulate.simulate_survey", NB1),
+    Output("data/raw/generation.json", "settings that generated the raw data (seed, N, separation)", "generate", "pipeline.generate", NB1),
     Output("data/processed/scores.csv", "scale scores", "score", "measurement.scale_scores", NB1),
     Output("reports/tables/reliability.csv", "Cronbach's alpha per construct", "score", "measurement.reliability", NB1),
     Output("data/processed/segments.csv", "cluster and segment of each respondent", "cluster", "segments.segment_analysis", NB2),

@@ -64,6 +64,11 @@ class Layout:
         return self.raw / "codebook.csv"
 
     @property
+    def generation(self) -> Path:
+        """How the raw data were generated (study, seed, N, separation): no truth in it."""
+        return self.raw / "generation.json"
+
+    @property
     def truth(self) -> Path:
         """The generating truth: only recovery checks may read it."""
         return self.raw / "truth.json"
@@ -80,13 +85,24 @@ class Layout:
 
 def generate(spec: StudySpec, layout: Layout, n=None, separation=None, seed=None, force=False) -> list[Path]:
     """Simulate the survey and write ``survey.csv``, ``codebook.csv`` and ``truth.json``."""
-    targets = [layout.survey, layout.codebook, layout.truth]
+    targets = [layout.survey, layout.codebook, layout.truth, layout.generation]
     files.guard_raw(targets, force)
     sample = simulate_survey(spec, n=n, separation=separation, random_state=seed)
     files.write_csv(layout.codebook, sample.codebook)
     files.write_csv(layout.survey, sample.survey)
     files.write_json(layout.truth, sample.truth)
+    settings = {k: sample.truth[k] for k in ("study", "seed", "n", "generator_version")}
+    settings["separation"] = sample.truth["parameters"]["separation"]
+    files.write_json(layout.generation, settings)
     return targets
+
+
+def read_generation(layout: Layout) -> dict:
+    """The settings that generated the raw data (empty if unknown)."""
+    try:
+        return json.loads(layout.generation.read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
 
 
 def load_survey(layout: Layout) -> pd.DataFrame:
@@ -169,8 +185,10 @@ def membership_data(spec: StudySpec, layout: Layout) -> pd.DataFrame:
     return read_scores(layout, spec).merge(read_segments(layout), on="respondent_id", validate="one_to_one")
 
 
-def logit(spec: StudySpec, layout: Layout, standardize: bool = True) -> list[Path]:
-    """The membership model: tables and figures."""
+def logit(spec: StudySpec, layout: Layout, standardize: bool | None = None) -> list[Path]:
+    """The membership model: tables and figures (standardized as the specification says)."""
+    if standardize is None:
+        standardize = spec.method.standardize_predictors.value
     data = membership_data(spec, layout)
     predictors = [c.id for c in spec.predictor_constructs]
     result = multinomial_logit(data, "segment", predictors, spec.logit_reference.value,
@@ -200,7 +218,8 @@ def recovery(spec: StudySpec, layout: Layout) -> list[Path]:
     predictors = [c.id for c in spec.predictor_constructs]
     # The analysis's own estimates (per SD); the SDs convert the per-point truth to that scale.
     coefs = pd.read_csv(layout.tables / "logit_coefficients.csv")
-    table, logit_summary = logit_recovery(truth, coefs, data[predictors].std(ddof=1), standardized=True)
+    table, logit_summary = logit_recovery(truth, coefs, data[predictors].std(ddof=1),
+                                          standardized=spec.method.standardize_predictors.value)
     t = layout.tables
     return [files.write_csv(t / "recovery_clustering.csv", summary),
             files.write_csv(t / "recovery_confusion.csv", confusion),

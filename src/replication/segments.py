@@ -62,7 +62,7 @@ def segment_analysis(spec: StudySpec, scores: pd.DataFrame, survey: pd.DataFrame
     """
     needs = [c.id for c in spec.clustering_constructs]
     k = spec.n_segments.value
-    model = TwoStageClustering(n_clusters=k).fit(scores[needs])
+    model = TwoStageClustering(n_clusters=k, standardize=spec.method.standardize_needs.value).fit(scores[needs])
     match = match_segments(model.cluster_centers_, spec)
     segment = pd.Series(match.segment_of(model.labels_), index=scores.index)
     assignments = pd.DataFrame({"respondent_id": scores["respondent_id"].to_numpy(),
@@ -167,14 +167,24 @@ def profiling_by_segment(survey: pd.DataFrame, segments: pd.Series, spec: StudyS
 
 
 def profiling_tests(survey: pd.DataFrame, segments: pd.Series, spec: StudySpec) -> pd.DataFrame:
-    """Chi-square test of independence of each profiling variable and segment."""
+    """Each profiling variable across segments: chi-square for yes/no variables,
+    Kruskal-Wallis for counts (a 0-5 count as six categories leaves expected cells too small)."""
     rows = []
     keep = segments.to_numpy() != "unmatched"
     for p in spec.profiling:
-        table = pd.crosstab(segments[keep].to_numpy(), survey.loc[keep, p.id].to_numpy())
-        chi2, pval, dof, expected = stats.chi2_contingency(table.to_numpy())
-        n = table.to_numpy().sum()
-        cramers_v = np.sqrt(chi2 / (n * (min(table.shape) - 1)))
-        rows.append({"variable": p.id, "chi2": chi2, "df": int(dof), "p_value": pval, "cramers_v": cramers_v,
-                     "min_expected": float(expected.min())})
+        x, g = survey.loc[keep, p.id].to_numpy(), segments[keep].to_numpy()
+        if p.kind == "binary":
+            table = pd.crosstab(g, x).to_numpy()
+            stat, pval, dof, expected = stats.chi2_contingency(table)
+            effect = np.sqrt(stat / (table.sum() * (min(table.shape) - 1)))
+            rows.append({"variable": p.id, "test": "chi-square", "statistic": stat, "df": int(dof),
+                         "p_value": pval, "effect_size": effect, "effect": "Cramer's V",
+                         "min_expected": float(expected.min())})
+        else:
+            parts = [x[g == s] for s in np.unique(g)]
+            stat, pval = stats.kruskal(*parts)
+            eps2 = (stat - len(parts) + 1) / (len(x) - len(parts))
+            rows.append({"variable": p.id, "test": "Kruskal-Wallis", "statistic": stat, "df": len(parts) - 1,
+                         "p_value": pval, "effect_size": eps2, "effect": "epsilon squared",
+                         "min_expected": np.nan})
     return pd.DataFrame(rows)

@@ -150,6 +150,14 @@ class Simulation(_Strict):
     coefficients: Sourced[dict[str, dict[str, float]]]
 
 
+class Method(_Strict):
+    clustering: Sourced[str]
+    procedure: Sourced[str]
+    standardize_needs: Sourced[bool]
+    membership_model: Sourced[str]
+    standardize_predictors: Sourced[bool]
+
+
 class Claim(_Provenance):
     """A claim the scorecard checks. ``kind`` selects the evaluator in :mod:`replication.checks`."""
 
@@ -187,6 +195,7 @@ class StudySpec(_Strict):
     constructs: list[Construct]
     profiling: list[ProfilingVariable] = []
     demographics: list[Demographic] = []
+    method: Method
     logit_reference: Sourced[str]
     simulation: Simulation
     claims: list[Claim] = []
