@@ -24,7 +24,6 @@ from replication.measurement import reliability, scale_scores
 from replication.naming import match_segments
 from replication.recovery import clustering_recovery
 from replication.simulate import simulate_survey
-from replication.spec import load_study
 from replication.two_stage import TwoStageClustering
 
 CLUSTER_CLAIM_KINDS = {"segment_share", "segment_profile", "n_segments"}
@@ -36,24 +35,19 @@ CLUSTER_CLAIM_KINDS = {"segment_share", "segment_profile", "n_segments"}
 
 
 @pytest.fixture(scope="module")
-def study():
-    return load_study()
+def needs(spec):
+    return [c.id for c in spec.clustering_constructs]
 
 
 @pytest.fixture(scope="module")
-def needs(study):
-    return [c.id for c in study.clustering_constructs]
-
-
-@pytest.fixture(scope="module")
-def default_sample(study):
+def default_sample(spec):
     """The default synthetic sample: the study's N, separation and seed."""
-    return simulate_survey(study)
+    return simulate_survey(spec)
 
 
 @pytest.fixture(scope="module")
-def default_scores(study, default_sample):
-    return scale_scores(default_sample.survey, study)
+def default_scores(spec, default_sample):
+    return scale_scores(default_sample.survey, spec)
 
 
 @pytest.fixture(scope="module")
@@ -62,33 +56,33 @@ def default_X(default_scores, needs):
 
 
 @pytest.fixture(scope="module")
-def default_result(study, default_sample, default_scores):
+def default_result(spec, default_sample, default_scores):
     """The full analysis (k-selection and profiling included) on the default sample."""
-    return segments.segment_analysis(study, default_scores, default_sample.survey)
+    return segments.segment_analysis(spec, default_scores, default_sample.survey)
 
 
 @pytest.fixture(scope="module")
-def null_sample(study):
+def null_sample(spec):
     """separation=0: one multivariate-normal cloud on the needs, same N and constructs."""
-    return simulate_survey(study, separation=0)
+    return simulate_survey(spec, separation=0)
 
 
 @pytest.fixture(scope="module")
-def null_result(study, null_sample):
-    return segments.segment_analysis(study, scale_scores(null_sample.survey, study), null_sample.survey)
+def null_result(spec, null_sample):
+    return segments.segment_analysis(spec, scale_scores(null_sample.survey, spec), null_sample.survey)
 
 
-def profile_matrix(study, needs):
+def profile_matrix(spec, needs):
     """Segments x needs, +1 for a reported High and -1 for a reported Low."""
-    return np.array([[1.0 if s.profile.value[c] == "H" else -1.0 for c in needs] for s in study.segments])
+    return np.array([[1.0 if s.profile.value[c] == "H" else -1.0 for c in needs] for s in spec.segments])
 
 
-def cluster_claims(study, result, survey):
+def cluster_claims(spec, result, survey):
     """The scorecard rows of the cluster-analysis claims (share, profile, number of segments)."""
     tables = dict(result.tables)
-    tables["reliability"] = reliability(survey, study)
-    card = checks.evaluate_claims(study, tables)
-    kinds = {c.id: c.kind for c in study.claims}
+    tables["reliability"] = reliability(survey, spec)
+    card = checks.evaluate_claims(spec, tables)
+    kinds = {c.id: c.kind for c in spec.claims}
     card["kind"] = card["claim"].map(kinds)
     return card[card["kind"].isin(CLUSTER_CLAIM_KINDS)]
 
@@ -98,13 +92,13 @@ def cluster_claims(study, result, survey):
 # ---------------------------------------------------------------------------------------
 
 
-def test_default_seed_shares_within_two_points(study, default_result):
+def test_default_seed_shares_within_two_points(spec, default_result):
     sizes = default_result.tables["cluster_sizes"]
     # Every reported segment has a row and no cluster was left unnamed.
-    assert sizes["segment"].tolist() == study.segment_ids
+    assert sizes["segment"].tolist() == spec.segment_ids
     # Tolerance 2.0 points: the study's share_tolerance_pp (the paper rounds shares to whole
     # percent; 2 points allows rounding plus the misclassification expected at separation 5.5).
-    assert study.share_tolerance_pp.value == 2.0
+    assert spec.share_tolerance_pp.value == 2.0
     diff = (sizes["replicated_pct"] - sizes["reported_pct"]).abs()
     assert (diff <= 2.0).all(), sizes[["segment", "reported_pct", "replicated_pct"]]
     assert sizes["within_tolerance"].all()
@@ -116,23 +110,23 @@ def test_default_seed_shares_within_two_points(study, default_result):
         assert row["replicated_pct"] == pytest.approx(100 * counts[row["segment"]] / n, abs=1e-12)
 
 
-def test_default_seed_every_cluster_matched_once(study, default_result):
+def test_default_seed_every_cluster_matched_once(spec, default_result):
     match = default_result.match
     assert match.all_matched
     # Each reported segment names exactly one cluster (a one-to-one naming).
-    assert sorted(match.table["segment"]) == sorted(study.segment_ids)
-    assert sorted(m for m in match.mapping.values()) == sorted(study.segment_ids)
+    assert sorted(match.table["segment"]) == sorted(spec.segment_ids)
+    assert sorted(m for m in match.mapping.values()) == sorted(spec.segment_ids)
     assert "unmatched" not in set(default_result.assignments["segment"])
 
 
-def test_default_seed_recovers_true_segments(study, default_sample, default_result):
-    summary, confusion = clustering_recovery(study, default_sample.truth, default_result.assignments)
+def test_default_seed_recovers_true_segments(spec, default_sample, default_result):
+    summary, confusion = clustering_recovery(spec, default_sample.truth, default_result.assignments)
     stats = summary.set_index("statistic")["value"]
     # ARI >= 0.90: at separation 5.5 the generator puts High and Low needs ~5.5 latent SDs
     # apart; misclassification comes only from the tails, so agreement with the truth is high
     # (0.94 at the default seed), and 0.90 leaves room without accepting a poor recovery.
     assert stats["adjusted_rand_index"] >= 0.90
-    assert stats["n"] == study.n.value
+    assert stats["n"] == spec.n.value
 
 
 def test_default_seed_kmeans_converged(default_result):
@@ -146,18 +140,18 @@ def test_default_seed_kmeans_converged(default_result):
 # ---------------------------------------------------------------------------------------
 
 
-def test_shares_within_three_points_in_90_percent_of_seeds(study, needs):
+def test_shares_within_three_points_in_90_percent_of_seeds(spec, needs):
     # 3.0 points (looser than the 2-point acceptance) because this is a statement about the
     # method across samples, and 90% of seeds because a few samples may be unlucky; the spec
     # says 98% of seeds are within 2 points at this separation, so this has ample margin
     # while still failing if recovery broke for a sizeable share of seeds.
     ok, worst = 0, {}
     for seed in range(50):
-        sample = simulate_survey(study, random_state=seed)
-        result = segments.segment_analysis(study, scale_scores(sample.survey, study), None,
+        sample = simulate_survey(spec, random_state=seed)
+        result = segments.segment_analysis(spec, scale_scores(sample.survey, spec), None,
                                            with_k_selection=False)
         sizes = result.tables["cluster_sizes"]
-        named = sizes["segment"].tolist() == study.segment_ids   # no 'unmatched' row
+        named = sizes["segment"].tolist() == spec.segment_ids   # no 'unmatched' row
         diff = (sizes["replicated_pct"] - sizes["reported_pct"]).abs().max()
         worst[seed] = diff if named else np.inf
         ok += bool(named and diff <= 3.0)
@@ -169,29 +163,29 @@ def test_shares_within_three_points_in_90_percent_of_seeds(study, needs):
 # ---------------------------------------------------------------------------------------
 
 
-def test_negative_control_fails_cluster_claims(study, null_sample, null_result):
+def test_negative_control_fails_cluster_claims(spec, null_sample, null_result):
     assert null_sample.truth["parameters"]["separation"] == 0
-    assert len(null_sample.survey) == study.n.value
-    card = cluster_claims(study, null_result, null_sample.survey)
+    assert len(null_sample.survey) == spec.n.value
+    card = cluster_claims(spec, null_result, null_sample.survey)
     assert set(card["kind"]) == CLUSTER_CLAIM_KINDS
     assert not card["passed"].all(), card[["claim", "replicated_value", "passed"]]
     shares = card[card["kind"] == "segment_share"]
-    assert len(shares) == len(study.segments)
+    assert len(shares) == len(spec.segments)
     assert not shares["passed"].all(), shares[["claim", "replicated_value"]]
 
 
 @pytest.mark.parametrize("seed", range(5))
-def test_negative_control_fails_cluster_claims_across_seeds(study, seed):
+def test_negative_control_fails_cluster_claims_across_seeds(spec, seed):
     # Without k-selection (the gap statistic would triple the time), so the n_segments
     # claim is "not computed" and fails trivially; it is left out here and the check rests
     # on the share and profile claims, which are computed. (With k-selection, n_segments
     # passes by chance at random_state=2: three criteria pick 5 on a structureless cloud.)
-    sample = simulate_survey(study, separation=0, random_state=seed)
-    result = segments.segment_analysis(study, scale_scores(sample.survey, study), None,
+    sample = simulate_survey(spec, separation=0, random_state=seed)
+    result = segments.segment_analysis(spec, scale_scores(sample.survey, spec), None,
                                        with_k_selection=False)
-    card = cluster_claims(study, result, sample.survey)
+    card = cluster_claims(spec, result, sample.survey)
     card = card[card["kind"] != "n_segments"]
-    assert len(card) == 2 * len(study.segments)
+    assert len(card) == 2 * len(spec.segments)
     assert not card["passed"].all()
     assert not card.loc[card["kind"] == "segment_share", "passed"].all()
 
@@ -252,9 +246,9 @@ def test_predict_training_data_reproduces_labels(default_result, default_X):
     assert np.array_equal(pred, model.labels_)
 
 
-def test_predict_new_respondents(study, default_result, needs):
+def test_predict_new_respondents(spec, default_result, needs):
     model = default_result.model
-    new = scale_scores(simulate_survey(study, n=20, random_state=7).survey, study)[needs].to_numpy()
+    new = scale_scores(simulate_survey(spec, n=20, random_state=7).survey, spec)[needs].to_numpy()
     pred = model.predict(new[:8])
     assert pred.shape == (8,)
     assert set(pred.tolist()) <= set(range(5))
@@ -268,8 +262,8 @@ def test_predict_new_respondents(study, default_result, needs):
 
 
 @pytest.mark.parametrize("seed", [None, 0, 1, 2])
-def test_clusters_numbered_largest_first(study, needs, seed):
-    X = scale_scores(simulate_survey(study, random_state=seed).survey, study)[needs].to_numpy()
+def test_clusters_numbered_largest_first(spec, needs, seed):
+    X = scale_scores(simulate_survey(spec, random_state=seed).survey, spec)[needs].to_numpy()
     model = TwoStageClustering(5).fit(X)
     assert np.all(np.diff(model.sizes_) <= 0), model.sizes_
     assert np.array_equal(model.sizes_, np.bincount(model.labels_, minlength=5))
@@ -317,10 +311,10 @@ def test_infinite_value_is_a_clear_error(default_X):
         TwoStageClustering(5).fit(X)
 
 
-def test_cli_cluster_with_missing_score(study, needs, tmp_path):
+def test_cli_cluster_with_missing_score(spec, needs, tmp_path):
     layout = pipeline.Layout(tmp_path)
-    pipeline.generate(study, layout)
-    scores = scale_scores(pd.read_csv(layout.survey), study)
+    pipeline.generate(spec, layout)
+    scores = scale_scores(pd.read_csv(layout.survey), spec)
     scores.loc[9, "interaction_humanization"] = np.nan
     layout.processed.mkdir(parents=True, exist_ok=True)
     scores.to_csv(layout.scores, index=False)
@@ -339,28 +333,28 @@ def test_cli_cluster_with_missing_score(study, needs, tmp_path):
 
 
 @pytest.mark.parametrize("perm_seed", range(5))
-def test_match_segments_recovers_shuffled_profiles(study, needs, perm_seed):
-    P = profile_matrix(study, needs)
+def test_match_segments_recovers_shuffled_profiles(spec, needs, perm_seed):
+    P = profile_matrix(spec, needs)
     perm = np.random.default_rng(perm_seed).permutation(len(P))
-    match = match_segments(P[perm], study)
+    match = match_segments(P[perm], spec)
     assert match.all_matched
-    assert [match.mapping[c] for c in range(len(P))] == [study.segment_ids[i] for i in perm]
+    assert [match.mapping[c] for c in range(len(P))] == [spec.segment_ids[i] for i in perm]
     assert match.table["agreement"].tolist() == [1.0] * len(P)
 
 
 @pytest.mark.parametrize("perm_seed", range(4))
-def test_match_segments_two_identical_patterns_leave_one_unmatched(study, needs, perm_seed):
+def test_match_segments_two_identical_patterns_leave_one_unmatched(spec, needs, perm_seed):
     # Two H/H/H clusters and no L/L/L one: one H/H/H cluster is lovers, the other fits no
     # remaining profile. The three other clusters fit their profiles exactly and must keep
     # their names; exactly one cluster is 'unmatched'.
-    P = profile_matrix(study, needs)
-    ids = study.segment_ids
+    P = profile_matrix(spec, needs)
+    ids = spec.segment_ids
     lovers = ids.index("individualization_lovers")
     rows = [lovers, lovers] + [ids.index(s) for s in ("social_customizers", "omnichannel_seekers",
                                                       "digital_customizers")]
     order = np.random.default_rng(perm_seed).permutation(5)
     centers = P[rows][order]
-    match = match_segments(centers, study)
+    match = match_segments(centers, spec)
     t = match.table
     assert (t["segment"] == "unmatched").sum() == 1, t[["pattern", "segment", "assigned_profile"]]
     assert t.loc[t["segment"] == "unmatched", "pattern"].tolist() == ["H/H/H"]
@@ -368,7 +362,7 @@ def test_match_segments_two_identical_patterns_leave_one_unmatched(study, needs,
     assert not match.all_matched
 
 
-def test_match_segments_does_not_sacrifice_a_perfect_fit(study, needs):
+def test_match_segments_does_not_sacrifice_a_perfect_fit(spec, needs):
     # Same situation without exact ties: the duplicate H/H/H cluster is as far out as the
     # first, the L/H/H cluster lies closer to the sample mean. The L/H/H cluster still fits
     # social_customizers perfectly and should be named so; only the extra H/H/H is unmatched.
@@ -377,7 +371,7 @@ def test_match_segments_does_not_sacrifice_a_perfect_fit(study, needs):
                         [-0.5, 0.5, 0.5],     # L/H/H
                         [1.0, -1.0, 1.0],     # H/L/H
                         [1.0, 1.0, -1.0]])    # H/H/L
-    t = match_segments(centers, study).table
+    t = match_segments(centers, spec).table
     assert t.loc[2, "segment"] == "social_customizers", t[["pattern", "segment", "assigned_profile"]]
     assert (t["segment"] == "unmatched").sum() == 1
 
@@ -435,8 +429,8 @@ def test_agglomeration_coefficient_is_within_cluster_ss(default_result, default_
 # ---------------------------------------------------------------------------------------
 
 
-def test_segment_analysis_is_deterministic(study, default_sample, default_scores, default_result):
-    again = segments.segment_analysis(study, default_scores.copy(), default_sample.survey.copy())
+def test_segment_analysis_is_deterministic(spec, default_sample, default_scores, default_result):
+    again = segments.segment_analysis(spec, default_scores.copy(), default_sample.survey.copy())
     assert set(again.tables) == set(default_result.tables)
     assert "k_selection" in again.tables and "profiling_tests" in again.tables
     for name, table in default_result.tables.items():

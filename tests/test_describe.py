@@ -7,12 +7,6 @@ import pytest
 from replication import describe
 from replication.errors import ReplicationError
 from replication.simulate import simulate_survey
-from replication.spec import load_study
-
-
-@pytest.fixture(scope="module")
-def spec():
-    return load_study("golovacheva2022")
 
 
 @pytest.fixture(scope="module")

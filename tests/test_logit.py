@@ -18,7 +18,6 @@ from scipy import stats
 
 from replication import logit, measurement, recovery, segments, simulate
 from replication.errors import ReplicationError
-from replication.spec import load_study
 
 # ---------------------------------------------------------------------------------------
 # Fixtures (module scope: the simulation and clustering run once for the whole file)
@@ -26,51 +25,46 @@ from replication.spec import load_study
 
 
 @pytest.fixture(scope="module")
-def study():
-    return load_study()
+def predictors(spec):
+    return [c.id for c in spec.predictor_constructs]
 
 
-@pytest.fixture(scope="module")
-def predictors(study):
-    return [c.id for c in study.predictor_constructs]
-
-
-def _membership(study, sample):
+def _membership(spec, sample):
     """Scale scores plus the recovered segment, as ``pipeline.membership_data`` builds it."""
-    scores = measurement.scale_scores(sample.survey, study)
-    analysis = segments.segment_analysis(study, scores, with_k_selection=False)
+    scores = measurement.scale_scores(sample.survey, spec)
+    analysis = segments.segment_analysis(spec, scores, with_k_selection=False)
     return scores.merge(analysis.assignments, on="respondent_id", validate="one_to_one")
 
 
-def _fit(study, data, predictors, **kwargs):
-    return logit.multinomial_logit(data, "segment", predictors, study.logit_reference.value,
-                                   order=study.segment_ids, **kwargs)
+def _fit(spec, data, predictors, **kwargs):
+    return logit.multinomial_logit(data, "segment", predictors, spec.logit_reference.value,
+                                   order=spec.segment_ids, **kwargs)
 
 
 @pytest.fixture(scope="module")
-def default_sample(study):
+def default_sample(spec):
     """The study's default synthetic sample (N = 586, default separation and seed)."""
-    return simulate.simulate_survey(study)
+    return simulate.simulate_survey(spec)
 
 
 @pytest.fixture(scope="module")
-def data(study, default_sample):
-    return _membership(study, default_sample)
+def data(spec, default_sample):
+    return _membership(spec, default_sample)
 
 
 @pytest.fixture(scope="module")
-def result(study, data, predictors):
-    return _fit(study, data, predictors)
+def result(spec, data, predictors):
+    return _fit(spec, data, predictors)
 
 
 @pytest.fixture(scope="module")
-def raw_result(study, data, predictors):
-    return _fit(study, data, predictors, standardize=False)
+def raw_result(spec, data, predictors):
+    return _fit(spec, data, predictors, standardize=False)
 
 
-def _y_codes(data, study):
+def _y_codes(data, spec):
     """Segment codes 0..K-1 with the reference first (the outcome fitted by hand)."""
-    order = [study.logit_reference.value] + [s for s in study.segment_ids if s != study.logit_reference.value]
+    order = [spec.logit_reference.value] + [s for s in spec.segment_ids if s != spec.logit_reference.value]
     return data["segment"].map({s: i for i, s in enumerate(order)}).to_numpy()
 
 
@@ -83,12 +77,12 @@ def _slopes(coefficients):
 # ---------------------------------------------------------------------------------------
 
 
-def test_outcome_is_the_recovered_segment_with_the_spec_reference(result, data, study):
+def test_outcome_is_the_recovered_segment_with_the_spec_reference(result, data, spec):
     # The reference comes first and the contrasts follow the specification's order.
-    ref = study.logit_reference.value
+    ref = spec.logit_reference.value
     assert result.reference == ref
-    assert result.segments == [ref] + [s for s in study.segment_ids if s != ref]
-    assert set(result.coefficients["segment"]) == set(study.segment_ids) - {ref}
+    assert result.segments == [ref] + [s for s in spec.segment_ids if s != ref]
+    assert set(result.coefficients["segment"]) == set(spec.segment_ids) - {ref}
     assert result.stat("n") == len(data)
 
 
@@ -132,11 +126,11 @@ def test_every_true_nonzero_slope_has_its_sign_recovered(result, data, default_s
 
 
 @pytest.mark.parametrize("dropped", ["privacy_concerns", "hedonic_orientation"])
-def test_predictor_lr_test_equals_refit_by_hand(result, data, study, predictors, dropped):
+def test_predictor_lr_test_equals_refit_by_hand(result, data, spec, predictors, dropped):
     # statsmodels' MNLogit fitted here on the *raw* scores: the log-likelihood of a logit
     # is invariant to rescaling its predictors, so the package's standardization must not
     # change the LR statistic. rel 1e-6: both fits converge far tighter than that.
-    y = _y_codes(data, study)
+    y = _y_codes(data, spec)
     full = sm.MNLogit(y, sm.add_constant(data[predictors])).fit(method="newton", disp=False)
     reduced = sm.MNLogit(y, sm.add_constant(data[[p for p in predictors if p != dropped]])).fit(
         method="newton", disp=False)
@@ -246,11 +240,11 @@ def _true_slope_series(truth):
     return pd.Series({(s, p): b for s, row in truth["logit"]["slopes"].items() for p, b in row.items()})
 
 
-def test_large_n_estimates_converge_to_true_slopes(study, predictors):
-    sample = simulate.simulate_survey(study, n=20_000, random_state=1)
-    scores = measurement.scale_scores(sample.survey, study)
+def test_large_n_estimates_converge_to_true_slopes(spec, predictors):
+    sample = simulate.simulate_survey(spec, n=20_000, random_state=1)
+    scores = measurement.scale_scores(sample.survey, spec)
     data = scores.assign(segment=sample.true_segments.reindex(scores["respondent_id"]).to_numpy())
-    res = _fit(study, data, predictors, standardize=False, crosscheck=False)
+    res = _fit(spec, data, predictors, standardize=False, crosscheck=False)
     truth = _true_slope_series(sample.truth)
     est = _slopes(res.coefficients).loc[truth.index]
     error = (est - truth).abs()
@@ -258,14 +252,14 @@ def test_large_n_estimates_converge_to_true_slopes(study, predictors):
     assert error.max() < LARGE_N_TOLERANCE, f"max |error| {error.max():.3f}:\n{error.sort_values().tail()}"
 
 
-def test_recovered_segment_estimates_near_true_slopes(study, predictors):
-    sample = simulate.simulate_survey(study, n=5000, random_state=1)
-    data = _membership(study, sample)
+def test_recovered_segment_estimates_near_true_slopes(spec, predictors):
+    sample = simulate.simulate_survey(spec, n=5000, random_state=1)
+    data = _membership(spec, sample)
     truth_seg = sample.true_segments.reindex(data["respondent_id"]).to_numpy()
     misclassified = float((truth_seg != data["segment"].to_numpy()).mean())
     assert misclassified < 0.03  # measured 1.5%: the recovered outcome is nearly the truth
-    rec = _fit(study, data, predictors, standardize=False, crosscheck=False)
-    on_truth = _fit(study, data.assign(segment=truth_seg), predictors, standardize=False, crosscheck=False)
+    rec = _fit(spec, data, predictors, standardize=False, crosscheck=False)
+    on_truth = _fit(spec, data.assign(segment=truth_seg), predictors, standardize=False, crosscheck=False)
     truth = _true_slope_series(sample.truth)
     rec_slopes = _slopes(rec.coefficients).loc[truth.index]
     assert (rec_slopes - truth).abs().max() < RECOVERED_TOLERANCE
@@ -281,25 +275,25 @@ def test_recovered_segment_estimates_near_true_slopes(study, predictors):
 # ---------------------------------------------------------------------------------------
 
 
-def test_absent_reference_segment_is_an_error(data, study, predictors):
-    ref = study.logit_reference.value
+def test_absent_reference_segment_is_an_error(data, spec, predictors):
+    ref = spec.logit_reference.value
     without = data[data["segment"] != ref]
     with pytest.raises(ReplicationError, match=ref):
-        _fit(study, without, predictors)
+        _fit(spec, without, predictors)
 
 
-def test_constant_predictor_is_an_error(data, study, predictors):
+def test_constant_predictor_is_an_error(data, spec, predictors):
     flat = data.assign(privacy_concerns=4.0)
     with pytest.raises(ReplicationError, match="privacy_concerns.*constant"):
-        _fit(study, flat, predictors)
+        _fit(spec, flat, predictors)
     # On the raw scale it is still a ReplicationError naming the constant predictor (tested below).
     with pytest.raises(ReplicationError):
-        _fit(study, flat, predictors, standardize=False)
+        _fit(spec, flat, predictors, standardize=False)
 
 
-def test_missing_predictor_column_is_an_error(data, study, predictors):
+def test_missing_predictor_column_is_an_error(data, spec, predictors):
     with pytest.raises(ReplicationError, match="hedonic_orientation"):
-        _fit(study, data.drop(columns="hedonic_orientation"), predictors)
+        _fit(spec, data.drop(columns="hedonic_orientation"), predictors)
 
 
 def _separated(kind):
@@ -336,10 +330,10 @@ def test_perfect_separation_is_a_clear_error(kind, standardize):
     assert not caught, [str(w.message) for w in caught]
 
 
-def test_default_fit_emits_no_warnings(data, study, predictors):
+def test_default_fit_emits_no_warnings(data, spec, predictors):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        _fit(study, data, predictors)
+        _fit(spec, data, predictors)
     assert not caught, [str(w.message) for w in caught]
 
 
@@ -373,14 +367,14 @@ def test_raw_scale_fit_with_predictor_far_from_zero():
     assert raw.stat("log_likelihood") == pytest.approx(standardized.stat("log_likelihood"))
 
 
-def test_missing_segment_value_is_a_clear_error(data, study, predictors):
+def test_missing_segment_value_is_a_clear_error(data, spec, predictors):
     d = data.assign(segment=data["segment"].astype(object))
     d.loc[d.index[0], "segment"] = np.nan
     with pytest.raises(ReplicationError, match="segment"):
-        _fit(study, d, predictors)
+        _fit(spec, d, predictors)
 
 
-def test_constant_predictor_on_raw_scale_is_named(data, study, predictors):
+def test_constant_predictor_on_raw_scale_is_named(data, spec, predictors):
     flat = data.assign(privacy_concerns=4.0)
     with pytest.raises(ReplicationError, match="privacy_concerns.*constant"):
-        _fit(study, flat, predictors, standardize=False)
+        _fit(spec, flat, predictors, standardize=False)

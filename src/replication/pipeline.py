@@ -20,6 +20,7 @@ from .checks import evaluate_claims, read_tables
 from .loader import read_survey
 from .logit import multinomial_logit
 from .measurement import reliability, scale_scores
+from .recovery import clustering_recovery, logit_recovery
 from .segments import segment_analysis
 from .simulate import simulate_survey
 from .spec import StudySpec
@@ -210,8 +211,6 @@ def logit(spec: StudySpec, layout: Layout, standardize: bool | None = None) -> l
 
 def recovery(spec: StudySpec, layout: Layout) -> list[Path]:
     """Recovery against the generating truth: the only step that reads truth.json."""
-    from .recovery import clustering_recovery, logit_recovery
-
     truth = read_truth(layout)
     summary, confusion = clustering_recovery(spec, truth, read_segments(layout))
     data = membership_data(spec, layout)

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import files
+from . import files, pipeline
 from .outputs import OUTPUTS
-from .pipeline import Layout
+from .pipeline import Layout, read_generation
 from .spec import StudySpec, provenance_table, study_path
 
 #: Packages whose versions the manifest records.
@@ -114,8 +114,6 @@ def build_manifest(spec: StudySpec, layout: Layout) -> dict:
     except (FileNotFoundError, json.JSONDecodeError):
         timings = {}
     rendered = sorted([layout.reports / "index.html", *(layout.reports / "notebooks").glob("*.html")])
-    from .pipeline import read_generation
-
     gen = read_generation(layout)
     return {
         "study": spec.study.id,
@@ -194,8 +192,6 @@ figure{margin:1em 0}img{max-width:100%}.wrap{overflow-x:auto;max-width:100%}.cap
 
 def render_index(spec: StudySpec, layout: Layout) -> str:
     """The self-contained report page (figures embedded, no network needed)."""
-    from .pipeline import read_generation
-
     fig = layout.figures
     card = _read(layout, "scorecard")
     if "passed" not in card:
@@ -308,8 +304,6 @@ def verify(spec: StudySpec, layout: Layout) -> list[str]:
     list of str
         One line per differing, missing or unexpected file; empty when all match.
     """
-    from . import pipeline
-
     manifest_path = layout.reports / "manifest.json"
     try:
         recorded = json.loads(manifest_path.read_text(encoding="utf-8"))
