@@ -1,27 +1,32 @@
 # The front door. `make` lists the targets; `make report` and `make test` do everything,
-# creating the virtual environment the first time. Targets are real files, so a second
-# run with nothing changed recomputes nothing.
+# creating the virtual environment the first time.
+#
+# Every step of the pipeline runs in ONE process (`replication run`): the studies, their
+# steps, outputs and notebooks are listed once, in src/replication/outputs.py, not here.
+# Make only decides whether anything changed since the last run.
 
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
-.DELETE_ON_ERROR:
 
 PYTHON ?= python3
-VENV   := .venv
+VENV   ?= .venv
 BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 RUN    := $(BIN)/replication
 STAMP  := $(VENV)/.installed
 
-STUDY  := golovacheva2022
-SPEC   := src/replication/studies/$(STUDY).yaml
-SRC    := $(wildcard src/replication/*.py)
-RAW    := data/raw/survey.csv data/raw/codebook.csv data/raw/truth.json data/raw/generation.json
+# The shipped studies (one YAML each). STUDY=<id or path/to/study.yaml> picks one.
+SHIPPED := $(basename $(notdir $(wildcard src/replication/studies/*.yaml)))
+STUDY   ?=
+SRC     := $(shell find src/replication -name '*.py' -o -name '*.yaml') $(wildcard notebooks/*.ipynb)
+RAW     := $(wildcard data/raw/*/*)
+SHIPPED_REPORTS := $(foreach s,$(SHIPPED),reports/$(s)/index.html)
 
-.PHONY: help env data scores cluster logit recovery notebooks report check verify test clean clean-raw distclean lock
+.PHONY: help env data report run check verify test clean clean-raw distclean lock
 
 help: ## list the targets
-	@echo "Usage: make <target>"
+	@echo "Usage: make <target> [STUDY=<id or path/to/study.yaml>]"
+	@echo "Shipped studies: $(SHIPPED)"
 	@grep -hE '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | \
 	  awk 'BEGIN {FS = ":.*## "}; {printf "  %-10s %s\n", $$1, $$2}'
 
@@ -42,81 +47,52 @@ lock: ## re-pin requirements.lock from requirements.in (needs network to PyPI)
 	  .lockenv/bin/pip freeze --all | grep -vE '^(pip)=='; } > requirements.lock
 	rm -rf .lockenv
 
-# --- data -------------------------------------------------------------------------------
-# Raw data is generated only when missing; it is never overwritten silently.
-$(RAW) &: | $(STAMP)
-	$(RUN) generate --study $(STUDY)
+# --- the pipeline -----------------------------------------------------------------------
+# NOTEBOOKS=0 skips executing the notebooks (quicker; the pages then link none).
+RUN_FLAGS := $(if $(filter 0,$(NOTEBOOKS)),--no-notebooks)
 
-# Optional overrides: make data SEED=7 N=1000 SEPARATION=4
-GEN_ARGS = $(if $(SEED),--seed $(SEED)) $(if $(N),--n $(N)) $(if $(SEPARATION),--separation $(SEPARATION))
-
-data: | $(STAMP) ## regenerate the raw survey, overwriting data/raw/ (SEED=, N=, SEPARATION= optional)
-	$(RUN) generate --study $(STUDY) --force $(GEN_ARGS)
-
-SCORES   := data/processed/scores.csv reports/tables/reliability.csv
-CLUSTER  := data/processed/segments.csv \
-            $(addprefix reports/tables/,cluster_sizes.csv centroids.csv segment_match.csv need_anova.csv \
-              k_selection.csv k_preferred.csv agglomeration_schedule_tail.csv profiling_by_segment.csv \
-              profiling_tests.csv) \
-            $(addprefix reports/figures/,cluster_size_check.png segment_profiles.png dendrogram.png k_selection.png)
-LOGIT    := $(addprefix reports/tables/logit_,coefficients.csv fit.csv lr_tests.csv classification.csv \
-              crosscheck.csv summary.txt) \
-            $(addprefix reports/figures/,logit_odds_ratios.png logit_probabilities.png)
-RECOVERY := $(addprefix reports/tables/recovery_,clustering.csv confusion.csv logit.csv logit_summary.csv)
-SCORECARD := reports/tables/scorecard.csv
-NOTEBOOKS := $(basename $(notdir $(wildcard notebooks/[0-9]*.ipynb)))
-NB_HTML  := $(addprefix reports/notebooks/,$(addsuffix .html,$(NOTEBOOKS)))
-REPORT   := reports/index.html reports/manifest.json
-
-$(SCORES) &: $(RAW) $(SPEC) $(SRC) | $(STAMP)
-	$(RUN) score --study $(STUDY)
-
-$(CLUSTER) &: $(SCORES) | $(STAMP)
-	$(RUN) cluster --study $(STUDY)
-
-$(LOGIT) &: $(CLUSTER) | $(STAMP)
-	$(RUN) logit --study $(STUDY)
-
-$(RECOVERY) &: $(LOGIT) | $(STAMP)
-	$(RUN) recovery --study $(STUDY)
-
-# The scorecard is written even when claims fail, so the report can show the failures.
-$(SCORECARD): $(SCORES) $(CLUSTER) $(LOGIT) | $(STAMP)
-	$(RUN) check --study $(STUDY) --exit-zero
-
-reports/notebooks/%.html: notebooks/%.ipynb $(RECOVERY) | $(STAMP)
-	$(RUN) notebooks --study $(STUDY) $*
-
-$(REPORT) &: $(SCORECARD) $(RECOVERY) $(NB_HTML) | $(STAMP)
-	$(RUN) report --study $(STUDY)
-
-scores: $(SCORES) ## scale scores and reliability
-cluster: $(CLUSTER) ## two-stage cluster analysis: segments, tables, figures
-logit: $(LOGIT) ## multinomial logit of segment membership
-recovery: $(RECOVERY) ## compare with the generating truth (simulation only)
-notebooks: $(NB_HTML) ## execute the notebooks into reports/notebooks/*.html
-
-report: $(REPORT) ## everything: data if missing, pipeline, notebooks, reports/index.html
+# One run builds every shipped study (the study pages are its real file targets; nothing
+# reruns when nothing changed). No .DELETE_ON_ERROR: a failed run must not delete files
+# it did not write, and `replication run` writes nothing until its analysis succeeded.
+ifeq ($(STUDY),)
+report: $(SHIPPED_REPORTS) ## everything: raw data if missing, analysis, notebooks, every study page and reports/index.html
 	@echo "open reports/index.html"
 
-check: $(SCORECARD) ## the scorecard of reported claims; fails if any claim fails
-	$(RUN) check --study $(STUDY)
+$(SHIPPED_REPORTS) &: $(SRC) $(RAW) | $(STAMP)
+	$(RUN) run $(RUN_FLAGS) $(addprefix --study ,$(SHIPPED))
+else
+report: | $(STAMP)
+	$(RUN) run $(RUN_FLAGS) --study $(STUDY)
+endif
 
-verify: | $(STAMP) ## regenerate into a temporary folder; compare checksums with reports/manifest.json
-	$(RUN) verify --study $(STUDY)
+run: | $(STAMP) ## rerun the whole pipeline now, whether or not anything changed
+	$(RUN) run $(RUN_FLAGS) $(if $(STUDY),--study $(STUDY),$(addprefix --study ,$(SHIPPED)))
+
+# Optional overrides: make data STUDY=golovacheva2022 SEED=7 N=1000 SEPARATION=4
+GEN_ARGS = $(if $(SEED),--seed $(SEED)) $(if $(N),--n $(N)) $(if $(SEPARATION),--separation $(SEPARATION))
+
+data: | $(STAMP) ## regenerate a study's raw survey, overwriting data/raw/<study>/ (STUDY= required; SEED=, N=, SEPARATION= optional)
+	@test -n "$(STUDY)" || { echo "make data needs STUDY=<id> (one of: $(SHIPPED))"; exit 2; }
+	$(RUN) generate --study $(STUDY) --force $(GEN_ARGS)
+
+check: | $(STAMP) ## the scorecard of every claim of every study (or STUDY=); fails if any claim fails
+	@status=0; for s in $(or $(STUDY),$(SHIPPED)); do $(RUN) check --study $$s || status=1; done; exit $$status
+
+verify: | $(STAMP) ## regenerate into a temporary folder; compare checksums with reports/<study>/manifest.json
+	$(RUN) verify $(if $(STUDY),--study $(STUDY),$(addprefix --study ,$(SHIPPED)))
 
 # --- tests ------------------------------------------------------------------------------
 test: | $(STAMP) ## verify the committed outputs, then run the test suite
-	$(RUN) verify --study $(STUDY)
+	$(RUN) verify $(addprefix --study ,$(SHIPPED))
 	$(PY) -m pytest
 
 # --- cleaning ---------------------------------------------------------------------------
-clean: ## remove generated outputs (keeps data/raw/ and the environment)
-	rm -rf data/processed/*.csv reports/notebooks reports/index.html reports/.timings.json
+clean: ## remove generated outputs that git does not track (keeps data/raw/ and the environment)
+	rm -rf data/processed/*/ reports/*/notebooks reports/*/index.html reports/*/.run.json reports/index.html
 	find . -name __pycache__ -prune -exec rm -rf {} + 2>/dev/null || true
 
-clean-raw: ## also remove the raw synthetic survey (explicit: it is regenerated by `make data`)
-	rm -f $(RAW)
+clean-raw: ## also remove the raw synthetic surveys (explicit: `make report` regenerates them)
+	rm -rf $(addprefix data/raw/,$(SHIPPED))
 
 distclean: clean ## also remove the virtual environment
 	rm -rf $(VENV)

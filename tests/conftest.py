@@ -1,18 +1,24 @@
-"""Shared fixtures: the shipped study, its default synthetic sample, and a raw-data folder."""
+"""Shared fixtures: the shipped studies, the default synthetic sample, and a study's raw-data folder."""
 
 from __future__ import annotations
 
 import pytest
 
 from replication import pipeline
-from replication.simulate import simulate_survey
-from replication.spec import load_study
+from replication.study.simulate import simulate_survey
+from replication.study.spec import load_study
 
 
 @pytest.fixture(scope="session")
 def spec():
-    """The shipped study specification (golovacheva2022)."""
-    return load_study()
+    """The shipped study specification golovacheva2022 (the default study)."""
+    return load_study("golovacheva2022")
+
+
+@pytest.fixture(scope="session")
+def forrester():
+    """The shipped study specification forrester2016 (no membership model, N = 2000)."""
+    return load_study("forrester2016")
 
 
 @pytest.fixture(scope="session")
@@ -23,7 +29,8 @@ def sample(spec):
 
 @pytest.fixture
 def raw_layout(spec, tmp_path):
-    """A Layout below ``tmp_path`` whose data/raw holds a freshly generated default survey."""
-    layout = pipeline.Layout(tmp_path)
+    """The study's Layout below ``tmp_path`` whose ``data/raw/golovacheva2022/`` holds a
+    freshly generated default survey."""
+    layout = pipeline.layout_for(spec, tmp_path)
     pipeline.generate(spec, layout)
     return layout

@@ -15,7 +15,18 @@ import pandas as pd
 import pytest
 
 from replication import cli
-from replication.pipeline import Layout
+from replication.layout import Layout
+from replication.outputs import OUTPUTS, STEPS
+
+STUDY = "golovacheva2022"   # the default study of every command
+
+
+def study_layout(root) -> Layout:
+    return Layout(root, STUDY)
+
+
+def output_path(name, layout):
+    return next(o for o in OUTPUTS if o.name == name).path(layout)
 
 
 class Background:
@@ -67,8 +78,8 @@ def assert_user_error(result):
 def test_help(started):
     result = started[1]["help"].result()
     assert result.returncode == 0, result.stderr
-    assert "generate" in result.stdout
-    assert "score" in result.stdout
+    for command in [s.name for s in STEPS] + ["run", "verify", "outputs", "validate"]:
+        assert command in result.stdout, command
     assert result.stderr == ""
 
 
@@ -83,7 +94,8 @@ def test_generate_then_refuse_to_overwrite(started):
     root, runs = started
     result = runs["generate"].result()
     assert result.returncode == 0, result.stderr
-    layout = Layout(root / "gen")
+    layout = study_layout(root / "gen")
+    assert layout.survey == root / "gen" / "data" / "raw" / STUDY / "survey.csv"
     survey = pd.read_csv(layout.survey)
     assert len(survey) == 100
     assert survey["respondent_id"].tolist() == list(range(1, 101))
@@ -120,7 +132,7 @@ def run_main(*args):
 
 def test_generate_force_overwrites(tmp_path, capsys):
     assert run_main("generate", "--root", tmp_path, "--seed", "5", "--n", "80") == 0
-    layout = Layout(tmp_path)
+    layout = study_layout(tmp_path)
     before = layout.survey.read_bytes()
     capsys.readouterr()
     assert run_main("generate", "--root", tmp_path, "--seed", "6", "--n", "50", "--force") == 0
@@ -144,7 +156,7 @@ def test_too_small_n_is_a_user_error(tmp_path, capsys):
     assert run_main("generate", "--root", tmp_path, "--n", "3") == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "smaller than the number of segments" in err
-    assert not Layout(tmp_path).survey.exists()
+    assert not study_layout(tmp_path).survey.exists()
 
 
 def test_negative_seed_is_a_user_error(tmp_path, capsys):
@@ -153,7 +165,7 @@ def test_negative_seed_is_a_user_error(tmp_path, capsys):
     assert run_main("generate", "--root", tmp_path, "--seed", "-5", "--n", "50") == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "seed" in err
-    assert not Layout(tmp_path).survey.exists()
+    assert not study_layout(tmp_path).survey.exists()
 
 
 def test_generate_validate_score(tmp_path, capsys):
@@ -161,11 +173,60 @@ def test_generate_validate_score(tmp_path, capsys):
     assert run_main("validate", "--root", tmp_path) == 0
     assert "60 respondents valid" in capsys.readouterr().out
     assert run_main("score", "--root", tmp_path) == 0
-    scores = pd.read_csv(Layout(tmp_path).scores)
+    layout = study_layout(tmp_path)
+    scores = pd.read_csv(output_path("scores", layout))
     assert len(scores) == 60
     assert scores["respondent_id"].tolist() == list(range(1, 61))
+    # A step writes its own outputs and nothing else.
+    assert sorted(p.name for p in layout.processed.iterdir()) == ["scores.csv"]
+    assert sorted(p.name for p in layout.reports.rglob("*") if p.is_file()) == ["reliability.csv"]
+    assert output_path("reliability", layout).is_file()
 
 
 def test_unknown_command_is_a_usage_error(capsys):
     assert run_main("frobnicate") == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_outputs_prints_the_readme_table(capsys):
+    from replication.outputs import markdown_table
+    assert run_main("outputs") == 0
+    assert capsys.readouterr().out.strip() == markdown_table().strip()
+
+
+def test_unknown_study_id_is_a_user_error(tmp_path, capsys):
+    assert run_main("generate", "--root", tmp_path, "--study", "nosuchstudy") == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "study specification not found" in err
+    assert "golovacheva2022" in err and "forrester2016" in err   # the shipped studies are named
+    assert not (tmp_path / "data").exists()
+
+
+def test_study_given_as_a_yaml_path_writes_below_its_id(spec, tmp_path, capsys):
+    import yaml
+    data = yaml.safe_load(spec.path.read_text(encoding="utf-8"))
+    data["study"]["id"] = "my_copy"
+    path = tmp_path / "my_copy.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    assert run_main("generate", "--root", tmp_path, "--study", path, "--n", "50") == 0
+    layout = Layout(tmp_path, "my_copy")
+    assert len(pd.read_csv(layout.survey)) == 50
+    assert json.loads(layout.generation.read_text())["study"] == "my_copy"
+    assert not study_layout(tmp_path).raw.exists()
+    capsys.readouterr()
+    assert run_main("validate", "--root", tmp_path, "--study", path) == 0
+    assert "my_copy: specification valid" in capsys.readouterr().out
+
+
+def test_run_refuses_two_specifications_with_one_id(spec, tmp_path, capsys):
+    assert run_main("run", "--no-notebooks", "--root", tmp_path, "--study", STUDY, "--study", spec.path) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and f"two specifications share the study id '{STUDY}'" in err
+    assert not (tmp_path / "data").exists() and not (tmp_path / "reports").exists()
+
+
+def test_step_without_raw_data_is_a_user_error(tmp_path, capsys):
+    assert run_main("cluster", "--root", tmp_path) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {study_layout(tmp_path).raw}/") and "file not found" in err
+    assert not (tmp_path / "reports").exists()

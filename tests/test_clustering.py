@@ -8,23 +8,23 @@ analysis with k-selection, the null analysis) are computed once per module.
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
 from sklearn.metrics import adjusted_rand_score
 
-from replication import checks, pipeline, segments, ward
+from replication import cli, pipeline
 from replication.errors import ReplicationError
-from replication.kmeans import kmeans_refine
-from replication.measurement import reliability, scale_scores
-from replication.naming import match_segments
-from replication.recovery import clustering_recovery
-from replication.simulate import simulate_survey
-from replication.two_stage import TwoStageClustering
+from replication.evaluation.claims import evaluate_claims
+from replication.evaluation.recovery import clustering_recovery
+from replication.outputs import outputs_for
+from replication.segmentation import profiles, ward
+from replication.segmentation.kmeans import kmeans_refine
+from replication.segmentation.naming import match_segments
+from replication.segmentation.two_stage import TwoStageClustering
+from replication.study.measurement import reliability, scale_scores
+from replication.study.simulate import simulate_survey
 
 CLUSTER_CLAIM_KINDS = {"segment_share", "segment_profile", "n_segments"}
 
@@ -58,7 +58,7 @@ def default_X(default_scores, needs):
 @pytest.fixture(scope="module")
 def default_result(spec, default_sample, default_scores):
     """The full analysis (k-selection and profiling included) on the default sample."""
-    return segments.segment_analysis(spec, default_scores, default_sample.survey)
+    return profiles.segment_analysis(spec, default_scores, default_sample.survey)
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +69,7 @@ def null_sample(spec):
 
 @pytest.fixture(scope="module")
 def null_result(spec, null_sample):
-    return segments.segment_analysis(spec, scale_scores(null_sample.survey, spec), null_sample.survey)
+    return profiles.segment_analysis(spec, scale_scores(null_sample.survey, spec), null_sample.survey)
 
 
 def profile_matrix(spec, needs):
@@ -81,7 +81,7 @@ def cluster_claims(spec, result, survey):
     """The scorecard rows of the cluster-analysis claims (share, profile, number of segments)."""
     tables = dict(result.tables)
     tables["reliability"] = reliability(survey, spec)
-    card = checks.evaluate_claims(spec, tables)
+    card = evaluate_claims(spec, tables)
     kinds = {c.id: c.kind for c in spec.claims}
     card["kind"] = card["claim"].map(kinds)
     return card[card["kind"].isin(CLUSTER_CLAIM_KINDS)]
@@ -148,7 +148,7 @@ def test_shares_within_three_points_in_90_percent_of_seeds(spec, needs):
     ok, worst = 0, {}
     for seed in range(50):
         sample = simulate_survey(spec, random_state=seed)
-        result = segments.segment_analysis(spec, scale_scores(sample.survey, spec), None,
+        result = profiles.segment_analysis(spec, scale_scores(sample.survey, spec), None,
                                            with_k_selection=False)
         sizes = result.tables["cluster_sizes"]
         named = sizes["segment"].tolist() == spec.segment_ids   # no 'unmatched' row
@@ -181,7 +181,7 @@ def test_negative_control_fails_cluster_claims_across_seeds(spec, seed):
     # on the share and profile claims, which are computed. (With k-selection, n_segments
     # passes by chance at random_state=2: three criteria pick 5 on a structureless cloud.)
     sample = simulate_survey(spec, separation=0, random_state=seed)
-    result = segments.segment_analysis(spec, scale_scores(sample.survey, spec), None,
+    result = profiles.segment_analysis(spec, scale_scores(sample.survey, spec), None,
                                        with_k_selection=False)
     card = cluster_claims(spec, result, sample.survey)
     card = card[card["kind"] != "n_segments"]
@@ -311,20 +311,25 @@ def test_infinite_value_is_a_clear_error(default_X):
         TwoStageClustering(5).fit(X)
 
 
-def test_cli_cluster_with_missing_score(spec, needs, tmp_path):
-    layout = pipeline.Layout(tmp_path)
+def test_cli_cluster_with_constant_need(spec, tmp_path, capsys):
+    # Every step reruns the analysis from the raw survey, so a clustering problem surfaces
+    # through `replication cluster` as a one-line user error, and nothing is written.
+    layout = pipeline.layout_for(spec, tmp_path)
     pipeline.generate(spec, layout)
-    scores = scale_scores(pd.read_csv(layout.survey), spec)
-    scores.loc[9, "interaction_humanization"] = np.nan
-    layout.processed.mkdir(parents=True, exist_ok=True)
-    scores.to_csv(layout.scores, index=False)
-    proc = subprocess.run([sys.executable, "-m", "replication", "cluster", "--root", str(tmp_path)],
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 2, proc.stderr
-    assert "error:" in proc.stderr
-    assert "Traceback" not in proc.stderr
-    assert "interaction_humanization" in proc.stderr and "row 10" in proc.stderr
-    assert not layout.segments.exists()
+    survey = pd.read_csv(layout.survey)
+    for item in spec.constructs[2].items.value:   # interaction_humanization: all answered 4
+        survey[item] = 4
+    survey.to_csv(layout.survey, index=False)
+    with pytest.raises(SystemExit) as info:
+        cli.main(["cluster", "--root", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert info.value.code == 2, err
+    assert "error:" in err
+    assert "Traceback" not in err
+    assert "'interaction_humanization' is constant" in err
+    for o in outputs_for(spec, step="cluster"):
+        assert not o.path(layout).exists(), o.name
+    assert not layout.processed.exists() and not layout.reports.exists()
 
 
 # ---------------------------------------------------------------------------------------
@@ -430,9 +435,37 @@ def test_agglomeration_coefficient_is_within_cluster_ss(default_result, default_
 
 
 def test_segment_analysis_is_deterministic(spec, default_sample, default_scores, default_result):
-    again = segments.segment_analysis(spec, default_scores.copy(), default_sample.survey.copy())
+    again = profiles.segment_analysis(spec, default_scores.copy(), default_sample.survey.copy())
     assert set(again.tables) == set(default_result.tables)
     assert "k_selection" in again.tables and "profiling_tests" in again.tables
     for name, table in default_result.tables.items():
         assert_frame_equal(again.tables[name], table, check_exact=True, obj=name)
     assert_frame_equal(again.assignments, default_result.assignments, check_exact=True)
+
+
+# ---------------------------------------------------------------------------------------
+# 13. The specification's method parameters and levels that claim no side
+# ---------------------------------------------------------------------------------------
+
+
+def test_candidate_k_range_comes_from_the_specification(spec, default_scores, default_result):
+    method = spec.segmentation.model_copy(update={"k_min": 3, "k_max": 7, "gap_references": 5})
+    narrow = spec.model_copy(update={"segmentation": method})
+    result = profiles.segment_analysis(narrow, default_scores)
+    assert result.tables["k_selection"]["k"].tolist() == list(range(3, 8))
+    # The clustering itself does not depend on the candidate range.
+    assert_frame_equal(result.assignments, default_result.assignments, check_exact=True)
+
+
+@pytest.mark.parametrize("side", [1.0, -1.0])
+def test_match_segments_middle_level_agrees_either_way(forrester, side):
+    # Convenience conformers are L/H/H/L/M: a centroid on either side of self-efficacy fits.
+    P = forrester.profile_matrix()
+    i = forrester.segment_ids.index("convenience_conformers")
+    P[i, -1] = side
+    # No other segment has the pattern L/H/H/L/<side>, so every cluster is named as itself.
+    match = match_segments(P, forrester)
+    assert match.all_matched
+    assert [match.mapping[c] for c in range(len(P))] == forrester.segment_ids
+    assert match.table["agreement"].tolist() == [1.0] * len(P)
+    assert match.table.loc[i, "assigned_profile"] == "L/H/H/L/M"

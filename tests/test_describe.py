@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from replication import describe
 from replication.errors import ReplicationError
-from replication.simulate import simulate_survey
+from replication.study import describe
+from replication.study.simulate import simulate_survey
 
 
 @pytest.fixture(scope="module")

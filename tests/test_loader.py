@@ -9,7 +9,13 @@ import pandas as pd
 import pytest
 
 from replication.errors import ReplicationError
-from replication.loader import read_survey
+from replication.outputs import OUTPUTS
+from replication.study.loader import read_survey
+
+
+def output_path(name, layout):
+    """Where the output ``name`` (``scores``, ``reliability``, ...) of the study lives."""
+    return next(o for o in OUTPUTS if o.name == name).path(layout)
 
 
 @pytest.fixture
@@ -179,9 +185,11 @@ def test_duplicated_header_names_the_column_as_written(raw_layout, lines, tmp_pa
 
 def test_cli_score_on_corrupted_survey(raw_layout, lines):
     write_lines(raw_layout.survey, set_cell(lines, 4, "pc2", "abc"))
-    raw_layout.processed.mkdir(parents=True, exist_ok=True)
+    scores = output_path("scores", raw_layout)
+    assert scores == raw_layout.processed / "scores.csv"
+    scores.parent.mkdir(parents=True, exist_ok=True)
     sentinel = b"sentinel,scores\n1,2\n"
-    raw_layout.scores.write_bytes(sentinel)
+    scores.write_bytes(sentinel)
     result = subprocess.run([sys.executable, "-m", "replication", "score", "--root", str(raw_layout.root)],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2, result.stderr
@@ -190,5 +198,6 @@ def test_cli_score_on_corrupted_survey(raw_layout, lines):
     assert result.stderr.startswith("error: ")
     assert len(result.stderr.strip().splitlines()) == 1
     assert f"{raw_layout.survey}, row 4, column 'pc2'" in result.stderr
-    assert raw_layout.scores.read_bytes() == sentinel
-    assert not (raw_layout.tables / "reliability.csv").exists()
+    assert scores.read_bytes() == sentinel
+    assert not output_path("reliability", raw_layout).exists()
+    assert not raw_layout.reports.exists()

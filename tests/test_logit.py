@@ -1,5 +1,5 @@
 """The membership model: a multinomial logit of the *recovered* segment on the five
-consumer characteristics (replication.logit).
+consumer characteristics (replication.membership.logit).
 
 The outcome is always the segment the cluster analysis recovered, never the generating
 truth; the truth is read only by the recovery tests at the end, exactly as in the
@@ -16,8 +16,11 @@ import pytest
 import statsmodels.api as sm
 from scipy import stats
 
-from replication import logit, measurement, recovery, segments, simulate
 from replication.errors import ReplicationError
+from replication.evaluation import recovery
+from replication.membership import logit
+from replication.segmentation import profiles
+from replication.study import measurement, simulate
 
 # ---------------------------------------------------------------------------------------
 # Fixtures (module scope: the simulation and clustering run once for the whole file)
@@ -30,14 +33,14 @@ def predictors(spec):
 
 
 def _membership(spec, sample):
-    """Scale scores plus the recovered segment, as ``pipeline.membership_data`` builds it."""
+    """Scale scores plus the recovered segment, as ``analyse`` builds its ``membership_data``."""
     scores = measurement.scale_scores(sample.survey, spec)
-    analysis = segments.segment_analysis(spec, scores, with_k_selection=False)
+    analysis = profiles.segment_analysis(spec, scores, with_k_selection=False)
     return scores.merge(analysis.assignments, on="respondent_id", validate="one_to_one")
 
 
 def _fit(spec, data, predictors, **kwargs):
-    return logit.multinomial_logit(data, "segment", predictors, spec.logit_reference.value,
+    return logit.multinomial_logit(data, "segment", predictors, spec.membership.reference.value,
                                    order=spec.segment_ids, **kwargs)
 
 
@@ -64,7 +67,8 @@ def raw_result(spec, data, predictors):
 
 def _y_codes(data, spec):
     """Segment codes 0..K-1 with the reference first (the outcome fitted by hand)."""
-    order = [spec.logit_reference.value] + [s for s in spec.segment_ids if s != spec.logit_reference.value]
+    ref = spec.membership.reference.value
+    order = [ref] + [s for s in spec.segment_ids if s != ref]
     return data["segment"].map({s: i for i, s in enumerate(order)}).to_numpy()
 
 
@@ -79,7 +83,7 @@ def _slopes(coefficients):
 
 def test_outcome_is_the_recovered_segment_with_the_spec_reference(result, data, spec):
     # The reference comes first and the contrasts follow the specification's order.
-    ref = spec.logit_reference.value
+    ref = spec.membership.reference.value
     assert result.reference == ref
     assert result.segments == [ref] + [s for s in spec.segment_ids if s != ref]
     assert set(result.coefficients["segment"]) == set(spec.segment_ids) - {ref}
@@ -276,7 +280,7 @@ def test_recovered_segment_estimates_near_true_slopes(spec, predictors):
 
 
 def test_absent_reference_segment_is_an_error(data, spec, predictors):
-    ref = spec.logit_reference.value
+    ref = spec.membership.reference.value
     without = data[data["segment"] != ref]
     with pytest.raises(ReplicationError, match=ref):
         _fit(spec, without, predictors)

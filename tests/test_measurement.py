@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from replication.measurement import cronbach_alpha, reliability, scale_scores
+from replication.study.measurement import cronbach_alpha, reliability, scale_scores
 
 # Five respondents answering three items.
 SMALL = [

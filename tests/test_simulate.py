@@ -10,10 +10,10 @@ import pytest
 
 from replication import pipeline
 from replication.errors import ReplicationError
-from replication.measurement import scale_scores
-from replication.simulate import simulate_survey
+from replication.study.measurement import scale_scores
+from replication.study.simulate import simulate_survey
 
-RAW_FILES = ("survey", "codebook", "truth")
+RAW_FILES = ("survey", "codebook", "truth", "generation")
 
 
 def counts_by_segment(spec, sample):
@@ -76,7 +76,7 @@ def test_survey_values_match_codebook_bounds(sample):
 
 
 def _generate_bytes(spec, root, **kwargs):
-    layout = pipeline.Layout(root)
+    layout = pipeline.layout_for(spec, root)
     pipeline.generate(spec, layout, **kwargs)
     return {name: getattr(layout, name).read_bytes() for name in RAW_FILES}
 
@@ -149,7 +149,7 @@ def test_generate_refuses_to_overwrite_without_force(spec, raw_layout):
 
 
 def test_generate_refuses_when_only_one_raw_file_exists(spec, tmp_path):
-    layout = pipeline.Layout(tmp_path)
+    layout = pipeline.layout_for(spec, tmp_path)
     layout.raw.mkdir(parents=True)
     layout.truth.write_text("sentinel")
     with pytest.raises(ReplicationError, match="already exists"):
@@ -205,3 +205,78 @@ def test_simulate_rejects_impossible_settings(spec):
         simulate_survey(spec, n=4)
     with pytest.raises(ReplicationError, match="separation must be >= 0"):
         simulate_survey(spec, separation=-1)
+
+
+# -- a study without a membership model, a middle level, a study without a simulation ----------
+
+
+@pytest.fixture(scope="module")
+def forrester_sample(forrester):
+    return simulate_survey(forrester)
+
+
+def test_forrester_counts_and_truth_without_membership_model(forrester, forrester_sample):
+    assert counts_by_segment(forrester, forrester_sample) == forrester.segment_counts().tolist()
+    assert sum(counts_by_segment(forrester, forrester_sample)) == forrester.n.value
+    truth = forrester_sample.truth
+    assert truth["study"] == "forrester2016"
+    assert "logit" not in truth  # no membership model, so no true slopes
+    assert set(truth["parameters"]) == {"separation", "need_loading", "need_item_noise"}
+    items = [it for c in forrester.constructs for it in c.items.value]
+    assert list(forrester_sample.survey.columns) == ["respondent_id"] + items
+    assert list(forrester_sample.codebook["column"]) == list(forrester_sample.survey.columns)
+    assert forrester_sample.survey[items].isin(range(1, 6)).all().all()
+
+
+def test_middle_level_sits_between_high_and_low(forrester, forrester_sample):
+    # Convenience conformers claim no side on self-efficacy ("M", level 0): their latent
+    # mean is the scale's centre, 3 on the 5-point scale, while High and Low segments sit
+    # separation/2 * need_loading (>= 1.2) points above and below it, less what clipping at
+    # 1 and 5 takes. Segments have >= 150 respondents and a scale score has SD ~0.5, so
+    # the SE of a segment mean is < 0.05: a 0.9-point margin either side is far outside
+    # chance, and fails if "M" were treated as High or Low.
+    sim = forrester.simulation
+    assert sim.separation.value / 2 * sim.need_loading.value >= 1.2
+    assert forrester.segment_counts().min() >= 150
+    means = _need_means(forrester, forrester_sample)["self_efficacy"]
+    dims = forrester.dimension_ids
+    high = [s.id for s in forrester.segments if s.pattern(dims).split("/")[-1] == "H"]
+    low = [s.id for s in forrester.segments if s.pattern(dims).split("/")[-1] == "L"]
+    middle = means["convenience_conformers"]
+    assert abs(middle - 3.0) < 0.3, means.to_dict()
+    assert means[high].min() - middle > 0.9, means.to_dict()
+    assert middle - means[low].max() > 0.9, means.to_dict()
+
+
+def test_study_without_simulation_cannot_be_simulated(spec, tmp_path):
+    real = spec.model_copy(update={"simulation": None})
+    assert not real.is_synthetic
+    with pytest.raises(ReplicationError, match="no 'simulation' block"):
+        simulate_survey(real)
+    layout = pipeline.layout_for(real, tmp_path)
+    pipeline.ensure_raw(real, layout, log=lambda *a: None)   # real data is never made up
+    assert not layout.raw.exists()
+    with pytest.raises(ReplicationError, match="no 'simulation' block"):
+        pipeline.generate(real, layout)
+
+
+def test_ensure_raw_generates_missing_data_once(spec, tmp_path):
+    layout = pipeline.layout_for(spec, tmp_path)
+    messages = []
+    pipeline.ensure_raw(spec, layout, log=messages.append)
+    assert len(messages) == 1 and str(layout.raw) in messages[0]
+    first = {name: getattr(layout, name).read_bytes() for name in RAW_FILES}
+    assert first["survey"] == _generate_bytes(spec, tmp_path / "fresh")["survey"]
+    pipeline.ensure_raw(spec, layout, log=messages.append)   # present: nothing happens
+    assert len(messages) == 1
+    assert {name: getattr(layout, name).read_bytes() for name in RAW_FILES} == first
+
+
+def test_ensure_raw_refuses_partial_raw_data(spec, tmp_path):
+    layout = pipeline.layout_for(spec, tmp_path)
+    layout.raw.mkdir(parents=True)
+    layout.truth.write_text("sentinel")
+    with pytest.raises(ReplicationError, match="part of the raw data is missing"):
+        pipeline.ensure_raw(spec, layout, log=lambda *a: None)
+    assert layout.truth.read_text() == "sentinel"
+    assert not layout.survey.exists()

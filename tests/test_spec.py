@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from replication.errors import ReplicationError
-from replication.spec import largest_remainder, load_study, provenance_table, study_path
+from replication.study.spec import largest_remainder, load_study, provenance_table, shipped_studies, study_path
 
 SHIPPED = study_path("golovacheva2022")
 REPORTED_SHARES = [10, 8, 17, 22, 43]
@@ -68,13 +68,19 @@ def test_shipped_spec_loads(spec):
     assert [s.share.value for s in spec.segments] == REPORTED_SHARES
     assert len(spec.clustering_constructs) == 3
     assert len(spec.predictor_constructs) == 5
-    assert spec.logit_reference.value in spec.segment_ids
+    assert spec.membership.reference.value in spec.segment_ids
+    assert spec.reference_segment == spec.membership.reference.value == "individualization_lovers"
+    assert spec.id == "golovacheva2022"
+    assert spec.path == SHIPPED.resolve()
 
 
 def test_dumped_copy_of_shipped_spec_loads(base, tmp_path, spec):
     """The round trip the validation tests rely on: an unmodified dump is valid."""
     path, _ = write_spec(tmp_path, base)
-    assert load_study(path) == spec
+    loaded = load_study(path)
+    # Equal in every field; only the remembered file differs.
+    assert loaded.model_dump() == spec.model_dump()
+    assert loaded.path == path.resolve() != spec.path
 
 
 def test_shipped_shares_give_reported_counts(spec):
@@ -237,11 +243,12 @@ def test_n_smaller_than_number_of_segments(base, tmp_path):
 
 
 def test_reference_segment_does_not_exist(base, tmp_path):
-    path, text = write_spec(tmp_path, modified(base, lambda d: d["logit_reference"].__setitem__("value", "nobody")))
+    path, text = write_spec(tmp_path, modified(
+        base, lambda d: d["membership"]["reference"].__setitem__("value", "nobody")))
     msg = load_error(path)
     assert_names_file(msg, path)
-    assert "reference segment 'nobody' is not one of the segments" in msg
-    assert f"line {line_of(text, r'^logit_reference:')}:" in msg
+    assert "membership.reference: reference segment 'nobody' is not one of the segments" in msg
+    assert f"line {line_of(text, r'^  reference:')}: membership.reference" in msg
 
 
 @pytest.mark.parametrize("how", ["both", "neither"])
@@ -292,7 +299,7 @@ def test_missing_file(tmp_path):
 def test_two_cross_check_problems_give_two_lines(base, tmp_path):
     def change(d):
         d["n"]["value"] = 3
-        d["logit_reference"]["value"] = "nobody"
+        d["membership"]["reference"]["value"] = "nobody"
 
     path, text = write_spec(tmp_path, modified(base, change))
     msg = load_error(path)
@@ -300,7 +307,7 @@ def test_two_cross_check_problems_give_two_lines(base, tmp_path):
     assert head == f"{path}: 2 problem(s) in the study specification:"
     assert len(lines) == 2
     assert lines[0] == f"{path}, line {line_of(text, r'^n:')}: n: N = 3 is smaller than the number of segments (5)"
-    assert lines[1].startswith(f"{path}, line {line_of(text, r'^logit_reference:')}: logit_reference: "
+    assert lines[1].startswith(f"{path}, line {line_of(text, r'^  reference:')}: membership.reference: "
                                "reference segment 'nobody'")
 
 
@@ -342,3 +349,178 @@ def test_reported_and_assumed_where_they_should_be(spec):
     assert len(simulation) == 7
     assert all(r["status"] == "assumed" for r in simulation), simulation
     assert rows["n"] == {"path": "n", "value": 586, "status": "reported", "source": spec.n.reported}
+
+
+# -- the second shipped study and the specification's optional parts --------------------------
+
+
+def test_shipped_studies_are_listed_and_load(spec, forrester):
+    assert shipped_studies() == sorted(shipped_studies())
+    assert {"golovacheva2022", "forrester2016"} <= set(shipped_studies())
+    for sid in shipped_studies():
+        loaded = load_study(sid)
+        assert loaded.id == sid
+        assert loaded.path == study_path(sid).resolve()
+        assert loaded.path.name == f"{sid}.yaml"
+    assert load_study(str(study_path("forrester2016"))).model_dump() == forrester.model_dump()
+
+
+def test_forrester_has_no_membership_model(forrester):
+    assert forrester.n.value >= 1000
+    assert forrester.n_segments.value == len(forrester.segments) == 5
+    assert [s.share.value for s in forrester.segments] == [20, 17, 30, 16, 18]  # 101: rounded shares
+    assert forrester.membership is None and not forrester.has_membership_model
+    assert forrester.is_synthetic
+    assert forrester.predictor_constructs == []
+    assert forrester.share_tolerance_pp is None
+    # Without a membership model the reference is the largest segment.
+    assert forrester.reference_segment == "convenience_conformers"
+    kinds = {c.kind for c in forrester.claims}
+    assert "segment_share_rounds" in kinds and "segment_share" not in kinds
+    assert not kinds & {"model_lr_test", "predictor_lr_test"}
+
+
+def test_profile_matrix_and_patterns(spec, forrester):
+    dims = spec.dimension_ids
+    assert dims == [c.id for c in spec.clustering_constructs]
+    by_hand = np.array([[1.0 if s.profile.value[d] == "H" else -1.0 for d in dims] for s in spec.segments])
+    np.testing.assert_array_equal(spec.profile_matrix(), by_hand)
+    assert spec.segment("social_customizers").pattern(dims) == "L/H/H"
+    assert spec.segment_names["avoiders"] == "Avoiders"
+    assert spec.dimension_labels["content_personalization"] == "Need for content personalization"
+    # "M" claims no side: level 0.
+    conformers = forrester.segment("convenience_conformers")
+    assert conformers.pattern(forrester.dimension_ids) == "L/H/H/L/M"
+    assert forrester.profile_matrix()[forrester.segment_ids.index("convenience_conformers")].tolist() == \
+        [-1.0, 1.0, 1.0, -1.0, 0.0]
+
+
+@pytest.mark.parametrize("level, value, side", [(0.8, 0.8, "H"), (-0.5, -0.5, "L"), (0.3, 0.3, "M"),
+                                                (1, 1.0, "H"), ("M", 0.0, "M")])
+def test_numeric_profile_levels(base, tmp_path, level, value, side):
+    def change(d):
+        d["segments"][0]["profile"]["value"]["product_customization"] = level
+
+    path, _ = write_spec(tmp_path, modified(base, change))
+    loaded = load_study(path)
+    avoiders = loaded.segment("avoiders")
+    assert avoiders.level("product_customization") == value
+    assert avoiders.pattern(loaded.dimension_ids) == f"L/{side}/L"
+    assert loaded.profile_matrix()[0, 1] == value
+
+
+@pytest.mark.parametrize("level", [1.5, -2, float("nan")])
+def test_profile_level_out_of_range(base, tmp_path, level):
+    path, text = write_spec(tmp_path, modified(
+        base, lambda d: d["segments"][0]["profile"]["value"].__setitem__("product_customization", level)))
+    msg = load_error(path)
+    assert_names_file(msg, path)
+    assert "segments.0.profile" in msg
+    assert "must be H, L, M or a number from -1 to 1" in msg
+
+
+def test_profile_level_unknown_letter(base, tmp_path):
+    path, _ = write_spec(tmp_path, modified(
+        base, lambda d: d["segments"][0]["profile"]["value"].__setitem__("product_customization", "X")))
+    msg = load_error(path)
+    assert_names_file(msg, path)
+    assert "segments.0.profile" in msg
+
+
+def test_study_without_simulation_is_not_synthetic(base, tmp_path):
+    path, _ = write_spec(tmp_path, modified(base, lambda d: d.pop("simulation")))
+    loaded = load_study(path)
+    assert loaded.simulation is None and not loaded.is_synthetic
+    assert loaded.has_membership_model
+
+
+def test_study_without_membership_model(base, tmp_path):
+    def change(d):
+        d.pop("membership")
+        d["simulation"].pop("coefficients")
+        d["claims"] = [c for c in d["claims"] if c["kind"] not in ("model_lr_test", "predictor_lr_test")]
+
+    path, _ = write_spec(tmp_path, modified(base, change))
+    loaded = load_study(path)
+    assert not loaded.has_membership_model
+    assert loaded.reference_segment == "individualization_lovers"  # the largest segment
+
+
+def test_membership_claims_need_a_membership_model(base, tmp_path):
+    def change(d):
+        d.pop("membership")
+        d["simulation"].pop("coefficients")
+
+    path, text = write_spec(tmp_path, modified(base, change))
+    msg = load_error(path)
+    assert_names_file(msg, path)
+    assert "claim 'logit.model' tests the membership model, but the study has none" in msg
+    assert "claim 'logit.privacy_concerns' tests the membership model" in msg
+
+
+def test_true_coefficients_need_a_membership_model(base, tmp_path):
+    def change(d):
+        d.pop("membership")
+        d["claims"] = [c for c in d["claims"] if c["kind"] not in ("model_lr_test", "predictor_lr_test")]
+
+    path, text = write_spec(tmp_path, modified(base, change))
+    msg = load_error(path)
+    assert_names_file(msg, path)
+    assert "simulation.coefficients: true coefficients need a membership model" in msg
+
+
+def test_predictor_simulation_fields_required_when_there_are_predictors(base, tmp_path):
+    path, _ = write_spec(tmp_path, modified(base, lambda d: d["simulation"].pop("predictor_loading")))
+    msg = load_error(path)
+    assert_names_file(msg, path)
+    assert "missing key 'predictor_loading'" in msg
+
+
+def test_share_claim_needs_a_share_tolerance(base, tmp_path):
+    path, _ = write_spec(tmp_path, modified(base, lambda d: d.pop("share_tolerance_pp")))
+    msg = load_error(path)
+    assert_names_file(msg, path)
+    assert "claim 'share.avoiders' needs 'share_tolerance_pp' at the top level" in msg
+
+
+def test_citation_fields_beyond_id_and_title_are_optional(base, tmp_path):
+    def change(d):
+        d["study"] = {"id": "minimal", "title": "A minimal study"}
+
+    path, _ = write_spec(tmp_path, modified(base, change))
+    loaded = load_study(path)
+    assert loaded.id == "minimal"
+    assert loaded.study.authors == [] and loaded.study.doi is None and loaded.study.citation is None
+    assert loaded.study.population == "respondents"
+    assert loaded.study.dimensions == "segmentation dimensions"
+
+
+@pytest.mark.parametrize("bad_id", ["../escape", "a b", "", "-leading-dash"])
+def test_study_id_must_be_a_folder_name(base, tmp_path, bad_id):
+    path, _ = write_spec(tmp_path, modified(base, lambda d: d["study"].__setitem__("id", bad_id)))
+    msg = load_error(path)
+    assert_names_file(msg, path)
+    assert "study.id" in msg and "it names folders" in msg
+
+
+def test_reported_k_outside_candidate_range(base, tmp_path):
+    path, text = write_spec(tmp_path, modified(base, lambda d: d["segmentation"].__setitem__("k_min", 6)))
+    msg = load_error(path)
+    assert_names_file(msg, path)
+    assert "the reported k = 5 lies outside the candidate range k_min..k_max = 6..10" in msg
+    assert f"line {line_of(text, r'^segmentation:')}: segmentation" in msg
+
+
+def test_candidate_range_needs_three_k(base, tmp_path):
+    path, _ = write_spec(tmp_path, modified(base, lambda d: d["segmentation"].__setitem__("k_max", 3)))
+    msg = load_error(path)
+    assert_names_file(msg, path)
+    assert "k_min must be at least 2 and at least two below k_max" in msg
+
+
+def test_unknown_segmentation_method(base, tmp_path):
+    path, _ = write_spec(tmp_path, modified(
+        base, lambda d: d["segmentation"]["method"].__setitem__("value", "latent_class")))
+    msg = load_error(path)
+    assert_names_file(msg, path)
+    assert "segmentation.method" in msg

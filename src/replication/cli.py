@@ -1,7 +1,9 @@
-"""Command line: ``replication <step>`` (or ``python -m replication <step>``).
+"""Command line: ``replication <command>`` (or ``python -m replication <command>``).
 
-Each step reads the files the one before it wrote. Problems with the input print one
-message and exit with code 2; there is no traceback for a user's mistake.
+``replication run`` does the whole pipeline for one or more studies in one process. The
+step commands (listed in :data:`replication.outputs.STEPS`) run the same in-memory
+analysis and write their own outputs. Problems with the input print one message and exit
+with code 2; there is no traceback for a user's mistake.
 """
 
 from __future__ import annotations
@@ -13,79 +15,165 @@ from pathlib import Path
 
 from . import pipeline
 from .errors import ReplicationError
-from .outputs import markdown_table
-from .report import execute_notebooks, record_timing, verify, write_report
-from .spec import load_study
+from .outputs import STEPS, markdown_table
+from .study.spec import load_study, shipped_studies
+
+#: Commands beyond the pipeline's steps: name, one-line help, description.
+META = [
+    ("run", "the whole pipeline for one or more studies, in one process",
+     "Generate the raw data if missing (never overwriting), analyse, write every output, execute "
+     "the notebooks, and write each study page, its manifest and the landing page. Without "
+     "--study, every shipped study."),
+    ("verify", "regenerate into a temporary folder and compare checksums with the manifest",
+     "Regenerate data, tables and figures into a temporary folder and compare their SHA-256 with "
+     "reports/<study>/manifest.json; exit 1 naming every file that differs."),
+    ("outputs", "print the table of outputs and the code that makes them",
+     "Print, as Markdown, every output with the command, library function and notebook that make it."),
+    ("validate", "check a study specification and its raw survey",
+     "Load the study specification and the raw survey; report the first problem, or that both are valid."),
+]
 
 
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--study", default="golovacheva2022",
-                   help="a shipped study id or a path to a study YAML (default: %(default)s)")
+def _common(p: argparse.ArgumentParser, many: bool = False) -> None:
+    if many:
+        p.add_argument("--study", action="append", default=None,
+                       help="a shipped study id or a path to a study YAML; repeat for several "
+                            f"(default: every shipped study: {', '.join(shipped_studies())})")
+    else:
+        p.add_argument("--study", default="golovacheva2022",
+                       help="a shipped study id or a path to a study YAML (default: %(default)s)")
     p.add_argument("--root", type=Path, default=Path("."),
                    help="project folder holding data/ and reports/ (default: current folder)")
-
-
-#: The steps in pipeline order: name, one-line help, longer description.
-COMMANDS = [
-    ("generate", "simulate the survey into data/raw/",
-     "Simulate the synthetic survey into data/raw/ (survey.csv, codebook.csv, truth.json). "
-     "Existing raw data is never overwritten unless --force is given."),
-    ("score", "scale scores and reliability from the raw survey",
-     "Validate data/raw/survey.csv against its codebook, write scale scores to "
-     "data/processed/scores.csv and Cronbach's alpha to reports/tables/reliability.csv."),
-    ("cluster", "two-stage cluster analysis: segments, tables, figures",
-     "Ward's hierarchical clustering of the standardized needs, k-means from the Ward centroids, "
-     "naming by the reported profiles. Writes data/processed/segments.csv, reports/tables/ and "
-     "reports/figures/."),
-    ("logit", "multinomial logit of segment membership",
-     "Multinomial logit of the recovered segment on the five consumer characteristics; tables "
-     "and figures in reports/."),
-    ("recovery", "compare results with the generating truth (simulation only)",
-     "Adjusted Rand index, confusion matrix and logit coefficient recovery against "
-     "data/raw/truth.json."),
-    ("check", "the scorecard of reported claims; exit 1 if any fails",
-     "Evaluate every claim in the study specification against the result tables; write "
-     "reports/tables/scorecard.csv; exit 1 when any claim fails."),
-    ("notebooks", "execute the notebooks and render them to reports/notebooks/",
-     "Execute notebooks/*.ipynb against the project's data and render each to "
-     "reports/notebooks/<name>.html."),
-    ("report", "write reports/index.html and reports/manifest.json",
-     "Render the self-contained report page and the manifest of checksums, versions and timings."),
-    ("verify", "regenerate into a temporary folder and compare checksums",
-     "Regenerate data, tables and figures into a temporary folder and compare their SHA-256 with "
-     "reports/manifest.json; exit 1 naming every file that differs."),
-    ("outputs", "print the table of outputs and the code that makes them",
-     "Print, as Markdown, every output with the command, library function and notebook that make "
-     "it (the README's table)."),
-    ("validate", "check a study specification and the raw survey",
-     "Load the study specification and the raw survey; report the first problem found, or say "
-     "that both are valid."),
-]
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="replication",
-        description="Replication of Golovacheva et al. (2022): synthetic survey, two-stage "
-                    "cluster analysis, multinomial logit, and the report.")
+        description="Replication of published market-segmentation studies: synthetic or real survey, "
+                    "segmentation, membership model, claims, and the report.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     cmd = {}
-    for name, short, long in COMMANDS:
+    for name, short, long in [(s.name, s.help, s.description) for s in STEPS] + META:
         cmd[name] = sub.add_parser(name, help=short, description=long)
-        _common(cmd[name])
-
+        if name != "outputs":
+            _common(cmd[name], many=name in ("run", "verify"))
     g = cmd["generate"]
     g.add_argument("--n", type=int, default=None, help="sample size (default: the study's N)")
     g.add_argument("--separation", type=float, default=None,
-                   help="High-Low distance of the needs in within-segment SDs (default: the study's)")
+                   help="High-Low distance of the segmentation dimensions in within-segment SDs "
+                        "(default: the study's)")
     g.add_argument("--seed", type=int, default=None, help="random seed (default: the study's)")
     g.add_argument("--force", action="store_true", help="overwrite existing raw data")
-    cmd["logit"].add_argument("--raw-scale", action="store_true",
-                              help="coefficients per scale point instead of per SD")
     cmd["check"].add_argument("--exit-zero", action="store_true",
-                              help="write the scorecard and exit 0 even if claims fail (for `make report`)")
+                              help="write the scorecard and exit 0 even if claims fail")
     cmd["notebooks"].add_argument("names", nargs="*", help="notebook names without .ipynb (default: all)")
+    cmd["run"].add_argument("--no-notebooks", action="store_true", help="skip executing the notebooks")
     return parser
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _print_scorecard(card) -> int:
+    failed = card[~card["passed"]]
+    print(f"{len(card) - len(failed)} of {len(card)} claims pass")
+    for _, row in failed.iterrows():
+        print(f"FAIL {row['claim']}: reported {row['reported_value']}, replicated "
+              f"{row['replicated_value']} (tolerance {row['tolerance']})")
+    return len(failed)
+
+
+def _run(args) -> int:
+    from .report.notebooks import NotebookKernel, notebook_dir
+
+    specs = [load_study(s) for s in (args.study or shipped_studies())]   # all parsed before any work
+    ids = [s.id for s in specs]
+    if len(set(ids)) != len(ids):
+        raise ReplicationError(f"two specifications share the study id '{max(ids, key=ids.count)}'")
+    from tqdm import tqdm
+
+    # Progress on a terminal only (disable=None): one tick per study analysed and written.
+    progress = tqdm(total=2 * len(specs), desc="replication run", unit="step", disable=None, file=sys.stderr)
+    # Every study is analysed before any output is written: bad input in one study
+    # stops the run with every existing file as it was.
+    kernel = None if args.no_notebooks else NotebookKernel(notebook_dir(args.root).resolve())
+    try:
+        runs = []
+        for spec in specs:
+            progress.set_postfix_str(f"analysing {spec.id}")
+            layout = pipeline.layout_for(spec, args.root)
+            pipeline.ensure_raw(spec, layout, _log)
+            runs.append(pipeline.analyse_study(spec, layout))
+            progress.update()
+        for run in runs:
+            progress.set_postfix_str(f"writing {run.spec.id}")
+            start = time.perf_counter()
+            pipeline.write_study(run, notebooks=not args.no_notebooks, log=_log, kernel=kernel)
+            progress.update()
+            card = run.result.scorecard
+            verdict = f"{int(card['passed'].sum())} of {len(card)} claims pass" if len(card) else "no claims"
+            progress.write(f"{run.spec.id}: N = {run.result.n}; {verdict}; {run.layout.page} "
+                           f"({time.perf_counter() - start:.1f} s)", file=sys.stdout)
+    finally:
+        progress.close()
+        if kernel is not None:
+            kernel.close()
+    print(f"open {Path(args.root) / 'reports' / 'index.html'}")
+    return 0
+
+
+def _step(args, spec) -> int:
+    layout = pipeline.layout_for(spec, args.root)
+    if args.command == "generate":
+        if args.force and any(getattr(layout, f).exists() for f in pipeline.RAW_FILES):
+            _log(f"overwriting the raw data in {layout.raw} (--force)")
+        written = pipeline.generate(spec, layout, n=args.n, separation=args.separation, seed=args.seed,
+                                    force=args.force)
+    elif args.command == "validate":
+        survey = pipeline.load_survey(layout)
+        from .analysis import check_survey_matches
+        check_survey_matches(spec, survey, layout.survey)
+        print(f"{spec.id}: specification valid; {layout.survey}: {len(survey)} respondents valid")
+        return 0
+    elif args.command == "verify":
+        raise AssertionError("handled by _verify")
+    elif args.command == "notebooks":
+        from .report.notebooks import execute_notebooks
+        written = execute_notebooks(spec, layout, names=args.names or None, log=_log)
+    else:
+        run = pipeline.analyse_study(spec, layout)
+        if args.command == "report":
+            from .report.manifest import write_manifest
+            from .report.page import write_study_page
+            written = [write_study_page(run), write_manifest(run)]
+        elif args.command == "recovery" and run.recovery is None:
+            raise ReplicationError(f"study '{spec.id}' has no generating truth (not synthetic): "
+                                   "there is nothing to recover")
+        else:
+            written = run.result.save(layout, run.recovery, steps=[args.command])
+        if args.command == "check":
+            for p in written:
+                print(f"wrote {p}")
+            bad = _print_scorecard(run.result.scorecard)
+            return 1 if bad and not args.exit_zero else 0
+    for p in written:
+        print(f"wrote {p}")
+    return 0
+
+
+def _verify(args) -> int:
+    from .report.manifest import verify
+    problems = []
+    for s in args.study or shipped_studies():
+        spec = load_study(s)
+        found = verify(spec, pipeline.layout_for(spec, args.root))
+        problems += found
+        print(f"verify {spec.id}: " + ("all regenerated files match the manifest" if not found
+                                      else f"{len(found)} file(s) differ from the manifest"))
+    for line in problems:
+        print(f"DIFFERS {line}")
+    return 1 if problems else 0
 
 
 def run(argv=None) -> int:
@@ -93,58 +181,11 @@ def run(argv=None) -> int:
     if args.command == "outputs":
         print(markdown_table())
         return 0
-    spec = load_study(args.study)
-    layout = pipeline.Layout(args.root)
-    start = time.perf_counter()
-    code = _dispatch(args, spec, layout)
-    if args.command not in ("validate", "notebooks", "verify"):
-        record_timing(layout, args.command, time.perf_counter() - start)
-    return code
-
-
-def _dispatch(args, spec, layout) -> int:
-    if args.command == "generate":
-        if args.force and any(p.exists() for p in (layout.survey, layout.codebook, layout.truth, layout.generation)):
-            print(f"overwriting the raw data in {layout.raw} (--force)", file=sys.stderr)
-        written = pipeline.generate(spec, layout, n=args.n, separation=args.separation,
-                                    seed=args.seed, force=args.force)
-    elif args.command == "score":
-        written = pipeline.score(spec, layout)
-    elif args.command == "cluster":
-        written = pipeline.cluster(spec, layout)
-    elif args.command == "logit":
-        written = pipeline.logit(spec, layout, standardize=False if args.raw_scale else None)
-    elif args.command == "recovery":
-        written = pipeline.recovery(spec, layout)
-    elif args.command == "check":
-        written, card = pipeline.check(spec, layout)
-        for p in written:
-            print(f"wrote {p}")
-        failed = card[~card["passed"]]
-        print(f"{len(card) - len(failed)} of {len(card)} claims pass")
-        for _, row in failed.iterrows():
-            print(f"FAIL {row['claim']}: reported {row['reported_value']}, replicated "
-                  f"{row['replicated_value']} (tolerance {row['tolerance']})")
-        return 1 if len(failed) and not args.exit_zero else 0
-    elif args.command == "notebooks":
-        written = execute_notebooks(layout, args.names or None)
-    elif args.command == "report":
-        written = write_report(spec, layout)
-    elif args.command == "verify":
-        problems = verify(spec, layout)
-        for line in problems:
-            print(f"DIFFERS {line}")
-        print("verify: all regenerated files match the manifest" if not problems
-              else f"verify: {len(problems)} file(s) differ from the manifest")
-        return 1 if problems else 0
-    elif args.command == "validate":
-        survey = pipeline.load_survey(layout)
-        pipeline.check_survey_matches(spec, survey, layout.survey)
-        print(f"{args.study}: specification valid; {layout.survey}: {len(survey)} respondents valid")
-        return 0
-    for p in written:
-        print(f"wrote {p}")
-    return 0
+    if args.command == "run":
+        return _run(args)
+    if args.command == "verify":
+        return _verify(args)
+    return _step(args, load_study(args.study))
 
 
 def main(argv=None) -> None:

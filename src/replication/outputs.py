@@ -1,69 +1,168 @@
-"""Which program makes which output: the map behind the README's list of tables and
-figures and the report's provenance section (in the spirit of showyourwork).
+"""The one list: every step, every output and every notebook, and which study needs which.
 
-``replication outputs`` prints it as Markdown; a test fails when the README's copy is
-out of date.
+The command line's step subcommands, the outputs :meth:`AnalysisResult.save` writes,
+the manifest and ``verify``, the notebooks the report executes, and the README's list of
+tables and figures (``replication outputs``) all derive from the lists below (in the
+spirit of showyourwork: every output traces to the code that made it). A test fails when
+the README's copy is out of date, or when a listed output is not written.
+
+An item that ``requires`` something applies only to studies that have it:
+``simulation`` (a synthetic sample with its generating truth), ``membership`` (a
+membership model) or ``profiling`` (profiling variables).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    help: str
+    description: str
 
 
 @dataclass(frozen=True)
 class Output:
-    path: str
+    name: str                 # file stem
+    kind: str                 # raw | processed | table | text | figure
     what: str
-    step: str        # CLI command (and Make target) that writes it
-    function: str    # library function that computes it
-    notebook: str    # notebook that shows and explains it
+    step: str                 # the CLI step (``replication <step>``) that writes it
+    function: str             # the library function that computes it
+    notebook: str             # the notebook that shows and explains it
+    requires: tuple = ()
+
+    @property
+    def filename(self) -> str:
+        ext = {"raw": "", "processed": ".csv", "table": ".csv", "text": ".txt", "figure": ".png"}[self.kind]
+        return self.name + ext
+
+    def path(self, layout) -> Path:
+        """Where the output lives for a study's :class:`~replication.layout.Layout`."""
+        folder = {"raw": layout.raw, "processed": layout.processed, "table": layout.tables,
+                  "text": layout.tables, "figure": layout.figures}[self.kind]
+        return folder / self.filename
+
+    def template(self) -> str:
+        """The path with ``<study>`` for the study id (the README's form)."""
+        folder = {"raw": "data/raw/<study>", "processed": "data/processed/<study>",
+                  "table": "reports/<study>/tables", "text": "reports/<study>/tables",
+                  "figure": "reports/<study>/figures"}[self.kind]
+        return f"{folder}/{self.filename}"
 
 
-NB1, NB2, NB3, NB4 = ("01_synthetic_sample", "02_two_stage_clustering", "03_segment_profiles",
-                      "04_multinomial_logit")
+@dataclass(frozen=True)
+class Notebook:
+    name: str
+    title: str
+    requires: tuple = ()
 
-OUTPUTS: list[Output] = [
-    Output("data/raw/survey.csv", "synthetic survey answers", "generate", "simulate.simulate_survey", NB1),
-    Output("data/raw/codebook.csv", "codebook of every survey column", "generate", "simulate.make_codebook", NB1),
-    Output("data/raw/truth.json", "generating truth (recovery checks only)", "generate", "simulate.simulate_survey", NB1),
-    Output("data/raw/generation.json", "settings that generated the raw data (seed, N, separation)", "generate", "pipeline.generate", NB1),
-    Output("data/processed/scores.csv", "scale scores", "score", "measurement.scale_scores", NB1),
-    Output("reports/tables/reliability.csv", "Cronbach's alpha per construct", "score", "measurement.reliability", NB1),
-    Output("data/processed/segments.csv", "cluster and segment of each respondent", "cluster", "segments.segment_analysis", NB2),
-    Output("reports/tables/cluster_sizes.csv", "reported vs replicated segment shares", "cluster", "segments.cluster_size_table", NB2),
-    Output("reports/figures/cluster_size_check.png", "segment-size check with tolerance band", "cluster", "figures.cluster_size_check", NB2),
-    Output("reports/tables/agglomeration_schedule_tail.csv", "tail of Ward's agglomeration schedule", "cluster", "ward.agglomeration_schedule", NB2),
-    Output("reports/figures/dendrogram.png", "truncated dendrogram", "cluster", "figures.dendrogram", NB2),
-    Output("reports/tables/k_selection.csv", "k-selection criteria for k = 2..10", "cluster", "kselect.k_selection", NB2),
-    Output("reports/tables/k_preferred.csv", "k preferred by each criterion", "cluster", "kselect.k_selection", NB2),
-    Output("reports/figures/k_selection.png", "k-selection criteria", "cluster", "figures.k_selection", NB2),
-    Output("reports/tables/centroids.csv", "centroids, raw and standardized", "cluster", "segments.centroid_table", NB3),
-    Output("reports/tables/segment_match.csv", "naming of clusters by reported profiles", "cluster", "naming.match_segments", NB3),
-    Output("reports/figures/segment_profiles.png", "segment profile plot", "cluster", "figures.segment_profiles", NB3),
-    Output("reports/tables/need_anova.csv", "ANOVA and Kruskal-Wallis of each need", "cluster", "segments.need_anova", NB3),
-    Output("reports/tables/profiling_by_segment.csv", "profiling variables by segment", "cluster", "segments.profiling_by_segment", NB3),
-    Output("reports/tables/profiling_tests.csv", "chi-square tests of profiling variables", "cluster", "segments.profiling_tests", NB3),
-    Output("reports/tables/logit_coefficients.csv", "coefficients and odds ratios", "logit", "logit.multinomial_logit", NB4),
-    Output("reports/tables/logit_fit.csv", "fit statistics, hit rate, chance criteria", "logit", "logit.multinomial_logit", NB4),
-    Output("reports/tables/logit_lr_tests.csv", "likelihood-ratio test per predictor", "logit", "logit.multinomial_logit", NB4),
-    Output("reports/tables/logit_classification.csv", "classification table", "logit", "logit.multinomial_logit", NB4),
-    Output("reports/tables/logit_crosscheck.csv", "statsmodels vs scikit-learn coefficients", "logit", "logit.sklearn_crosscheck", NB4),
-    Output("reports/tables/logit_summary.txt", "printed model summary", "logit", "logit.MultinomialLogitResult.summary", NB4),
-    Output("reports/figures/logit_odds_ratios.png", "odds-ratio forest plot per contrast", "logit", "figures.odds_ratio_forest", NB4),
-    Output("reports/figures/logit_probabilities.png", "predicted probabilities along each predictor", "logit", "figures.predicted_probabilities", NB4),
-    Output("reports/tables/recovery_clustering.csv", "adjusted Rand index vs the truth", "recovery", "recovery.clustering_recovery", NB3),
-    Output("reports/tables/recovery_confusion.csv", "true vs recovered segment", "recovery", "recovery.clustering_recovery", NB3),
-    Output("reports/tables/recovery_logit.csv", "estimated vs true slopes", "recovery", "recovery.logit_recovery", NB4),
-    Output("reports/tables/recovery_logit_summary.csv", "signs recovered, interval coverage", "recovery", "recovery.logit_recovery", NB4),
-    Output("reports/tables/scorecard.csv", "every reported claim: pass/fail", "check", "checks.evaluate_claims", "(report)"),
+
+#: The pipeline's steps in order. ``run`` does all of them in one process.
+STEPS = [
+    Step("generate", "simulate the synthetic survey into data/raw/<study>/",
+         "Simulate the synthetic survey (survey.csv, codebook.csv, truth.json, generation.json) into "
+         "data/raw/<study>/. Existing raw data is never overwritten unless --force is given."),
+    Step("score", "scale scores and reliability",
+         "Validate the raw survey against its codebook; write the scale scores and Cronbach's alpha."),
+    Step("cluster", "segmentation: segments, tables, figures",
+         "The study's segmentation method (for ward_kmeans: Ward's method on the standardized "
+         "segmentation dimensions, k-means from the Ward centroids), naming by the reported "
+         "profiles, k-selection criteria, and the segment tables and figures."),
+    Step("logit", "membership model (studies that have one)",
+         "Multinomial logit of the recovered segment on the predictor constructs: tables and figures."),
+    Step("recovery", "compare results with the generating truth (synthetic data only)",
+         "Adjusted Rand index, confusion matrix and logit coefficient recovery against "
+         "data/raw/<study>/truth.json: the only step that reads the truth."),
+    Step("check", "the scorecard of reported claims; exit 1 if any fails",
+         "Evaluate every claim in the study specification against a fresh in-memory analysis; "
+         "write the scorecard; exit 1 when any claim fails."),
+    Step("notebooks", "execute the notebooks for the study into reports/<study>/notebooks/",
+         "Execute the notebooks that apply to the study and render each to HTML."),
+    Step("report", "write the study page, its manifest, and the landing page",
+         "Render reports/<study>/index.html, reports/<study>/manifest.json and reports/index.html."),
 ]
+
+_NB1, _NB2, _NB3, _NB4 = ("01_synthetic_sample", "02_two_stage_clustering", "03_segment_profiles",
+                          "04_multinomial_logit")
+
+#: The notebooks, in reading order.
+NOTEBOOKS = [
+    Notebook(_NB1, "The synthetic sample", ("simulation",)),
+    Notebook(_NB2, "Finding the segments: a two-stage cluster analysis"),
+    Notebook(_NB3, "What the segments look like"),
+    Notebook(_NB4, "Who belongs where: the membership model", ("membership",)),
+]
+
+_SIM, _MEM, _PRO = ("simulation",), ("membership",), ("profiling",)
+
+#: Every output, in pipeline order.
+OUTPUTS = [
+    Output("survey.csv", "raw", "synthetic survey answers", "generate", "study.simulate.simulate_survey", _NB1, _SIM),
+    Output("codebook.csv", "raw", "codebook of every survey column", "generate", "study.simulate.make_codebook", _NB1, _SIM),
+    Output("truth.json", "raw", "generating truth (recovery checks only)", "generate", "study.simulate.simulate_survey", _NB1, _SIM),
+    Output("generation.json", "raw", "settings that generated the raw data (seed, N, separation)", "generate", "pipeline.generate", _NB1, _SIM),
+    Output("scores", "processed", "scale scores", "score", "study.measurement.scale_scores", _NB1),
+    Output("reliability", "table", "Cronbach's alpha per construct", "score", "study.measurement.reliability", _NB1),
+    Output("segments", "processed", "cluster and segment of each respondent", "cluster", "segmentation.profiles.segment_analysis", _NB2),
+    Output("cluster_sizes", "table", "reported vs replicated segment shares", "cluster", "segmentation.profiles.cluster_size_table", _NB2),
+    Output("cluster_size_check", "figure", "segment-size check", "cluster", "report.figures.cluster_size_check", _NB2),
+    Output("agglomeration_schedule_tail", "table", "tail of Ward's agglomeration schedule", "cluster", "segmentation.ward.agglomeration_schedule", _NB2),
+    Output("dendrogram", "figure", "truncated dendrogram", "cluster", "report.figures.dendrogram", _NB2),
+    Output("k_selection", "table", "k-selection criteria for each candidate k", "cluster", "segmentation.kselect.k_selection", _NB2),
+    Output("k_preferred", "table", "k preferred by each criterion", "cluster", "segmentation.kselect.k_selection", _NB2),
+    Output("segmentation_path", "table", "how the segmentation was computed (exact or micro-cluster path; what each k criterion used)", "cluster", "segmentation.profiles.segmentation_path_table", _NB2),
+    Output("k_selection", "figure", "k-selection criteria", "cluster", "report.figures.k_selection", _NB2),
+    Output("centroids", "table", "centroids, raw and standardized", "cluster", "segmentation.profiles.centroid_table", _NB3),
+    Output("segment_match", "table", "naming of clusters by reported profiles", "cluster", "segmentation.naming.match_segments", _NB3),
+    Output("segment_profiles", "figure", "segment profile plot", "cluster", "report.figures.segment_profiles", _NB3),
+    Output("need_anova", "table", "ANOVA and Kruskal-Wallis of each segmentation dimension", "cluster", "segmentation.profiles.need_anova", _NB3),
+    Output("profiling_by_segment", "table", "profiling variables by segment", "cluster", "segmentation.profiles.profiling_by_segment", _NB3, _PRO),
+    Output("profiling_tests", "table", "tests of the profiling variables across segments", "cluster", "segmentation.profiles.profiling_tests", _NB3, _PRO),
+    Output("logit_coefficients", "table", "coefficients and odds ratios", "logit", "membership.logit.multinomial_logit", _NB4, _MEM),
+    Output("logit_fit", "table", "fit statistics, hit rate, chance criteria", "logit", "membership.logit.multinomial_logit", _NB4, _MEM),
+    Output("logit_lr_tests", "table", "likelihood-ratio test per predictor", "logit", "membership.logit.multinomial_logit", _NB4, _MEM),
+    Output("logit_classification", "table", "classification table", "logit", "membership.logit.multinomial_logit", _NB4, _MEM),
+    Output("logit_crosscheck", "table", "statsmodels vs scikit-learn coefficients", "logit", "membership.logit.sklearn_crosscheck", _NB4, _MEM),
+    Output("logit_summary", "text", "printed model summary", "logit", "membership.logit.MultinomialLogitResult.summary", _NB4, _MEM),
+    Output("logit_odds_ratios", "figure", "odds-ratio forest plot per contrast", "logit", "report.figures.odds_ratio_forest", _NB4, _MEM),
+    Output("logit_probabilities", "figure", "predicted probabilities along each predictor", "logit", "report.figures.predicted_probabilities", _NB4, _MEM),
+    Output("recovery_clustering", "table", "adjusted Rand index vs the truth", "recovery", "evaluation.recovery.clustering_recovery", _NB3, _SIM),
+    Output("recovery_confusion", "table", "true vs recovered segment", "recovery", "evaluation.recovery.clustering_recovery", _NB3, _SIM),
+    Output("recovery_logit", "table", "estimated vs true slopes", "recovery", "evaluation.recovery.logit_recovery", _NB4, _SIM + _MEM),
+    Output("recovery_logit_summary", "table", "signs recovered, interval coverage", "recovery", "evaluation.recovery.logit_recovery", _NB4, _SIM + _MEM),
+    Output("scorecard", "table", "every claim: pass/fail", "check", "evaluation.claims.evaluate_claims", "(report)"),
+]
+
+
+def study_has(spec, need: str) -> bool:
+    """Whether a study has what an output or notebook ``requires``."""
+    return {"simulation": spec.is_synthetic, "membership": spec.has_membership_model,
+            "profiling": bool(spec.profiling)}[need]
+
+
+def applies(item, spec) -> bool:
+    return all(study_has(spec, need) for need in item.requires)
+
+
+def outputs_for(spec, step: str | None = None, kinds=None) -> list[Output]:
+    """The outputs that apply to a study, optionally of one step or of some kinds."""
+    return [o for o in OUTPUTS if applies(o, spec) and (step is None or o.step == step)
+            and (kinds is None or o.kind in kinds)]
+
+
+def notebooks_for(spec) -> list[Notebook]:
+    return [nb for nb in NOTEBOOKS if applies(nb, spec)]
 
 
 def markdown_table() -> str:
     """The README's table: every output, the command and function that make it, its notebook."""
-    lines = ["| output | what | command | library function | notebook |",
-             "| --- | --- | --- | --- | --- |"]
+    lines = ["| output | what | command | library function | notebook | studies |",
+             "| --- | --- | --- | --- | --- | --- |"]
     for o in OUTPUTS:
         nb = f"`notebooks/{o.notebook}.ipynb`" if not o.notebook.startswith("(") else o.notebook
-        lines.append(f"| `{o.path}` | {o.what} | `replication {o.step}` | `{o.function}` | {nb} |")
+        who = "with " + " and ".join(o.requires) if o.requires else "all"
+        lines.append(f"| `{o.template()}` | {o.what} | `replication {o.step}` | `{o.function}` | {nb} | {who} |")
     return "\n".join(lines)

@@ -1,0 +1,238 @@
+"""The analysis in one call: a study specification and a survey in, every result out.
+
+>>> from replication import analyse, load_study, simulate_survey   # doctest: +SKIP
+>>> spec = load_study("golovacheva2022")                            # doctest: +SKIP
+>>> result = analyse(spec, simulate_survey(spec).survey)            # doctest: +SKIP
+>>> print(result.summary())                                         # doctest: +SKIP
+
+:func:`analyse` reads like the methods section: score the scales, segment the
+respondents on the segmentation dimensions with the study's method, name the segments by
+the reported profiles, fit the membership model (when the study has one) and check every
+claim. It works in memory and writes nothing; :meth:`AnalysisResult.save` writes the
+outputs listed in :mod:`replication.outputs`. The generating truth is never an input:
+recovery checks (:mod:`replication.evaluation.recovery`) take the result afterwards.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from . import files
+from .errors import ReplicationError
+from .evaluation.claims import evaluate_claims
+from .layout import Layout
+from .membership.logit import MultinomialLogitResult, multinomial_logit
+from .outputs import outputs_for
+from .segmentation.profiles import SegmentAnalysis, segment_analysis
+from .study.measurement import reliability, scale_scores
+from .study.spec import StudySpec
+
+#: Result tables of the membership model, by output name -> attribute of the logit result.
+LOGIT_TABLES = {"logit_coefficients": "coefficients", "logit_fit": "fit", "logit_lr_tests": "lr_tests",
+                "logit_classification": "classification", "logit_crosscheck": "crosscheck"}
+
+
+@dataclass
+class AnalysisResult:
+    """Everything one analysis produced (statsmodels-style: print :meth:`summary`).
+
+    Attributes
+    ----------
+    spec : StudySpec
+        The study specification the analysis followed.
+    survey : DataFrame
+        The survey analysed (respondent id, items, carried columns).
+    scores : DataFrame
+        Scale score of every construct per respondent.
+    segmentation : SegmentAnalysis
+        The fitted segmentation (``.model``), the naming (``.match``) and the
+        respondents' clusters and segments (``.assignments``).
+    membership : MultinomialLogitResult or None
+        The fitted membership model; None for a study without one, or when it could not
+        be estimated (then ``problems`` says why).
+    membership_data : DataFrame or None
+        The data the membership model was fitted to (segment and predictor scores).
+    tables : dict
+        Every result table by output name (``cluster_sizes``, ``logit_fit``, ...,
+        ``scorecard``).
+    scorecard : DataFrame
+        One row per claim of the specification: reported and replicated value, tolerance,
+        pass or fail.
+    problems : list of str
+        What could not be computed, and why (shown in the summary and the report).
+    """
+
+    spec: StudySpec
+    survey: pd.DataFrame
+    scores: pd.DataFrame
+    segmentation: SegmentAnalysis
+    membership: MultinomialLogitResult | None
+    membership_data: pd.DataFrame | None
+    tables: dict
+    scorecard: pd.DataFrame
+    problems: list = field(default_factory=list)
+
+    # -- views ----------------------------------------------------------------------------
+    @property
+    def n(self) -> int:
+        """Respondents analysed."""
+        return len(self.survey)
+
+    @property
+    def assignments(self) -> pd.DataFrame:
+        return self.segmentation.assignments
+
+    @property
+    def passed(self) -> bool:
+        """Whether every claim passes (True for a study with no claims)."""
+        return bool(self.scorecard["passed"].all())
+
+    def figures(self) -> dict:
+        """Every figure, by output name (matplotlib figures; shown inline in a notebook)."""
+        from .report.figures import study_figures
+        return study_figures(self)
+
+    def summary(self) -> str:
+        """A readable text summary: the sample, the segments, the model and the scorecard."""
+        spec = self.spec
+        sizes = self.tables["cluster_sizes"]
+        lines = [f"Replication: {spec.study.title} ({spec.id})", "=" * 78,
+                 f"Respondents analysed: {self.n}    segmentation: {spec.segmentation.method.value}, "
+                 f"k = {spec.n_segments.value}    membership model: "
+                 f"{spec.membership.model.value if spec.membership else 'none'}", "",
+                 "Segment sizes (percent of the sample)",
+                 sizes[["name", "reported_pct", "n", "replicated_pct"]].to_string(
+                     index=False, float_format=lambda x: f"{x:.1f}")]
+        if self.membership is not None:
+            f = self.membership.fit.set_index("statistic")["value"]
+            lines += ["", f"Membership model: LR chi2({int(f['lr_df'])}) = {f['lr_chi2']:.1f}, "
+                          f"p = {f['lr_p_value']:.3g}; McFadden R2 = {f['mcfadden_r2']:.3f}; "
+                          f"hit rate {f['hit_rate']:.3f}"]
+        card = self.scorecard
+        lines += ["", f"Scorecard: {int(card['passed'].sum())} of {len(card)} claims pass"]
+        lines += [f"  FAIL {r.claim}: reported {r.reported_value}, replicated {r.replicated_value} "
+                  f"({r.tolerance})" for r in card[~card["passed"]].itertuples()]
+        lines += [f"Problem: {p}" for p in self.problems]
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    # -- output ---------------------------------------------------------------------------
+    def save(self, layout: Layout, recovery: dict | None = None, steps=None) -> list[Path]:
+        """Write the outputs of :mod:`replication.outputs` below ``layout``.
+
+        Parameters
+        ----------
+        layout : Layout
+            The study's folders.
+        recovery : dict, optional
+            Recovery tables (from :func:`replication.evaluation.recovery.recovery_tables`).
+        steps : iterable of str, optional
+            Write only the outputs of these steps (default: every step's).
+
+        Returns
+        -------
+        list of Path
+            The files written. An output that applies to the study but could not be
+            computed (see ``problems``) is removed, so no stale copy of an earlier run
+            is left beside this run's outputs.
+        """
+        tables = {**self.tables, **(recovery or {})}
+        figures = None
+        written = []
+        for o in outputs_for(self.spec, kinds=("processed", "table", "text", "figure")):
+            if steps is not None and o.step not in steps:
+                continue
+            if o.step == "recovery" and recovery is None:
+                continue
+            path = o.path(layout)
+            if o.kind == "processed":
+                frame = {"scores": self.scores, "segments": self.assignments}[o.name]
+                written.append(files.write_csv(path, frame))
+            elif o.kind == "text":
+                if self.membership is not None:
+                    written.append(files.atomic_write_text(path, self.membership.summary() + "\n"))
+                else:
+                    path.unlink(missing_ok=True)
+            elif o.kind == "table":
+                if o.name in tables:
+                    written.append(files.write_csv(path, tables[o.name]))
+                else:
+                    path.unlink(missing_ok=True)
+            else:
+                from .report.figures import save_figure
+                figures = self.figures() if figures is None else figures
+                if o.name in figures:
+                    written.append(save_figure(figures.pop(o.name), path))
+                else:
+                    path.unlink(missing_ok=True)
+        if figures:
+            import matplotlib.pyplot as plt
+            for fig in figures.values():
+                plt.close(fig)
+        return written
+
+
+def check_survey_matches(spec: StudySpec, survey: pd.DataFrame, source="the survey") -> None:
+    """Every item the specification names must be a column of the survey."""
+    for c in spec.constructs:
+        for item in c.items.value:
+            if item not in survey.columns:
+                raise ReplicationError(f"{source}, column '{item}': the study specification's construct "
+                                       f"'{c.id}' needs this item, but the survey lacks it")
+    if len(survey) < spec.n_segments.value:
+        raise ReplicationError(f"{source}: {len(survey)} respondents cannot form "
+                               f"{spec.n_segments.value} segments")
+
+
+def analyse(spec: StudySpec, survey: pd.DataFrame, *, with_k_selection: bool = True,
+            crosscheck: bool = True, source="the survey") -> AnalysisResult:
+    """Run the study's whole analysis on a survey, in memory.
+
+    Parameters
+    ----------
+    spec : StudySpec
+        The study specification: constructs, segments, method, membership model, claims.
+    survey : DataFrame
+        ``respondent_id`` and at least every item the specification names (validated
+        answers; see :func:`replication.study.loader.read_survey`).
+    with_k_selection : bool, default True
+        Compute the k-selection criteria (the ``n_segments`` claim needs them).
+    crosscheck : bool, default True
+        Refit the membership model with scikit-learn as a cross-check.
+    source : str
+        How error messages name the survey (usually its file).
+
+    Returns
+    -------
+    AnalysisResult
+    """
+    check_survey_matches(spec, survey, source)
+    scores = scale_scores(survey, spec)
+    tables = {"reliability": reliability(survey, spec)}
+    segmentation = segment_analysis(spec, scores, survey, with_k_selection=with_k_selection)
+    tables.update(segmentation.tables)
+
+    membership, data, problems = None, None, []
+    if spec.membership is not None:
+        m = spec.membership
+        data = scores.merge(segmentation.assignments, on="respondent_id", validate="one_to_one")
+        try:
+            membership = multinomial_logit(data, "segment", [c.id for c in spec.predictor_constructs],
+                                           m.reference.value, standardize=m.standardize_predictors.value,
+                                           crosscheck=crosscheck, order=spec.segment_ids)
+        except ReplicationError as exc:
+            # A segmentation that leaves the reference segment empty, or separates a
+            # segment perfectly, has no membership model: its claims fail as not computed.
+            problems.append(f"membership model not estimated: {exc}")
+        else:
+            tables.update({name: getattr(membership, attr) for name, attr in LOGIT_TABLES.items()})
+    scorecard = evaluate_claims(spec, tables)
+    tables["scorecard"] = scorecard
+    return AnalysisResult(spec=spec, survey=survey, scores=scores, segmentation=segmentation,
+                          membership=membership, membership_data=data, tables=tables,
+                          scorecard=scorecard, problems=problems)

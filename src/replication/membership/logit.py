@@ -1,0 +1,289 @@
+"""Multinomial logit of segment membership on the predictor constructs.
+
+:func:`multinomial_logit` fits statsmodels' ``MNLogit`` of the recovered segment on the
+predictor scale scores plus a constant, with the specification's reference segment, and
+returns a :class:`MultinomialLogitResult` carrying the coefficients with odds ratios, the
+fit statistics, a likelihood-ratio test per predictor, the classification table, and a
+cross-check against scikit-learn's unpenalised multinomial logistic regression.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import statsmodels.api as sm
+from scipy import stats
+from sklearn.linear_model import LogisticRegression
+from statsmodels.tools.sm_exceptions import (ConvergenceWarning, PerfectSeparationError,
+                                             PerfectSeparationWarning)
+
+from ..errors import ReplicationError
+
+#: A slope this large per SD of its predictor, or a standard error this large, means the
+#: likelihood has no finite maximum (perfect or quasi-perfect separation).
+SEPARATION_COEF, SEPARATION_SE = 15.0, 100.0
+
+
+@dataclass
+class MultinomialLogitResult:
+    """Everything the membership model produced (statsmodels-style: print ``summary()``).
+
+    Attributes
+    ----------
+    segments : list of str
+        Outcome categories, the reference first.
+    reference : str
+    predictors : list of str
+    standardized : bool
+        Whether coefficients are per standard deviation (True) or per scale point.
+    scale : Series
+        The SD used to standardize each predictor (1.0 when not standardized).
+    results : statsmodels MNLogitResults
+    coefficients : DataFrame
+        ``segment, term, coef, se, z, p_value, odds_ratio, or_ci_low, or_ci_high``.
+    fit : DataFrame
+        ``statistic, value``: n, log-likelihoods, LR chi-square with df and p,
+        McFadden's pseudo R-squared, AIC, BIC, hit rate, proportional chance criterion.
+    lr_tests : DataFrame
+        ``predictor, lr_chi2, df, p_value``: the model without the predictor vs the full one.
+    classification : DataFrame
+        Recovered segment (rows) by predicted segment (columns).
+    crosscheck : DataFrame
+        statsmodels vs scikit-learn coefficients and their absolute difference.
+    """
+
+    segments: list
+    reference: str
+    predictors: list
+    standardized: bool
+    scale: pd.Series
+    results: object
+    coefficients: pd.DataFrame
+    fit: pd.DataFrame
+    lr_tests: pd.DataFrame
+    classification: pd.DataFrame
+    crosscheck: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    def stat(self, name: str) -> float:
+        return float(self.fit.set_index("statistic").loc[name, "value"])
+
+    @property
+    def hit_rate(self) -> float:
+        return self.stat("hit_rate")
+
+    @property
+    def proportional_chance(self) -> float:
+        return self.stat("proportional_chance_criterion")
+
+    def predict_proba(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Segment probabilities for predictor values on their original scale."""
+        Z = sm.add_constant((X[self.predictors] - self._mean) / self.scale, has_constant="add")
+        return pd.DataFrame(np.asarray(self.results.predict(Z)), columns=self.segments, index=X.index)
+
+    def probability_curves(self, data: pd.DataFrame, points: int = 25) -> pd.DataFrame:
+        """Predicted probabilities along each predictor's observed range, others at their means."""
+        rows = []
+        for p in self.predictors:
+            grid = np.linspace(data[p].min(), data[p].max(), points)
+            X = pd.DataFrame({q: np.full(points, data[q].mean()) for q in self.predictors})
+            X[p] = grid
+            prob = self.predict_proba(X)
+            prob.insert(0, "value", grid)
+            prob.insert(0, "predictor", p)
+            rows.append(prob)
+        return pd.concat(rows, ignore_index=True)
+
+    def summary(self) -> str:
+        """A readable text summary: fit, LR tests, odds ratios, classification."""
+        f = self.fit.set_index("statistic")["value"]
+        units = "per SD" if self.standardized else "per scale point"
+        lines = [
+            "Multinomial logit of segment membership",
+            "=" * 72,
+            f"Reference segment: {self.reference}    N = {int(f['n'])}    coefficients {units}",
+            f"Log-likelihood {f['log_likelihood']:.2f} (intercept only {f['log_likelihood_null']:.2f})",
+            f"LR chi2({int(f['lr_df'])}) = {f['lr_chi2']:.2f}, p = {f['lr_p_value']:.3g}; "
+            f"McFadden R2 = {f['mcfadden_r2']:.3f}; AIC = {f['aic']:.1f}; BIC = {f['bic']:.1f}",
+            f"Hit rate {f['hit_rate']:.3f} vs proportional chance {f['proportional_chance_criterion']:.3f} "
+            f"(1.25x = {1.25 * f['proportional_chance_criterion']:.3f})",
+            "",
+            "Likelihood-ratio test per predictor (model without it vs full model)",
+            self.lr_tests.to_string(index=False, float_format=lambda x: f"{x:.4g}"),
+            "",
+            "Coefficients and odds ratios (95% CI)",
+            self.coefficients.to_string(index=False, float_format=lambda x: f"{x:.3f}"),
+        ]
+        if not self.crosscheck.empty:
+            lines += ["", f"scikit-learn cross-check: max |difference| = "
+                          f"{self.crosscheck['abs_difference'].max():.2e}"]
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+
+def _fit_mnlogit(y, X, what: str):
+    """Fit MNLogit by Newton's method; turn non-convergence and separation into clear errors."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            res = sm.MNLogit(y, X).fit(method="newton", maxiter=100, disp=False)
+        except (PerfectSeparationError, np.linalg.LinAlgError) as exc:
+            raise ReplicationError(f"multinomial logit ({what}): perfect separation or a singular "
+                                   f"design ({exc}); some segment is predicted perfectly") from None
+    kinds = {type(w.message) for w in caught} | {w.category for w in caught}
+    # Judge slopes per SD of their predictor (whatever scale the model uses), not the
+    # intercepts: a raw-scale predictor far from zero legitimately has a large intercept.
+    sd = np.asarray(X.drop(columns="const").std(ddof=1))
+    slopes = np.asarray(res.params)[1:] * sd[:, None]
+    with np.errstate(invalid="ignore"):
+        bse = np.asarray(res.bse)
+        slope_se = bse[1:] * sd[:, None]
+    if PerfectSeparationWarning in kinds or np.abs(slopes).max(initial=0) > SEPARATION_COEF or \
+            not np.isfinite(bse).all() or np.nanmax(slope_se, initial=0) > SEPARATION_SE:
+        raise ReplicationError(f"multinomial logit ({what}): perfect or quasi-perfect separation: a "
+                               "segment is (almost) perfectly predicted, so its coefficients have no finite "
+                               "estimate. Check that every segment has respondents on both sides of each "
+                               "predictor, or merge tiny segments.")
+    if not res.mle_retvals.get("converged", False) or ConvergenceWarning in kinds:
+        raise ReplicationError(f"multinomial logit ({what}): Newton's method did not converge in 100 "
+                               "iterations; the estimates would be meaningless")
+    return res
+
+
+def multinomial_logit(data: pd.DataFrame, segment: str, predictors: list[str], reference: str,
+                      standardize: bool = True, crosscheck: bool = True,
+                      order: list[str] | None = None) -> MultinomialLogitResult:
+    """Fit the membership model.
+
+    Parameters
+    ----------
+    data : DataFrame
+        One row per respondent: the segment column and the predictor scale scores.
+    segment : str
+        Name of the segment column (recovered segments, never the generating truth).
+    predictors : list of str
+    reference : str
+        Reference segment; every other segment is contrasted with it.
+    standardize : bool, default True
+        z-score the predictors, so coefficients are per standard deviation and comparable
+        across predictors.
+    crosscheck : bool, default True
+        Refit with scikit-learn's unpenalised multinomial logistic regression.
+    order : list of str, optional
+        Order of the contrasts in the output (e.g. the specification's segment order);
+        segments not listed follow in order of appearance.
+
+    Returns
+    -------
+    MultinomialLogitResult
+    """
+    missing = [c for c in [segment, *predictors] if c not in data.columns]
+    if missing:
+        raise ReplicationError(f"multinomial logit: column '{missing[0]}' is missing")
+    if data[predictors].isna().any().any():
+        col = data[predictors].columns[data[predictors].isna().any()][0]
+        raise ReplicationError(f"multinomial logit: predictor '{col}' has missing values")
+    if data[segment].isna().any():
+        row = int(np.flatnonzero(data[segment].isna().to_numpy())[0])
+        raise ReplicationError(f"multinomial logit: segment column '{segment}' is missing for row {row + 1}")
+    present = list(dict.fromkeys(data[segment]))
+    if reference not in present:
+        raise ReplicationError(f"multinomial logit: reference segment '{reference}' has no respondents")
+    rank = {s: i for i, s in enumerate(order or [])}
+    segments = [reference] + sorted((s for s in present if s != reference),
+                                    key=lambda s: (rank.get(s, len(rank)), present.index(s)))
+    counts = data[segment].value_counts()
+    tiny = [s for s in segments if counts[s] < 2]
+    if tiny:
+        raise ReplicationError(f"multinomial logit: segment '{tiny[0]}' has fewer than 2 respondents")
+    if len(segments) < 2:
+        raise ReplicationError("multinomial logit: only one segment; nothing to predict")
+    y = data[segment].map({s: i for i, s in enumerate(segments)}).to_numpy()
+
+    sd = data[predictors].std(ddof=1)
+    if (sd == 0).any():
+        raise ReplicationError(f"multinomial logit: predictor '{sd.index[sd == 0][0]}' is constant")
+    mean = data[predictors].mean() if standardize else pd.Series(0.0, index=predictors)
+    scale = sd if standardize else pd.Series(1.0, index=predictors)
+    X = sm.add_constant((data[predictors] - mean) / scale, has_constant="add")
+    res = _fit_mnlogit(y, X, "full model")
+
+    # Coefficients with odds ratios (statsmodels names equations by category code).
+    params, bse, zval, pval = (np.asarray(a) for a in (res.params, res.bse, res.tvalues, res.pvalues))
+    ci = np.asarray(res.conf_int(alpha=0.05)).reshape(len(segments) - 1, X.shape[1], 2)
+    rows = []
+    for j, seg in enumerate(segments[1:]):
+        for i, term in enumerate(X.columns):
+            rows.append({"segment": seg, "term": term, "coef": params[i, j], "se": bse[i, j],
+                         "z": zval[i, j], "p_value": pval[i, j], "odds_ratio": np.exp(params[i, j]),
+                         "or_ci_low": np.exp(ci[j, i, 0]), "or_ci_high": np.exp(ci[j, i, 1])})
+    coefficients = pd.DataFrame(rows)
+
+    # One likelihood-ratio test per predictor: drop it, refit, compare.
+    lr_rows = []
+    for p in predictors:
+        reduced = _fit_mnlogit(y, X.drop(columns=p), f"without {p}")
+        lr = 2 * (res.llf - reduced.llf)
+        df = len(segments) - 1
+        lr_rows.append({"predictor": p, "lr_chi2": lr, "df": df, "p_value": stats.chi2.sf(lr, df)})
+    lr_tests = pd.DataFrame(lr_rows)
+
+    # Classification: predicted = most probable segment.
+    prob = np.asarray(res.predict(X))
+    predicted = prob.argmax(axis=1)
+    classification = pd.crosstab(pd.Categorical(np.array(segments)[y], categories=segments),
+                                 pd.Categorical(np.array(segments)[predicted], categories=segments),
+                                 dropna=False)
+    classification.index.name, classification.columns.name = "recovered", "predicted"
+    classification = classification.reset_index()
+    classification["recovered"] = classification["recovered"].astype(str)
+    hit = float((predicted == y).mean())
+    shares = np.bincount(y) / y.size
+    pcc = float((shares ** 2).sum())
+    df_model = (len(segments) - 1) * len(predictors)
+    fit = pd.DataFrame([
+        ("n", float(len(y))), ("log_likelihood", res.llf), ("log_likelihood_null", res.llnull),
+        ("lr_chi2", res.llr), ("lr_df", float(df_model)), ("lr_p_value", stats.chi2.sf(res.llr, df_model)),
+        ("mcfadden_r2", res.prsquared), ("aic", res.aic), ("bic", res.bic), ("hit_rate", hit),
+        ("proportional_chance_criterion", pcc), ("hit_rate_benchmark_1_25_pcc", 1.25 * pcc),
+        ("maximum_chance_criterion", float(shares.max())),
+    ], columns=["statistic", "value"])
+
+    out = MultinomialLogitResult(segments=segments, reference=reference, predictors=list(predictors),
+                                 standardized=standardize, scale=scale, results=res,
+                                 coefficients=coefficients, fit=fit, lr_tests=lr_tests,
+                                 classification=classification)
+    out._mean = mean
+    if crosscheck:
+        out.crosscheck = sklearn_crosscheck(X.drop(columns="const").to_numpy(), y, coefficients, segments,
+                                            list(X.columns))
+    return out
+
+
+def sklearn_crosscheck(X, y, coefficients: pd.DataFrame, segments, terms) -> pd.DataFrame:
+    """Refit with scikit-learn's unpenalised multinomial logistic regression.
+
+    scikit-learn's softmax has one coefficient vector per segment and no reference; the
+    contrasts ``beta_k - beta_reference`` are the identified quantities that must equal
+    statsmodels' coefficients.
+    """
+    # Newton-Cholesky: exact second-order steps, converging in a few iterations at this size.
+    sk = LogisticRegression(C=np.inf, solver="newton-cholesky", max_iter=100, tol=1e-12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sk.fit(X, y)
+    full = np.column_stack([sk.intercept_, sk.coef_])           # categories x terms
+    # With two categories scikit-learn fits one row, already the contrast of 1 against 0.
+    contrast = full if len(segments) == 2 else full[1:] - full[0]
+    rows = []
+    for j, seg in enumerate(segments[1:]):
+        for i, term in enumerate(terms):
+            sm_coef = coefficients.loc[(coefficients["segment"] == seg) & (coefficients["term"] == term),
+                                       "coef"].iloc[0]
+            rows.append({"segment": seg, "term": term, "statsmodels": sm_coef, "sklearn": contrast[j, i],
+                         "abs_difference": abs(sm_coef - contrast[j, i])})
+    return pd.DataFrame(rows)

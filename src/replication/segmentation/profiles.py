@@ -1,0 +1,220 @@
+"""Describing the recovered segments: sizes against the reported shares, centroids,
+differences in the needs across segments, and the profiling variables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .kselect import k_selection
+from .naming import SegmentMatch, match_segments
+from ..study.spec import StudySpec
+from .two_stage import TwoStageClustering
+from .ward import agglomeration_schedule
+
+#: Rows of the agglomeration schedule's tail shown in the table.
+SCHEDULE_TAIL = 15
+
+
+@dataclass
+class SegmentAnalysis:
+    """Everything the two-stage cluster analysis produced, in memory.
+
+    Attributes
+    ----------
+    model : TwoStageClustering
+    match : SegmentMatch
+    assignments : DataFrame
+        ``respondent_id, cluster, segment``.
+    tables : dict
+        Table name (file stem) -> DataFrame.
+    """
+
+    model: TwoStageClustering
+    match: SegmentMatch
+    assignments: pd.DataFrame
+    tables: dict
+
+
+def segment_analysis(spec: StudySpec, scores: pd.DataFrame, survey: pd.DataFrame | None = None,
+                     with_k_selection: bool = True) -> SegmentAnalysis:
+    """Run the paper's cluster analysis on scale scores, as the methods section reads.
+
+    Standardize the segmentation dimensions (if the study says so); Ward's method; cut at the reported k; k-means from the
+    Ward centroids; name clusters by the reported profiles; describe the segments.
+
+    Parameters
+    ----------
+    spec : StudySpec
+    scores : DataFrame
+        ``respondent_id`` and one column per construct (from :func:`scale_scores`).
+    survey : DataFrame, optional
+        The raw survey, for the profiling variables; skipped when not given.
+    with_k_selection : bool
+        Compute the k-selection criteria (the gap statistic takes a fraction of a second).
+
+    Returns
+    -------
+    SegmentAnalysis
+    """
+    needs = [c.id for c in spec.clustering_constructs]
+    k = spec.n_segments.value
+    method = spec.segmentation
+    model = TwoStageClustering(n_clusters=k, standardize=method.standardize.value,
+                               exact_limit=method.exact_limit, random_state=spec.seed.value).fit(scores[needs])
+    # Naming reads centroids as z-scores against the sample, whether or not the
+    # clustering itself ran on standardized variables.
+    X = scores[needs].to_numpy(dtype=float)
+    centers_z = (model.cluster_centers_raw_ - X.mean(axis=0)) / X.std(axis=0, ddof=1)
+    match = match_segments(centers_z, spec)
+    segment = pd.Series(match.segment_of(model.labels_), index=scores.index)
+    assignments = pd.DataFrame({"respondent_id": scores["respondent_id"].to_numpy(),
+                                "cluster": model.labels_ + 1, "segment": segment.to_numpy()})
+    tables = {
+        "cluster_sizes": cluster_size_table(spec, segment),
+        "centroids": centroid_table(model, match, needs, centers_z),
+        "segment_match": match.table,
+        "need_anova": need_anova(scores, model.labels_, needs),
+        "agglomeration_schedule_tail": agglomeration_schedule(model.linkage_).tail(SCHEDULE_TAIL),
+    }
+    if with_k_selection:
+        Z = (scores[needs].to_numpy() - model.mean_) / model.scale_
+        criteria, preferred, sampling = k_selection(
+            Z[model.order_], model.linkage_, k_range=range(method.k_min, method.k_max + 1),
+            n_references=method.gap_references, random_state=spec.seed.value, labels_at=model.stage1_labels)
+        preferred["agrees_with_reported_k"] = preferred["preferred_k"] == k
+        tables["k_selection"], tables["k_preferred"] = criteria, preferred
+        tables["segmentation_path"] = segmentation_path_table(model, sampling)
+    if survey is not None and spec.profiling:
+        tables["profiling_by_segment"] = profiling_by_segment(survey, segment, spec)
+        tables["profiling_tests"] = profiling_tests(survey, segment, spec)
+    return SegmentAnalysis(model=model, match=match, assignments=assignments, tables=tables)
+
+
+def segmentation_path_table(model, sampling: pd.DataFrame) -> pd.DataFrame:
+    """How the segmentation was computed: the path, and what each k criterion was computed on."""
+    n = int(model.sizes_.sum())
+    if model.path_ == "exact":
+        stage1 = f"exact: Ward's method on all {n:,} respondents (N <= {model.exact_limit:,})"
+    else:
+        stage1 = (f"micro-clusters: {len(model.micro_sizes_):,} seeded k-means micro-clusters of all {n:,} "
+                  f"respondents, merged by Ward's method weighted by their sizes (N > {model.exact_limit:,})")
+    rows = [{"item": "stage 1 (Ward)", "how": stage1},
+            {"item": "stage 2 (k-means)", "how": f"k-means on all {n:,} respondents from the Ward centroids"}]
+    rows += [{"item": f"k criterion: {c}", "how": how} for c, how in zip(sampling["criterion"], sampling["computed_on"])]
+    return pd.DataFrame(rows)
+
+
+def cluster_size_table(spec: StudySpec, segments: pd.Series) -> pd.DataFrame:
+    """Reported share against replicated size for every segment.
+
+    Parameters
+    ----------
+    spec : StudySpec
+    segments : Series
+        Segment id of each respondent (``"unmatched"`` for clusters with no name).
+
+    Returns
+    -------
+    DataFrame
+        ``segment, name, reported_pct, n, replicated_pct, difference_pp, tolerance_pp,
+        within_tolerance, rounds_to_reported``; a row ``unmatched`` is added when some
+        clusters have no name. ``difference_pp`` is against the normalised reported share;
+        ``rounds_to_reported`` says whether the replicated share rounds (half up) to the
+        reported whole percent. Without a share tolerance in the specification,
+        ``tolerance_pp`` is empty and ``within_tolerance`` false.
+    """
+    n = len(segments)
+    tol = spec.share_tolerance_pp.value if spec.share_tolerance_pp is not None else np.nan
+    counts = segments.value_counts()
+    rows = []
+    for s, share in zip(spec.segments, spec.shares * 100):
+        k = int(counts.get(s.id, 0))
+        pct = 100 * k / n
+        rows.append({"segment": s.id, "name": s.name.value, "reported_pct": s.share.value, "n": k,
+                     "replicated_pct": pct, "difference_pp": pct - share, "tolerance_pp": tol,
+                     "within_tolerance": bool(abs(pct - share) <= tol),
+                     "rounds_to_reported": bool(np.floor(pct + 0.5) == round(s.share.value))})
+    k = int(counts.get("unmatched", 0))
+    if k:
+        rows.append({"segment": "unmatched", "name": "(clusters fitting no reported profile)",
+                     "reported_pct": 0.0, "n": k, "replicated_pct": 100 * k / n,
+                     "difference_pp": 100 * k / n, "tolerance_pp": tol, "within_tolerance": False,
+                     "rounds_to_reported": False})
+    return pd.DataFrame(rows)
+
+
+def centroid_table(model, match, needs: list[str], centers_z=None) -> pd.DataFrame:
+    """Final centroids per cluster on the raw scale and as z-scores, with the naming."""
+    centers_z = model.cluster_centers_ if centers_z is None else centers_z
+    rows = []
+    for c in range(model.n_clusters):
+        row = {"cluster": c + 1, "segment": match.table.loc[c, "segment"], "n": int(model.sizes_[c])}
+        row.update({f"{v}_mean": model.cluster_centers_raw_[c, j] for j, v in enumerate(needs)})
+        row.update({f"{v}_z": centers_z[c, j] for j, v in enumerate(needs)})
+        row.update({"pattern": match.table.loc[c, "pattern"],
+                    "reported_profile": match.table.loc[c, "assigned_profile"],
+                    "agreement": match.table.loc[c, "agreement"],
+                    "matched": bool(match.table.loc[c, "matched"])})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def need_anova(scores: pd.DataFrame, labels, needs: list[str]) -> pd.DataFrame:
+    """One-way ANOVA and Kruskal-Wallis test of each need across clusters.
+
+    The F test is descriptive here: clusters were formed to differ on these variables,
+    so its p-value is not a test of a hypothesis (a point textbooks make about
+    post-clustering ANOVA); eta squared says how much of each need the clusters explain.
+    """
+    labels = np.asarray(labels)
+    groups = np.unique(labels)
+    rows = []
+    for v in needs:
+        x = scores[v].to_numpy()
+        parts = [x[labels == g] for g in groups]
+        f, p = stats.f_oneway(*parts)
+        h, p_kw = stats.kruskal(*parts)
+        ss_between = sum(len(g) * (g.mean() - x.mean()) ** 2 for g in parts)
+        ss_total = ((x - x.mean()) ** 2).sum()
+        rows.append({"construct": v, "F": f, "df_between": len(parts) - 1, "df_within": len(x) - len(parts),
+                     "p_value": p, "eta_squared": ss_between / ss_total, "kruskal_H": h, "kruskal_p": p_kw})
+    return pd.DataFrame(rows)
+
+
+def profiling_by_segment(survey: pd.DataFrame, segments: pd.Series, spec: StudySpec) -> pd.DataFrame:
+    """Mean of each profiling variable per segment (the share using it, for yes/no ones)."""
+    rows = []
+    for p in spec.profiling:
+        for s in spec.segments:
+            x = survey.loc[segments.to_numpy() == s.id, p.id]
+            rows.append({"variable": p.id, "kind": p.kind, "segment": s.id, "name": s.name.value,
+                         "n": int(x.size), "mean": float(x.mean()) if x.size else np.nan})
+    return pd.DataFrame(rows)
+
+
+def profiling_tests(survey: pd.DataFrame, segments: pd.Series, spec: StudySpec) -> pd.DataFrame:
+    """Each profiling variable across segments: chi-square for yes/no variables,
+    Kruskal-Wallis for counts (a 0-5 count as six categories leaves expected cells too small)."""
+    rows = []
+    keep = segments.to_numpy() != "unmatched"
+    for p in spec.profiling:
+        x, g = survey.loc[keep, p.id].to_numpy(), segments[keep].to_numpy()
+        if p.kind == "binary":
+            table = pd.crosstab(g, x).to_numpy()
+            stat, pval, dof, expected = stats.chi2_contingency(table)
+            effect = np.sqrt(stat / (table.sum() * (min(table.shape) - 1)))
+            rows.append({"variable": p.id, "test": "chi-square", "statistic": stat, "df": int(dof),
+                         "p_value": pval, "effect_size": effect, "effect": "Cramer's V",
+                         "min_expected": float(expected.min())})
+        else:
+            parts = [x[g == s] for s in np.unique(g)]
+            stat, pval = stats.kruskal(*parts)
+            eps2 = (stat - len(parts) + 1) / (len(x) - len(parts))
+            rows.append({"variable": p.id, "test": "Kruskal-Wallis", "statistic": stat, "df": len(parts) - 1,
+                         "p_value": pval, "effect_size": eps2, "effect": "epsilon squared",
+                         "min_expected": np.nan})
+    return pd.DataFrame(rows)

@@ -1,0 +1,65 @@
+"""Measurement: scale scores (the mean of a construct's items) and their reliability."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .spec import StudySpec
+
+
+def cronbach_alpha(items) -> float:
+    """Cronbach's alpha of a respondents x items array.
+
+    ``alpha = k / (k - 1) * (1 - sum(item variances) / variance(sum score))``, with
+    sample variances (ddof=1), as in Cronbach (1951).
+
+    Parameters
+    ----------
+    items : array-like of shape (n_respondents, n_items)
+
+    Returns
+    -------
+    float
+    """
+    x = np.asarray(items, dtype=float)
+    k = x.shape[1]
+    if k < 2:
+        raise ValueError("Cronbach's alpha needs at least two items")
+    item_var = x.var(axis=0, ddof=1).sum()
+    total_var = x.sum(axis=1).var(ddof=1)
+    if total_var == 0:
+        return float("nan")   # constant answers: alpha is undefined
+    return float(k / (k - 1) * (1 - item_var / total_var))
+
+
+def scale_scores(survey: pd.DataFrame, spec: StudySpec) -> pd.DataFrame:
+    """Mean of each construct's items, one column per construct, indexed by respondent.
+
+    Parameters
+    ----------
+    survey : DataFrame
+        ``respondent_id`` and the item columns.
+    spec : StudySpec
+
+    Returns
+    -------
+    DataFrame
+        ``respondent_id`` and one column per construct, in specification order.
+    """
+    out = pd.DataFrame({"respondent_id": survey["respondent_id"].to_numpy()})
+    for c in spec.constructs:
+        out[c.id] = survey[c.items.value].mean(axis=1).to_numpy()
+    return out
+
+
+def reliability(survey: pd.DataFrame, spec: StudySpec) -> pd.DataFrame:
+    """Items, Cronbach's alpha, scale mean and SD per construct."""
+    rows = []
+    for c in spec.constructs:
+        items = survey[c.items.value]
+        score = items.mean(axis=1)
+        rows.append({"construct": c.id, "label": c.label.value, "role": c.role,
+                     "n_items": len(c.items.value), "alpha": cronbach_alpha(items),
+                     "mean": score.mean(), "sd": score.std(ddof=1)})
+    return pd.DataFrame(rows)

@@ -1,0 +1,355 @@
+"""The engine: one in-memory analysis, per-study outputs, studies as data, and data safety.
+
+The fixture studies in tests/fixtures/ are made up (4 segments on 6 dimensions with 3
+predictors and numeric profile levels; 6 segments on 4 dimensions with no predictors and
+no claims): they prove that a new study needs no Python.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from replication import analyse, cli, load_study, pipeline, shipped_studies, simulate_survey
+from replication.membership.logit import multinomial_logit
+from replication.outputs import OUTPUTS, outputs_for
+from replication.segmentation.profiles import segment_analysis
+from replication.study.measurement import scale_scores
+
+FIXTURES = Path(__file__).parent / "fixtures"
+FOUR = FIXTURES / "four_segments.yaml"
+SIX = FIXTURES / "six_segments_no_predictors.yaml"
+REPO = Path(__file__).resolve().parents[1]
+
+
+def tree_digest(folder: Path, ignore=(".run.json",)) -> dict[str, tuple[str, int]]:
+    """SHA-256 and mtime (ns) of every file below ``folder``."""
+    out = {}
+    for p in sorted(folder.rglob("*")):
+        if p.is_file() and p.name not in ignore:
+            out[p.relative_to(folder).as_posix()] = (hashlib.sha256(p.read_bytes()).hexdigest(),
+                                                     p.stat().st_mtime_ns)
+    return out
+
+
+def run_cli(*argv) -> int:
+    with pytest.raises(SystemExit) as exc:
+        cli.main(list(argv))
+    return exc.value.code
+
+
+@pytest.fixture(scope="module")
+def four_root(tmp_path_factory):
+    """A project folder with one completed run of the 4-segment fixture study."""
+    root = tmp_path_factory.mktemp("four")
+    pipeline.run_study(load_study(FOUR), root, notebooks=False, log=lambda *a: None)
+    return root
+
+
+# --- in-memory analysis -------------------------------------------------------------------
+
+def test_analyse_equals_the_steps_done_by_hand(spec, sample):
+    """The one call gives exactly what scoring, segmenting and the logit give by hand."""
+    result = analyse(spec, sample.survey)
+    scores = scale_scores(sample.survey, spec)
+    seg = segment_analysis(spec, scores, sample.survey)
+    data = scores.merge(seg.assignments, on="respondent_id")
+    m = spec.membership
+    logit = multinomial_logit(data, "segment", [c.id for c in spec.predictor_constructs], m.reference.value,
+                              standardize=m.standardize_predictors.value, order=spec.segment_ids)
+    pd.testing.assert_frame_equal(result.tables["cluster_sizes"], seg.tables["cluster_sizes"])
+    pd.testing.assert_frame_equal(result.tables["k_preferred"], seg.tables["k_preferred"])
+    pd.testing.assert_frame_equal(result.tables["logit_coefficients"], logit.coefficients)
+    pd.testing.assert_frame_equal(result.tables["logit_lr_tests"], logit.lr_tests)
+    assert np.array_equal(result.segmentation.model.labels_, seg.model.labels_)
+
+
+def test_analyse_never_sees_the_truth(spec, sample):
+    """The analysis takes only the survey; shuffling the truth cannot change it."""
+    a = analyse(spec, sample.survey, with_k_selection=False)
+    sample.truth["respondents"] = sample.truth["respondents"][::-1]
+    b = analyse(spec, sample.survey, with_k_selection=False)
+    pd.testing.assert_frame_equal(a.scorecard, b.scorecard)
+
+
+def test_summary_reads_like_a_result(spec, sample):
+    result = analyse(spec, sample.survey)
+    text = result.summary()
+    assert f"Respondents analysed: {len(sample.survey)}" in text
+    assert f"{int(result.scorecard['passed'].sum())} of {len(result.scorecard)} claims pass" in text
+    for s in spec.segments:
+        assert s.name.value in text
+
+
+def test_a_study_without_predictors_has_no_membership_model():
+    spec = load_study(SIX)
+    result = analyse(spec, simulate_survey(spec).survey)
+    assert result.membership is None and not any(k.startswith("logit") for k in result.tables)
+    assert result.scorecard.empty and result.passed
+    assert len(result.tables["cluster_sizes"]) >= 6
+
+
+def test_failed_membership_model_makes_its_claims_fail_not_pass():
+    """A logit that cannot be estimated leaves its claims 'not computed', never passing."""
+    spec = load_study(FOUR)
+    survey = simulate_survey(spec).survey.copy()
+    survey[["wl1", "wl2"]] = 5                      # a constant predictor: no logit
+    result = analyse(spec, survey)
+    card = result.scorecard.set_index("claim")
+    assert result.membership is None and result.problems
+    assert not card.loc["model", "passed"] and not card.loc["workload", "passed"]
+    assert "not computed" in card.loc["model", "replicated_value"]
+    assert card.loc["share.ritualists", "passed"]   # the segmentation claims are unaffected
+
+
+# --- studies as data ----------------------------------------------------------------------
+
+def test_shipped_studies_include_both_seed_studies():
+    assert {"golovacheva2022", "forrester2016"} <= set(shipped_studies())
+
+
+def test_forrester_shares_are_normalised_and_judged_by_rounding():
+    spec = load_study("forrester2016")
+    assert sum(s.share.value for s in spec.segments) == 101
+    assert spec.shares.sum() == pytest.approx(1.0)
+    assert {c.kind for c in spec.claims if c.id.startswith("share.")} == {"segment_share_rounds"}
+    assert spec.membership is None and not spec.predictor_constructs
+    rogers = [s.comparable_to for s in spec.segments]
+    assert all(r is not None and r.is_reported and "uncertain" in r.source for r in rogers)
+    assert all(not s.profile.is_reported for s in spec.segments)   # profiles are our reading
+
+
+def test_rounding_claim_fails_when_the_share_rounds_elsewhere():
+    spec = load_study("forrester2016")
+    from replication.evaluation.claims import evaluate_claims
+    counts = spec.segment_counts(1000)
+    seg = np.repeat(spec.segment_ids, counts)
+    sizes = __import__("replication.segmentation.profiles", fromlist=["x"]).cluster_size_table(spec, pd.Series(seg))
+    card = evaluate_claims(spec, {"cluster_sizes": sizes}).set_index("claim")
+    assert card.loc["share.convenience_conformers", "passed"]
+    # Move 1.2 points of the sample from one segment to another: both now round elsewhere.
+    seg[: 12] = "convenience_conformers"
+    seg = np.sort(seg)  # order does not matter for shares
+    moved = pd.Series(np.where(np.arange(seg.size) < 12, "savvy_seekers", seg))
+    sizes = __import__("replication.segmentation.profiles", fromlist=["x"]).cluster_size_table(spec, moved)
+    card = evaluate_claims(spec, {"cluster_sizes": sizes}).set_index("claim")
+    assert not card[card.index.str.startswith("share.")]["passed"].all()
+
+
+def test_numeric_profile_levels_drive_the_generator():
+    """A level of 0 sits between High (+1) and Low (-1) in the generated data."""
+    spec = load_study(FOUR)
+    sample = simulate_survey(spec, n=2000)
+    scores = scale_scores(sample.survey, spec)
+    seg = sample.true_segments.reindex(scores["respondent_id"]).to_numpy()
+    decaf = scores["decaf"].to_numpy()
+    low, mid, high = (decaf[seg == s].mean() for s in ("ritualists", "socialisers", "abstainers"))
+    assert low < mid < high
+
+
+# --- per-study outputs --------------------------------------------------------------------
+
+def test_two_studies_never_write_into_each_others_folders(four_root, tmp_path):
+    root = Path(shutil.copytree(four_root, tmp_path / "both"))
+    before = tree_digest(root / "reports" / "coffee_drinkers")
+    raw_before = tree_digest(root / "data" / "raw" / "coffee_drinkers")
+    pipeline.run_study(load_study(SIX), root, notebooks=False, log=lambda *a: None)
+    assert tree_digest(root / "reports" / "coffee_drinkers") == before
+    assert tree_digest(root / "data" / "raw" / "coffee_drinkers") == raw_before
+    for study in ("coffee_drinkers", "gardeners"):
+        assert (root / "reports" / study / "index.html").exists()
+    landing = (root / "reports" / "index.html").read_text()
+    assert "coffee_drinkers/index.html" in landing and "gardeners/index.html" in landing
+    assert "6 of 6 claims pass" in landing and "no claims" in landing
+
+
+def test_every_listed_output_is_written_and_nothing_else(four_root):
+    spec = load_study(FOUR)
+    layout = pipeline.layout_for(spec, four_root)
+    expected = {o.path(layout) for o in outputs_for(spec)}
+    written = {p for folder in (layout.raw, layout.processed, layout.tables, layout.figures)
+               for p in folder.iterdir()}
+    assert written == expected
+
+
+def test_outputs_that_do_not_apply_are_not_listed():
+    spec = load_study(SIX)
+    names = {o.name for o in outputs_for(spec)}
+    assert not any(n.startswith("logit") or n == "recovery_logit" for n in names)
+    assert "cluster_sizes" in names and len(names) < len({o.name for o in OUTPUTS})
+
+
+def test_study_page_shows_only_its_own_words(four_root):
+    page = (four_root / "reports" / "coffee_drinkers" / "index.html").read_text()
+    assert "Coffee drinking occasions" in page and "office coffee drinkers" in page
+    foreign = []
+    for sid in shipped_studies():
+        other = load_study(sid)
+        foreign += [other.study.title, other.study.population, *other.segment_names.values(),
+                    *[c.label.value for c in other.constructs]]
+    assert [w for w in foreign if w in page] == []
+
+
+def test_study_yaml_outside_the_repository_runs_from_the_command_line(tmp_path, capsys):
+    outside = tmp_path / "elsewhere" / "my_study.yaml"
+    outside.parent.mkdir()
+    outside.write_text(SIX.read_text())
+    code = run_cli("run", "--study", str(outside), "--root", str(tmp_path / "proj"), "--no-notebooks")
+    assert code == 0
+    assert "gardeners: N = 300; no claims" in capsys.readouterr().out
+    page = (tmp_path / "proj" / "reports" / "gardeners" / "index.html").read_text()
+    assert "states no claims" in page and "Synthetic data" in page
+
+
+# --- data safety --------------------------------------------------------------------------
+
+def test_a_failed_run_changes_no_file(four_root, tmp_path, capsys):
+    """Bad input stops the run before anything is written: every file keeps bytes and mtime."""
+    root = Path(shutil.copytree(four_root, tmp_path / "copy"))
+    survey = root / "data" / "raw" / "coffee_drinkers" / "survey.csv"
+    lines = survey.read_text().splitlines()
+    header = lines[0].split(",")
+    row = lines[5].split(",")
+    row[header.index("m2")] = "99"                    # out of range on a 6-point scale
+    lines[5] = ",".join(row)
+    survey.write_text("\n".join(lines) + "\n")
+    before = tree_digest(root)
+    code = run_cli("run", "--study", str(FOUR), "--root", str(root), "--no-notebooks")
+    err = capsys.readouterr().err
+    assert code == 2 and "row 5, column 'm2'" in err and "Traceback" not in err
+    assert tree_digest(root) == before
+
+
+def test_check_never_scores_stale_tables(four_root, tmp_path, capsys):
+    """After the membership model fails, `check` fails its claims instead of passing the old tables."""
+    root = Path(shutil.copytree(four_root, tmp_path / "copy"))
+    stale = root / "reports" / "coffee_drinkers" / "tables" / "logit_lr_tests.csv"
+    assert stale.exists()
+    survey_path = root / "data" / "raw" / "coffee_drinkers" / "survey.csv"
+    survey = pd.read_csv(survey_path)
+    survey[["wl1", "wl2"]] = 5
+    survey.to_csv(survey_path, index=False)
+    code = run_cli("check", "--study", str(FOUR), "--root", str(root))
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "FAIL model" in out and "FAIL workload" in out and "not computed" in out
+
+
+def test_stale_outputs_of_an_earlier_run_are_removed(four_root, tmp_path):
+    root = Path(shutil.copytree(four_root, tmp_path / "copy"))
+    survey_path = root / "data" / "raw" / "coffee_drinkers" / "survey.csv"
+    survey = pd.read_csv(survey_path)
+    survey[["wl1", "wl2"]] = 5
+    survey.to_csv(survey_path, index=False)
+    pipeline.run_study(load_study(FOUR), root, notebooks=False, log=lambda *a: None)
+    tables = root / "reports" / "coffee_drinkers" / "tables"
+    assert not (tables / "logit_lr_tests.csv").exists()
+    page = (root / "reports" / "coffee_drinkers" / "index.html").read_text()
+    assert "Not estimated" in page
+
+
+def test_page_states_the_n_actually_analysed(four_root, tmp_path):
+    root = Path(shutil.copytree(four_root, tmp_path / "copy"))
+    survey_path = root / "data" / "raw" / "coffee_drinkers" / "survey.csv"
+    lines = survey_path.read_text().splitlines()
+    survey_path.write_text("\n".join(lines[:301]) + "\n")   # header + 300 respondents
+    pipeline.run_study(load_study(FOUR), root, notebooks=False, log=lambda *a: None)
+    page = (root / "reports" / "coffee_drinkers" / "index.html").read_text()
+    assert "N = 300 respondents analysed" in page
+    assert "N = 400 respondents analysed" not in page
+
+
+def test_second_run_with_nothing_changed_changes_no_byte(four_root, tmp_path):
+    root = Path(shutil.copytree(four_root, tmp_path / "copy"))
+    before = {k: v[0] for k, v in tree_digest(root).items()}
+    pipeline.run_study(load_study(FOUR), root, notebooks=False, log=lambda *a: None)
+    after = {k: v[0] for k, v in tree_digest(root).items()}
+    assert after == before
+
+
+def test_raw_data_is_never_regenerated_over_existing_files(four_root, tmp_path, capsys):
+    root = Path(shutil.copytree(four_root, tmp_path / "copy"))
+    raw = root / "data" / "raw" / "coffee_drinkers"
+    before = tree_digest(raw)
+    assert run_cli("generate", "--study", str(FOUR), "--root", str(root), "--seed", "3") == 2
+    assert "never overwritten silently" in capsys.readouterr().err
+    (raw / "survey.csv").unlink()                  # part of the raw data missing
+    assert run_cli("run", "--study", str(FOUR), "--root", str(root), "--no-notebooks") == 2
+    assert "part of the raw data is missing" in capsys.readouterr().err
+    assert {k: v for k, v in tree_digest(raw).items()} == {k: v for k, v in before.items() if k != "survey.csv"}
+
+
+# --- the Makefile, as a user runs it ------------------------------------------------------
+
+def _make_available() -> bool:
+    return shutil.which("make") is not None and (Path(sys.prefix) / ".installed").exists()
+
+
+@pytest.fixture(scope="module")
+def repo_copy(tmp_path_factory):
+    """A copy of the project (no .git, no environment) whose Makefile uses this environment."""
+    if not _make_available():
+        pytest.skip("needs GNU make and the environment that `make` creates (.venv/.installed)")
+    dst = tmp_path_factory.mktemp("repo") / "project"
+    shutil.copytree(REPO, dst, ignore=shutil.ignore_patterns(".venv", ".git", "__pycache__", "*.egg-info",
+                                                             "notebooks", ".pytest_cache"))
+    return dst
+
+
+def make(cwd: Path, *args) -> subprocess.CompletedProcess:
+    # -o: never remake the environment from the copy (that would re-point the editable install).
+    return subprocess.run(["make", "-o", f"{sys.prefix}/.installed", f"VENV={sys.prefix}", "NOTEBOOKS=0", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_make_report_for_a_study_outside_the_repository(repo_copy, tmp_path):
+    outside = tmp_path / "my_study.yaml"
+    outside.write_text(FOUR.read_text())
+    proc = make(repo_copy, "report", f"STUDY={outside}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (repo_copy / "reports" / "coffee_drinkers" / "index.html").exists()
+    assert "coffee_drinkers/index.html" in (repo_copy / "reports" / "index.html").read_text()
+
+
+def test_failed_make_report_deletes_no_file(repo_copy):
+    """Today's grouped targets with .DELETE_ON_ERROR deleted whole output groups on failure."""
+    first = make(repo_copy, "report")
+    assert first.returncode == 0, first.stderr[-2000:]
+    survey = repo_copy / "data" / "raw" / "golovacheva2022" / "survey.csv"
+    original = survey.read_bytes()
+    survey.write_bytes(original.replace(b"\n1,", b"\n1,x", 1))   # a malformed first respondent id
+    try:
+        before = tree_digest(repo_copy / "reports")
+        second = make(repo_copy, "report")
+        assert second.returncode != 0
+        assert "Traceback" not in second.stderr and "survey.csv" in second.stderr
+        assert tree_digest(repo_copy / "reports") == before
+        assert survey.exists()
+    finally:
+        survey.write_bytes(original)
+
+
+def test_gap_statistic_within_ss_from_the_schedule_equals_cutting_the_tree():
+    """Ward's within-cluster SS after n - k merges equals the SS of the k-cluster cut (to 1e-12)."""
+    from replication.segmentation import kselect, ward
+    rng = np.random.default_rng(1)
+    for n in (30, 300):
+        X = rng.normal(size=(n, 4))
+        Z = ward.ward_linkage(X)
+        np.testing.assert_allclose(kselect._log_within_ss(X, Z, range(2, 12)),
+                                   kselect._log_within_ss_by_cutting(X, Z, range(2, 12)), atol=1e-12)
+
+
+def test_naming_works_when_the_clustering_is_not_standardized():
+    """Centroids are named as z-scores against the sample even when clustering used raw scores."""
+    spec = load_study(SIX)
+    assert spec.segmentation.standardize.value is False
+    result = analyse(spec, simulate_survey(spec).survey)
+    assert result.segmentation.match.all_matched
