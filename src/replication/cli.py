@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 from . import pipeline
@@ -85,40 +84,22 @@ def _print_scorecard(card) -> int:
 
 
 def _run(args) -> int:
-    from .report.notebooks import NotebookKernel, notebook_dir
-
-    specs = [load_study(s) for s in (args.study or shipped_studies())]   # all parsed before any work
-    ids = [s.id for s in specs]
-    if len(set(ids)) != len(ids):
-        raise ReplicationError(f"two specifications share the study id '{max(ids, key=ids.count)}'")
     from tqdm import tqdm
 
-    # Progress on a terminal only (disable=None): one tick per study analysed and written.
-    progress = tqdm(total=2 * len(specs), desc="replication run", unit="step", disable=None, file=sys.stderr)
-    # Every study is analysed before any output is written: bad input in one study
-    # stops the run with every existing file as it was.
-    kernel = None if args.no_notebooks else NotebookKernel(notebook_dir(args.root).resolve())
+    specs = [load_study(s) for s in (args.study or shipped_studies())]   # all parsed before any work
+    # Progress on a terminal only (disable=None): one tick per finished study.
+    progress = tqdm(total=len(specs), desc="replication run", unit="study", disable=None, file=sys.stderr)
+
+    def done(run):
+        progress.update()
+        card = run.result.scorecard
+        verdict = f"{int(card['passed'].sum())} of {len(card)} claims pass" if len(card) else "no claims"
+        progress.write(f"{run.spec.id}: N = {run.result.n}; {verdict}; {run.layout.page}", file=sys.stdout)
+
     try:
-        runs = []
-        for spec in specs:
-            progress.set_postfix_str(f"analysing {spec.id}")
-            layout = pipeline.layout_for(spec, args.root)
-            pipeline.ensure_raw(spec, layout, _log)
-            runs.append(pipeline.analyse_study(spec, layout))
-            progress.update()
-        for run in runs:
-            progress.set_postfix_str(f"writing {run.spec.id}")
-            start = time.perf_counter()
-            pipeline.write_study(run, notebooks=not args.no_notebooks, log=_log, kernel=kernel)
-            progress.update()
-            card = run.result.scorecard
-            verdict = f"{int(card['passed'].sum())} of {len(card)} claims pass" if len(card) else "no claims"
-            progress.write(f"{run.spec.id}: N = {run.result.n}; {verdict}; {run.layout.page} "
-                           f"({time.perf_counter() - start:.1f} s)", file=sys.stdout)
+        pipeline.run_studies(specs, args.root, notebooks=not args.no_notebooks, log=_log, on_study_done=done)
     finally:
         progress.close()
-        if kernel is not None:
-            kernel.close()
     print(f"open {Path(args.root) / 'reports' / 'index.html'}")
     return 0
 

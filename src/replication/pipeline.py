@@ -11,6 +11,8 @@ run leaves every existing file as it was.
 from __future__ import annotations
 
 import json
+import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,44 +101,81 @@ def analyse_study(spec: StudySpec, layout: Layout) -> StudyRun:
     return StudyRun(spec, layout, result, recovery, read_generation(layout))
 
 
-def write_study(run: StudyRun, notebooks: bool = True, log=print, kernel=None) -> StudyRun:
-    """Write a study's outputs, execute its notebooks, write its page, manifest and the landing page."""
-    from .report.manifest import write_manifest
-    from .report.notebooks import execute_notebooks
-    from .report.page import write_study_page
-
-    import time
-
-    spec, layout = run.spec, run.layout
-    timings, start = {}, time.perf_counter()
-    written = run.result.save(layout, run.recovery)
-    timings["outputs"] = round(time.perf_counter() - start, 2)
-    log(f"{spec.id}: {len(written)} outputs written below {layout.reports} and {layout.processed}")
-    if notebooks:
-        start = time.perf_counter()
-        execute_notebooks(spec, layout, kernel=kernel, log=log, result=run.result)
-        timings["notebooks"] = round(time.perf_counter() - start, 2)
-    write_study_page(run)
-    write_manifest(run, timings)
-    return run
+def _timed(timings: dict, key: str, fn, *args, **kwargs):
+    start = time.perf_counter()
+    out = fn(*args, **kwargs)
+    timings[key] = round(time.perf_counter() - start, 2)
+    return out
 
 
-def run_study(spec: StudySpec, root: str | Path = ".", notebooks: bool = True, log=print,
-              kernel=None) -> StudyRun:
-    """The whole pipeline for one study: raw data (if missing), analysis, outputs, notebooks,
-    the study page and its manifest.
+def run_studies(specs: list[StudySpec], root: str | Path = ".", notebooks: bool = True, log=print,
+                on_study_done=None) -> list[StudyRun]:
+    """The whole pipeline for several studies in one process.
+
+    Every study is analysed (in memory) before any output is written, so bad input in one
+    study stops the run with every existing file as it was. Outputs and figures are then
+    written study by study; the notebooks of different studies execute in parallel, each
+    study in its own Jupyter kernel (started at the beginning, so that its imports overlap
+    the analysis); last come the study pages, the manifests and the landing page.
 
     Parameters
     ----------
-    spec : StudySpec
+    specs : list of StudySpec
     root : str or Path
         The project folder holding ``data/`` and ``reports/``.
     notebooks : bool
-        Execute the study's notebooks into ``reports/<study>/notebooks/``.
-    kernel : NotebookKernel, optional
-        A running kernel to execute the notebooks in (shared across studies for speed).
+        Execute each study's notebooks into ``reports/<study>/notebooks/``.
+    on_study_done : callable, optional
+        Called with each finished :class:`StudyRun`.
     """
-    layout = layout_for(spec, root)
-    ensure_raw(spec, layout, log)
-    run = analyse_study(spec, layout)          # in memory: a failure here writes nothing
-    return write_study(run, notebooks=notebooks, log=log, kernel=kernel)
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .outputs import notebooks_for
+    from .report.manifest import write_manifest
+    from .report.notebooks import NotebookKernel, execute_notebooks, notebook_dir
+    from .report.page import write_study_page
+
+    ids = [s.id for s in specs]
+    if len(set(ids)) != len(ids):
+        raise ReplicationError(f"two specifications share the study id '{max(ids, key=ids.count)}'")
+    with_nb = [s for s in specs if notebooks and notebooks_for(s)]
+    folder = notebook_dir(root).resolve()
+    kernels = [NotebookKernel(folder) for _ in range(min(2, len(with_nb), os.cpu_count() or 1))]
+    try:
+        runs, timings = [], {}
+        for spec in specs:
+            layout = layout_for(spec, root)
+            ensure_raw(spec, layout, log)
+            timings[spec.id] = {}
+            runs.append(_timed(timings[spec.id], "analysis", analyse_study, spec, layout))
+        for run in runs:
+            written = _timed(timings[run.spec.id], "outputs", run.result.save, run.layout, run.recovery)
+            log(f"{run.spec.id}: {len(written)} outputs written below {run.layout.reports} and "
+                f"{run.layout.processed}")
+        if kernels:
+            todo = [r for r in runs if r.spec in with_nb]
+
+            def execute(share, kernel):
+                for r in share:
+                    _timed(timings[r.spec.id], "notebooks", execute_notebooks, r.spec, r.layout,
+                           kernel=kernel, log=log, result=r.result)
+
+            with ThreadPoolExecutor(len(kernels)) as pool:
+                jobs = [pool.submit(execute, todo[i::len(kernels)], k) for i, k in enumerate(kernels)]
+                for job in jobs:
+                    job.result()
+        for run in runs:
+            write_study_page(run)
+            write_manifest(run, timings[run.spec.id])
+            if on_study_done:
+                on_study_done(run)
+        return runs
+    finally:
+        for k in kernels:
+            k.close()
+
+
+def run_study(spec: StudySpec, root: str | Path = ".", notebooks: bool = True, log=print) -> StudyRun:
+    """The whole pipeline for one study: raw data (if missing), analysis, outputs, notebooks,
+    the study page and its manifest (:func:`run_studies` for one study)."""
+    return run_studies([spec], root, notebooks=notebooks, log=log)[0]
