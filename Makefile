@@ -14,6 +14,14 @@ BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 RUN    := $(BIN)/replication
 STAMP  := $(VENV)/.installed
+# uv installs requirements.lock in seconds where pip takes minutes. It comes from PyPI into
+# a folder of its own (not into the environment, which holds exactly requirements.lock
+# and pip); pip is the fallback when uv cannot be had or fails. UV=0 forces pip.
+UV_VERSION ?= 0.13.8
+UV_HOME    := $(VENV)/.uv
+UV_BIN     := $(UV_HOME)/bin/uv
+UV         ?= 1
+PIP        := $(PY) -m pip --disable-pip-version-check
 
 # The shipped studies (one YAML each). STUDY=<id or path/to/study.yaml> picks one.
 SHIPPED := $(basename $(notdir $(wildcard src/replication/studies/*.yaml)))
@@ -31,11 +39,21 @@ help: ## list the targets
 	  awk 'BEGIN {FS = ":.*## "}; {printf "  %-10s %s\n", $$1, $$2}'
 
 # --- environment ------------------------------------------------------------------------
+# A new environment each time the lock changes (--clear), so that it holds exactly the
+# pinned packages: every pin without resolving anything (--no-deps), then checked for a
+# missing dependency (--strict), then the package itself, editable.
 $(STAMP): requirements.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; v == (3, 11) or print(f"warning: Python {v[0]}.{v[1]}; the package is pinned and tested on 3.11")'
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(PYTHON) -m venv --clear $(VENV)
+	@if [ "$(UV)" != 0 ] && $(PIP) install --quiet --target $(UV_HOME) uv==$(UV_VERSION) >/dev/null 2>&1 && \
+	    $(UV_BIN) pip install --quiet --python $(PY) --no-deps --strict -r requirements.lock && \
+	    $(UV_BIN) pip install --quiet --python $(PY) --no-deps --no-build-isolation -e . ; then \
+	  echo "installed requirements.lock with uv $(UV_VERSION)"; \
+	else \
+	  echo "installing requirements.lock with pip$(if $(filter 0,$(UV)),, (uv unavailable or failed))"; \
+	  $(PIP) install --quiet -r requirements.lock && \
+	  $(PIP) install --quiet --no-deps --no-build-isolation -e . ; \
+	fi
 	@touch $@
 
 env: $(STAMP) ## create the virtual environment in .venv (done automatically when needed)

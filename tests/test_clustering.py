@@ -26,7 +26,7 @@ from replication.segmentation.two_stage import TwoStageClustering
 from replication.study.measurement import reliability, scale_scores
 from replication.study.simulate import simulate_survey
 
-CLUSTER_CLAIM_KINDS = {"segment_share", "segment_profile", "n_segments"}
+CLUSTER_CLAIM_KINDS = {"segment_share_interval", "segment_profile", "n_segments"}
 
 
 # ---------------------------------------------------------------------------------------
@@ -79,8 +79,10 @@ def profile_matrix(spec, needs):
 
 def cluster_claims(spec, result, survey):
     """The scorecard rows of the cluster-analysis claims (share, profile, number of segments)."""
+    from replication.evaluation.uncertainty import share_intervals
     tables = dict(result.tables)
     tables["reliability"] = reliability(survey, spec)
+    tables["share_intervals"] = share_intervals(spec, result.assignments["segment"])
     card = evaluate_claims(spec, tables)
     kinds = {c.id: c.kind for c in spec.claims}
     card["kind"] = card["claim"].map(kinds)
@@ -96,12 +98,12 @@ def test_default_seed_shares_within_two_points(spec, default_result):
     sizes = default_result.tables["cluster_sizes"]
     # Every reported segment has a row and no cluster was left unnamed.
     assert sizes["segment"].tolist() == spec.segment_ids
-    # Tolerance 2.0 points: the study's share_tolerance_pp (the paper rounds shares to whole
-    # percent; 2 points allows rounding plus the misclassification expected at separation 5.5).
-    assert spec.share_tolerance_pp.value == 2.0
+    # 2.0 points: the paper rounds shares to whole percent; 2 points allows rounding plus the
+    # misclassification expected at separation 5.5 (the claims use the 95 % interval).
     diff = (sizes["replicated_pct"] - sizes["reported_pct"]).abs()
     assert (diff <= 2.0).all(), sizes[["segment", "reported_pct", "replicated_pct"]]
-    assert sizes["within_tolerance"].all()
+    from replication.evaluation.uncertainty import share_intervals
+    assert share_intervals(spec, default_result.assignments["segment"]).loc[:, "reported_inside"].all()
     # The replicated shares are the assignments, recounted independently of the table.
     counts = default_result.assignments["segment"].value_counts()
     n = len(default_result.assignments)
@@ -169,7 +171,7 @@ def test_negative_control_fails_cluster_claims(spec, null_sample, null_result):
     card = cluster_claims(spec, null_result, null_sample.survey)
     assert set(card["kind"]) == CLUSTER_CLAIM_KINDS
     assert not card["passed"].all(), card[["claim", "replicated_value", "passed"]]
-    shares = card[card["kind"] == "segment_share"]
+    shares = card[card["kind"] == "segment_share_interval"]
     assert len(shares) == len(spec.segments)
     assert not shares["passed"].all(), shares[["claim", "replicated_value"]]
 
@@ -187,7 +189,7 @@ def test_negative_control_fails_cluster_claims_across_seeds(spec, seed):
     card = card[card["kind"] != "n_segments"]
     assert len(card) == 2 * len(spec.segments)
     assert not card["passed"].all()
-    assert not card.loc[card["kind"] == "segment_share", "passed"].all()
+    assert not card.loc[card["kind"] == "segment_share_interval", "passed"].all()
 
 
 # ---------------------------------------------------------------------------------------

@@ -73,6 +73,8 @@ def test_analyse_equals_the_steps_done_by_hand(spec, sample):
 
 def test_analyse_never_sees_the_truth(spec, sample):
     """The analysis takes only the survey; shuffling the truth cannot change it."""
+    import copy
+    sample = copy.deepcopy(sample)          # the session's sample stays as it is
     a = analyse(spec, sample.survey, with_k_selection=False)
     sample.truth["respondents"] = sample.truth["respondents"][::-1]
     b = analyse(spec, sample.survey, with_k_selection=False)
@@ -132,14 +134,17 @@ def test_rounding_claim_fails_when_the_share_rounds_elsewhere():
     counts = spec.segment_counts(1000)
     seg = np.repeat(spec.segment_ids, counts)
     sizes = __import__("replication.segmentation.profiles", fromlist=["x"]).cluster_size_table(spec, pd.Series(seg))
-    card = evaluate_claims(spec, {"cluster_sizes": sizes}).set_index("claim")
+    # Every segment found (named, profile holds), so only the rounding decides.
+    found = {"segment_match": pd.DataFrame({"segment": spec.segment_ids}),
+             "profile_check": pd.DataFrame({"segment": spec.segment_ids, "reported": "H", "holds": True})}
+    card = evaluate_claims(spec, {"cluster_sizes": sizes, **found}).set_index("claim")
     assert card.loc["share.convenience_conformers", "passed"]
     # Move 1.2 points of the sample from one segment to another: both now round elsewhere.
     seg[: 12] = "convenience_conformers"
     seg = np.sort(seg)  # order does not matter for shares
     moved = pd.Series(np.where(np.arange(seg.size) < 12, "savvy_seekers", seg))
     sizes = __import__("replication.segmentation.profiles", fromlist=["x"]).cluster_size_table(spec, moved)
-    card = evaluate_claims(spec, {"cluster_sizes": sizes}).set_index("claim")
+    card = evaluate_claims(spec, {"cluster_sizes": sizes, **found}).set_index("claim")
     assert not card[card.index.str.startswith("share.")]["passed"].all()
 
 

@@ -221,7 +221,8 @@ def test_forrester_counts_and_truth_without_membership_model(forrester, forreste
     truth = forrester_sample.truth
     assert truth["study"] == "forrester2016"
     assert "logit" not in truth  # no membership model, so no true slopes
-    assert set(truth["parameters"]) == {"separation", "need_loading", "need_item_noise"}
+    assert set(truth["parameters"]) == {"separation", "need_loading", "need_item_noise", "composition",
+                                        "predictor_error", "shuffle_dimensions", "dimensions_from_predictors"}
     items = [it for c in forrester.constructs for it in c.items.value]
     assert list(forrester_sample.survey.columns) == ["respondent_id"] + items
     assert list(forrester_sample.codebook["column"]) == list(forrester_sample.survey.columns)

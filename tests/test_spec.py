@@ -346,7 +346,7 @@ def test_reported_and_assumed_where_they_should_be(spec):
             assert row["status"] == "reported", row
     assert rows["segments[avoiders].share"]["value"] == 10
     simulation = [r for p, r in rows.items() if p.startswith("simulation.")]
-    assert len(simulation) == 7
+    assert len(simulation) == 9   # incl. composition and predictor_error (defaults, assumed)
     assert all(r["status"] == "assumed" for r in simulation), simulation
     assert rows["n"] == {"path": "n", "value": 586, "status": "reported", "source": spec.n.reported}
 
@@ -477,7 +477,10 @@ def test_predictor_simulation_fields_required_when_there_are_predictors(base, tm
 
 
 def test_share_claim_needs_a_share_tolerance(base, tmp_path):
-    path, _ = write_spec(tmp_path, modified(base, lambda d: d.pop("share_tolerance_pp")))
+    def change(d):
+        d.pop("share_tolerance_pp", None)
+        d["claims"][1]["kind"] = "segment_share"    # the tolerance kind of share claim
+    path, _ = write_spec(tmp_path, modified(base, change))
     msg = load_error(path)
     assert_names_file(msg, path)
     assert "claim 'share.avoiders' needs 'share_tolerance_pp' at the top level" in msg

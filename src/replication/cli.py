@@ -28,9 +28,21 @@ META = [
      "reports/<study>/manifest.json; exit 1 naming every file that differs."),
     ("outputs", "print the table of outputs and the code that makes them",
      "Print, as Markdown, every output with the command, library function and notebook that make it."),
+    ("init", "write a commented study template for your own survey file (CSV or SPSS .sav)",
+     "Read the header (and, for .sav, the variable and value labels) of a survey file and write a "
+     "commented study specification beside it, with a data: block pointing at the file and a TODO "
+     "wherever you must fill something in. Never overwrites an existing file without --force."),
+    ("classify", "assign new respondents to the segments of a model card",
+     "Read new respondents (CSV or .sav), score them with the model card's items and standardisation, "
+     "and write each one's segment, the distance behind it, the membership probabilities where the "
+     "card has a membership model, and the segment's strategy."),
     ("validate", "check a study specification and its raw survey",
      "Load the study specification and the raw survey; report the first problem, or that both are valid."),
 ]
+
+
+#: Commands whose arguments are not the common --study/--root.
+OWN_ARGUMENTS = ("outputs", "init", "classify")
 
 
 def _common(p: argparse.ArgumentParser, many: bool = False) -> None:
@@ -54,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmd = {}
     for name, short, long in [(s.name, s.help, s.description) for s in STEPS] + META:
         cmd[name] = sub.add_parser(name, help=short, description=long)
-        if name != "outputs":
+        if name not in OWN_ARGUMENTS:
             _common(cmd[name], many=name in ("run", "verify"))
     g = cmd["generate"]
     g.add_argument("--n", type=int, default=None, help="sample size (default: the study's N)")
@@ -66,7 +78,33 @@ def build_parser() -> argparse.ArgumentParser:
     cmd["check"].add_argument("--exit-zero", action="store_true",
                               help="write the scorecard and exit 0 even if claims fail")
     cmd["notebooks"].add_argument("names", nargs="*", help="notebook names without .ipynb (default: all)")
+    for name, default_r in (("controls", 100), ("curve", 200)):
+        c = cmd[name]
+        c.add_argument("--seeds", type=int, default=default_r, help="replicates per scenario (default: %(default)s)")
+        c.add_argument("--jobs", type=int, default=2, help="parallel workers (default: %(default)s)")
+        c.add_argument("--backend", choices=["loky", "dask"], default="loky",
+                       help="loky: processes on this machine; dask: a dask.distributed cluster (default: %(default)s)")
+    cmd["controls"].add_argument("--scenario", action="append", type=Path, default=None,
+                                 help="a scenario YAML (repeatable; default: every shipped scenario of the study)")
+    cmd["curve"].add_argument("--separations", type=float, nargs="+", default=[0, 1, 2, 3, 4, 5, 6],
+                              help="separations to simulate (default: %(default)s)")
     cmd["run"].add_argument("--no-notebooks", action="store_true", help="skip executing the notebooks")
+    i = cmd["init"]
+    i.add_argument("file", type=Path, help="your survey file (.csv or .sav)")
+    i.add_argument("--output", type=Path, default=None, help="the YAML to write (default: beside the file)")
+    i.add_argument("--force", action="store_true", help="overwrite an existing YAML")
+    i.add_argument("--encoding", default=None, help="the CSV's text encoding (default: UTF-8)")
+    i.add_argument("--delimiter", default=None, help="the CSV's delimiter (default: comma)")
+    c = cmd["classify"]
+    c.add_argument("card", type=Path, help="a model card (data/processed/<study>/model_card.json)")
+    c.add_argument("file", type=Path, help="new respondents (.csv or .sav)")
+    c.add_argument("--output", type=Path, default=None, help="the CSV to write (default: <file>_segments.csv)")
+    c.add_argument("--sav", type=Path, default=None, help="also write an SPSS .sav with value labels")
+    c.add_argument("--id", default=None, help="the respondent id column (default: ids 1..N)")
+    c.add_argument("--study", default=None, help="refuse a model card of another study")
+    c.add_argument("--encoding", default=None, help="the CSV's text encoding (default: UTF-8)")
+    c.add_argument("--delimiter", default=None, help="the CSV's delimiter (default: comma)")
+    c.add_argument("--force", action="store_true", help="overwrite existing output files")
     return parser
 
 
@@ -111,6 +149,13 @@ def _step(args, spec) -> int:
             _log(f"overwriting the raw data in {layout.raw} (--force)")
         written = pipeline.generate(spec, layout, n=args.n, separation=args.separation, seed=args.seed,
                                     force=args.force)
+    elif args.command == "validate" and spec.data is not None:
+        user = pipeline.load_user_data(spec)
+        from .analysis import check_survey_matches
+        check_survey_matches(spec, user.survey, user.source)
+        print(f"{spec.id}: specification valid")
+        print(user.summary())
+        return 0
     elif args.command == "validate":
         survey = pipeline.load_survey(layout)
         from .analysis import check_survey_matches
@@ -119,6 +164,10 @@ def _step(args, spec) -> int:
         return 0
     elif args.command == "verify":
         raise AssertionError("handled by _verify")
+    elif args.command in ("controls", "curve"):
+        written = pipeline.monte_carlo(spec, layout, args.command, seeds=args.seeds, n_jobs=args.jobs,
+                                       backend=args.backend, scenarios=getattr(args, "scenario", None),
+                                       separations=getattr(args, "separations", None), log=print)
     elif args.command == "notebooks":
         from .report.notebooks import execute_notebooks
         written = execute_notebooks(spec, layout, names=args.names or None, log=_log)
@@ -138,6 +187,37 @@ def _step(args, spec) -> int:
                 print(f"wrote {p}")
             bad = _print_scorecard(run.result.scorecard)
             return 1 if bad and not args.exit_zero else 0
+    for p in written:
+        print(f"wrote {p}")
+    return 0
+
+
+def _init(args) -> int:
+    from .study.init_template import write_template
+    path = write_template(args.file, args.output, force=args.force, encoding=args.encoding,
+                          delimiter=args.delimiter)
+    print(f"wrote {path}")
+    print(f"next: replace every TODO, then `replication validate --study {path}` and "
+          f"`replication run --study {path}`")
+    return 0
+
+
+def _classify(args) -> int:
+    from .membership.model_card import classify, load_model_card, read_new_respondents, write_classification
+    card = load_model_card(args.card, study_id=args.study)
+    out_csv = args.output or args.file.with_name(args.file.stem + "_segments.csv")
+    existing = [p for p in (out_csv, args.sav) if p is not None and p.exists()]
+    if existing and not args.force:
+        raise ReplicationError(f"{existing[0]}: already exists and is not overwritten; pass --force to replace it")
+    user = read_new_respondents(card, args.file, id_column=args.id, encoding=args.encoding,
+                                delimiter=args.delimiter)
+    table = classify(card, user.survey, source=args.file)
+    written = write_classification(table, card, out_csv, args.sav)
+    for r in user.dropped.itertuples():
+        _log(f"{args.file}: {r.n} respondent(s) {r.reason} (rows {r.rows})")
+    counts = table["segment"].value_counts()
+    print(f"{len(table)} respondents classified with the model card of study '{card['study']['id']}': "
+          + ", ".join(f"{s} {n}" for s, n in counts.items()))
     for p in written:
         print(f"wrote {p}")
     return 0
@@ -166,6 +246,10 @@ def run(argv=None) -> int:
         return _run(args)
     if args.command == "verify":
         return _verify(args)
+    if args.command == "init":
+        return _init(args)
+    if args.command == "classify":
+        return _classify(args)
     return _step(args, load_study(args.study))
 
 

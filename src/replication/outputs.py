@@ -33,23 +33,27 @@ class Output:
     function: str             # the library function that computes it
     notebook: str             # the notebook that shows and explains it
     requires: tuple = ()
+    #: Monte Carlo outputs: written only by their own command (minutes of compute), not by
+    #: ``run``; the manifest records their checksums, ``verify`` does not regenerate them.
+    on_demand: bool = False
 
     @property
     def filename(self) -> str:
-        ext = {"raw": "", "processed": ".csv", "table": ".csv", "text": ".txt", "figure": ".png"}[self.kind]
+        ext = {"raw": "", "processed": ".csv", "table": ".csv", "text": ".txt", "figure": ".png",
+               "file": ""}[self.kind]
         return self.name + ext
 
     def path(self, layout) -> Path:
         """Where the output lives for a study's :class:`~replication.layout.Layout`."""
         folder = {"raw": layout.raw, "processed": layout.processed, "table": layout.tables,
-                  "text": layout.tables, "figure": layout.figures}[self.kind]
+                  "text": layout.tables, "figure": layout.figures, "file": layout.processed}[self.kind]
         return folder / self.filename
 
     def template(self) -> str:
         """The path with ``<study>`` for the study id (the README's form)."""
         folder = {"raw": "data/raw/<study>", "processed": "data/processed/<study>",
                   "table": "reports/<study>/tables", "text": "reports/<study>/tables",
-                  "figure": "reports/<study>/figures"}[self.kind]
+                  "figure": "reports/<study>/figures", "file": "data/processed/<study>"}[self.kind]
         return f"{folder}/{self.filename}"
 
 
@@ -79,6 +83,13 @@ STEPS = [
     Step("check", "the scorecard of reported claims; exit 1 if any fails",
          "Evaluate every claim in the study specification against a fresh in-memory analysis; "
          "write the scorecard; exit 1 when any claim fails."),
+    Step("controls", "control scenarios: how often each claim passes where the structure is absent (Monte Carlo)",
+         "Simulate R seeded replicates of each control scenario (studies/scenarios/<study>/*.yaml, or --scenario), "
+         "analyse each with the unmodified study, and write the pass rate of every claim next to what the "
+         "scenario expects. Parallel (joblib; --backend dask for a dask.distributed cluster)."),
+    Step("curve", "replicability curve: pass probability of every claim against the separation (Monte Carlo)",
+         "Simulate R replicates at each separation (sampled composition), and write the probability that each "
+         "claim and all claims pass, and the median ARI against the truth, with a figure."),
     Step("notebooks", "execute the notebooks for the study into reports/<study>/notebooks/",
          "Execute the notebooks that apply to the study and render each to HTML."),
     Step("report", "write the study page, its manifest, and the landing page",
@@ -96,7 +107,7 @@ NOTEBOOKS = [
     Notebook(_NB4, "Who belongs where: the membership model", ("membership",)),
 ]
 
-_SIM, _MEM, _PRO = ("simulation",), ("membership",), ("profiling",)
+_SIM, _MEM, _PRO, _DATA = ("simulation",), ("membership",), ("profiling",), ("data",)
 
 #: Every output, in pipeline order.
 OUTPUTS = [
@@ -104,8 +115,12 @@ OUTPUTS = [
     Output("codebook.csv", "raw", "codebook of every survey column", "generate", "study.simulate.make_codebook", _NB1, _SIM),
     Output("truth.json", "raw", "generating truth (recovery checks only)", "generate", "study.simulate.simulate_survey", _NB1, _SIM),
     Output("generation.json", "raw", "settings that generated the raw data (seed, N, separation)", "generate", "pipeline.generate", _NB1, _SIM),
+    Output("respondents_dropped", "table", "respondents dropped by the missing-data policy, and why", "score", "study.sources.read_user_survey", _NB1, _DATA),
     Output("scores", "processed", "scale scores", "score", "study.measurement.scale_scores", _NB1),
     Output("reliability", "table", "Cronbach's alpha per construct", "score", "study.measurement.reliability", _NB1),
+    Output("assignments.csv", "file", "each respondent's segment and the distance behind it (your data)", "cluster", "membership.model_card.write_assignments", _NB2, _DATA),
+    Output("assignments.sav", "file", "the same as SPSS .sav with value labels", "cluster", "membership.model_card.write_assignments", _NB2, _DATA),
+    Output("model_card.json", "file", "the typing tool's model card (replication classify)", "cluster", "membership.model_card.build_model_card", _NB2, _DATA),
     Output("segments", "processed", "cluster and segment of each respondent", "cluster", "segmentation.profiles.segment_analysis", _NB2),
     Output("cluster_sizes", "table", "reported vs replicated segment shares", "cluster", "segmentation.profiles.cluster_size_table", _NB2),
     Output("cluster_size_check", "figure", "segment-size check", "cluster", "report.figures.cluster_size_check", _NB2),
@@ -117,6 +132,7 @@ OUTPUTS = [
     Output("k_selection", "figure", "k-selection criteria", "cluster", "report.figures.k_selection", _NB2),
     Output("centroids", "table", "centroids, raw and standardized", "cluster", "segmentation.profiles.centroid_table", _NB3),
     Output("segment_match", "table", "naming of clusters by reported profiles", "cluster", "segmentation.naming.match_segments", _NB3),
+    Output("profile_check", "table", "each reported High/Low level checked by the absolute rule", "cluster", "segmentation.profiles.profile_check", _NB3),
     Output("segment_profiles", "figure", "segment profile plot", "cluster", "report.figures.segment_profiles", _NB3),
     Output("need_anova", "table", "ANOVA and Kruskal-Wallis of each segmentation dimension", "cluster", "segmentation.profiles.need_anova", _NB3),
     Output("profiling_by_segment", "table", "profiling variables by segment", "cluster", "segmentation.profiles.profiling_by_segment", _NB3, _PRO),
@@ -133,24 +149,38 @@ OUTPUTS = [
     Output("recovery_confusion", "table", "true vs recovered segment", "recovery", "evaluation.recovery.clustering_recovery", _NB3, _SIM),
     Output("recovery_logit", "table", "estimated vs true slopes", "recovery", "evaluation.recovery.logit_recovery", _NB4, _SIM + _MEM),
     Output("recovery_logit_summary", "table", "signs recovered, interval coverage", "recovery", "evaluation.recovery.logit_recovery", _NB4, _SIM + _MEM),
+    Output("share_intervals", "table", "95 % sampling interval of each replicated share (the share claims use it)", "check", "evaluation.uncertainty.share_intervals", _NB2),
+    Output("bootstrap_shares", "table", "bootstrap intervals of the shares with re-segmentation", "check", "evaluation.uncertainty.bootstrap_stability", _NB2),
+    Output("bootstrap_centroids", "table", "bootstrap intervals of every centroid", "check", "evaluation.uncertainty.bootstrap_stability", _NB3),
+    Output("stability", "table", "per-segment bootstrap Jaccard (Hennig)", "check", "evaluation.uncertainty.bootstrap_stability", _NB2),
+    Output("stability_global", "table", "mean bootstrap ARI (global stability)", "check", "evaluation.uncertainty.bootstrap_stability", _NB2),
+    Output("row_order_agreement", "table", "ARI across random row orders", "check", "evaluation.uncertainty.row_order_agreement", _NB2),
+    Output("method_comparison", "table", "each segmentation method's k, shares and agreement (Ward + k-means, TwoStep, latent profiles)", "recovery", "evaluation.comparison.compare_methods", _NB2),
+    Output("three_step_coefficients", "table", "membership model corrected for classification error (BCH, ML) beside the naive one", "logit", "analysis.corrected_membership", _NB4, _MEM),
+    Output("three_step_wald", "table", "Wald test per predictor for the naive, BCH and ML estimators", "logit", "analysis.corrected_membership", _NB4, _MEM),
     Output("scorecard", "table", "every claim: pass/fail", "check", "evaluation.claims.evaluate_claims", "(report)"),
+    Output("controls", "table", "pass rate of every claim in every control scenario", "controls", "evaluation.controls.run_controls", "(report)", _SIM, True),
+    Output("controls_matrix", "table", "claims x scenarios, and which claims are diagnostic of segment structure", "controls", "evaluation.controls.diagnostic_table", "(report)", _SIM, True),
+    Output("replicability", "table", "pass probability of each claim against the separation", "curve", "evaluation.controls.replicability_curve", "(report)", _SIM, True),
+    Output("replicability", "figure", "replicability curve", "curve", "report.montecarlo.replicability_curve", "(report)", _SIM, True),
 ]
 
 
 def study_has(spec, need: str) -> bool:
     """Whether a study has what an output or notebook ``requires``."""
     return {"simulation": spec.is_synthetic, "membership": spec.has_membership_model,
-            "profiling": bool(spec.profiling)}[need]
+            "profiling": bool(spec.profiling), "data": spec.data is not None}[need]
 
 
 def applies(item, spec) -> bool:
     return all(study_has(spec, need) for need in item.requires)
 
 
-def outputs_for(spec, step: str | None = None, kinds=None) -> list[Output]:
-    """The outputs that apply to a study, optionally of one step or of some kinds."""
+def outputs_for(spec, step: str | None = None, kinds=None, on_demand: bool = False) -> list[Output]:
+    """The outputs that apply to a study, optionally of one step or of some kinds; the
+    on-demand (Monte Carlo) outputs only with ``on_demand=True``."""
     return [o for o in OUTPUTS if applies(o, spec) and (step is None or o.step == step)
-            and (kinds is None or o.kind in kinds)]
+            and (kinds is None or o.kind in kinds) and (on_demand or not o.on_demand)]
 
 
 def notebooks_for(spec) -> list[Notebook]:

@@ -81,6 +81,25 @@ class StudyRun:
     result: AnalysisResult
     recovery: dict | None
     generation: dict
+    user: object = None          # UserSurvey of a study on real data
+    card: dict | None = None     # its model card (the typing tool)
+
+
+def load_user_data(spec: StudySpec):
+    """A study's own survey (its ``data:`` block), read, mapped, reverse-coded, cleaned."""
+    from .study.sources import read_user_survey
+    return read_user_survey(spec.data, spec, spec.path.parent if spec.path else Path("."))
+
+
+def write_user_outputs(run: StudyRun) -> list[Path]:
+    """A real-data study's assignments (CSV and .sav with value labels) and model card."""
+    from .membership.model_card import save_model_card, write_assignments
+    if run.user is None:
+        return []
+    p = run.layout.processed
+    written = list(write_assignments(run.result, p / "assignments.csv", p / "assignments.sav", labels=run.user) or [])
+    written.append(save_model_card(run.card, p / "model_card.json"))
+    return written
 
 
 def ensure_raw(spec: StudySpec, layout: Layout, log=print) -> None:
@@ -95,6 +114,13 @@ def ensure_raw(spec: StudySpec, layout: Layout, log=print) -> None:
 
 def analyse_study(spec: StudySpec, layout: Layout) -> StudyRun:
     """Read the study's raw data, analyse it in memory, and (synthetic data) check recovery."""
+    if spec.data is not None:
+        from .membership.model_card import build_model_card
+        user = load_user_data(spec)
+        result = analyse(spec, user.survey, source=user.source)
+        result.tables["respondents_dropped"] = user.dropped
+        card = build_model_card(result, data_block=spec.data)   # built before anything is written
+        return StudyRun(spec, layout, result, None, {}, user=user, card=card)
     survey = load_survey(layout)
     result = analyse(spec, survey, source=layout.survey)
     recovery = recovery_tables(result, read_truth(layout)) if spec.is_synthetic else None
@@ -150,6 +176,7 @@ def run_studies(specs: list[StudySpec], root: str | Path = ".", notebooks: bool 
             runs.append(_timed(timings[spec.id], "analysis", analyse_study, spec, layout))
         for run in runs:
             written = _timed(timings[run.spec.id], "outputs", run.result.save, run.layout, run.recovery)
+            written += write_user_outputs(run)
             log(f"{run.spec.id}: {len(written)} outputs written below {run.layout.reports} and "
                 f"{run.layout.processed}")
         if kernels:
@@ -179,3 +206,42 @@ def run_study(spec: StudySpec, root: str | Path = ".", notebooks: bool = True, l
     """The whole pipeline for one study: raw data (if missing), analysis, outputs, notebooks,
     the study page and its manifest (:func:`run_studies` for one study)."""
     return run_studies([spec], root, notebooks=notebooks, log=log)[0]
+
+
+def monte_carlo(spec: StudySpec, layout: Layout, which: str, seeds: int, n_jobs: int = 2, backend: str = "loky",
+                scenarios=None, separations=None, log=print) -> list[Path]:
+    """Run the control scenarios (``which="controls"``) or the replicability curve
+    (``"curve"``) for a synthetic study and write their on-demand outputs."""
+    from .evaluation import controls as C
+    from .outputs import outputs_for
+
+    if not spec.is_synthetic:
+        raise ReplicationError(f"study '{spec.id}' has no simulation block: control scenarios need a generator")
+    written = []
+    if which == "controls":
+        paths = scenarios or C.shipped_scenarios(spec.id)
+        if not paths:
+            raise ReplicationError(f"no control scenarios for study '{spec.id}' (give --scenario PATH)")
+        loaded = [C.load_scenario(p) for p in paths]
+        table = C.run_controls(spec, loaded, n_seeds=seeds, seed=spec.seed.value, n_jobs=n_jobs, backend=backend)
+        matrix = C.diagnostic_table(table, loaded)
+        written += [files.write_csv(layout.tables / "controls.csv", table),
+                    files.write_csv(layout.tables / "controls_matrix.csv", matrix)]
+        for sc_id, part in table.groupby("scenario", sort=False):
+            bad = part[part["meets_expectation"] == False]  # noqa: E712 (None means no expectation)
+            log(f"{sc_id}: " + ("every expectation met" if bad.empty else
+                                "NOT met: " + ", ".join(f"{r.claim} passes {r.pass_rate:.0%}" for r in bad.itertuples())))
+    else:
+        curve = C.replicability_curve(spec, separations, n_seeds=seeds, seed=spec.seed.value, n_jobs=n_jobs,
+                                      backend=backend)
+        written.append(files.write_csv(layout.tables / "replicability.csv", curve))
+        from .report.figures import save_figure
+        from .report.montecarlo import replicability_curve
+        default = spec.simulation.separation.value
+        written.append(save_figure(replicability_curve(curve, default), layout.figures / "replicability.png"))
+        above = C.replicable_above(curve)
+        log(f"all claims pass with probability >= 0.8 from separation {above:g}" if above is not None else
+            "all claims never pass with probability >= 0.8 at the separations simulated")
+    expected = {o.path(layout) for o in outputs_for(spec, step=which, on_demand=True)}
+    assert set(written) <= expected, set(written) - expected
+    return written

@@ -30,20 +30,63 @@ def _share(claim: Claim, spec: StudySpec, t):
 def _share_rounds(claim: Claim, spec: StudySpec, t):
     r = t["cluster_sizes"].set_index("segment").loc[claim.segment]
     seg = spec.segment(claim.segment)
-    return _row(claim, f"{seg.share.value:g}%", f"{r['replicated_pct']:.2f}% (n = {int(r['n'])})",
-                "rounds to the reported whole percent", r["rounds_to_reported"])
+    found = _segment_found(claim.segment, t)
+    return _row(claim, f"{seg.share.value:g}%", f"{r['replicated_pct']:.2f}% (n = {int(r['n'])})"
+                + ("" if found else "; the segment's profile does not hold"),
+                "the segment found (its profile holds) and its share rounds to the reported whole percent",
+                bool(r["rounds_to_reported"]) and found)
+
+
+def _segment_found(segment: str, t) -> bool:
+    """A share is only the share of a segment that was found: some cluster is named after
+    it, and its profile holds by the absolute rule (else a cluster of the right size cut
+    from noise would pass)."""
+    check = t["profile_check"]
+    mine = check[(check["segment"] == segment) & (check["reported"] != "M")]
+    named = (t["segment_match"]["segment"] == segment).any()
+    return bool(named and mine["holds"].all())
+
+
+def _share_interval(claim: Claim, spec: StudySpec, t):
+    r = t["share_intervals"].set_index("segment").loc[claim.segment]
+    level = f"{spec.uncertainty.level:.0%}"
+    found = _segment_found(claim.segment, t)
+    return _row(claim, f"{r['reported_pct']:g}%",
+                f"{r['replicated_pct']:.1f}% ({level} interval {r['ci_low']:.1f}-{r['ci_high']:.1f}; "
+                f"difference {r['difference_pp']:+.1f} points)" + ("" if found else
+                                                                   "; the segment's profile does not hold"),
+                f"the segment found (its profile holds) and the reported share inside the replication's "
+                f"{level} interval", bool(r["reported_inside"]) and found)
+
+
+def _stability(claim: Claim, spec: StudySpec, t):
+    stab = t["stability"]
+    worst = stab.loc[stab["mean_jaccard"].fillna(-1).idxmin()]
+    ok = bool((stab["mean_jaccard"] >= claim.min_jaccard).all())
+    return _row(claim, f"every segment's mean bootstrap Jaccard >= {claim.min_jaccard:g}",
+                f"lowest {worst['mean_jaccard']:.2f} ({worst['segment']}, {worst['verdict']}; "
+                f"{int(worst['resamples'])} resamples)",
+                f">= {claim.min_jaccard:g} (Hennig's 'stable')", ok)
 
 
 def _profile(claim: Claim, spec: StudySpec, t):
+    from ..segmentation.profiles import EFFECT_SIZE_MIN, MIDPOINT_MARGIN
     seg = spec.segment(claim.segment)
-    needs = [c.id for c in spec.clustering_constructs]
-    reported = seg.pattern(needs)
+    reported = seg.pattern(spec.dimension_ids)
+    rule = (f"each reported level at least {MIDPOINT_MARGIN:.3g} of the scale range beyond its midpoint, "
+            f"and d >= {EFFECT_SIZE_MIN:g} against the segments reported on the other side")
     m = t["segment_match"]
     hit = m[m["segment"] == claim.segment]
     if hit.empty:
-        return _row(claim, reported, "no cluster matches this profile", "every dimension on the reported side", False)
-    return _row(claim, reported, f"{hit['pattern'].iloc[0]} (cluster {int(hit['cluster'].iloc[0])})",
-                "every dimension on the reported side", hit["matched"].iloc[0])
+        return _row(claim, reported, "no cluster matches this profile", rule, False)
+    check = t["profile_check"]
+    mine = check[(check["segment"] == claim.segment) & (check["reported"] != "M")]
+    failed = mine[~mine["holds"]]
+    detail = "; ".join(f"{r.dimension} mean {r.mean:.2f} (midpoint {r.midpoint:g}, d = {r.effect_size:.1f})"
+                       for r in failed.itertuples())
+    replicated = f"{hit['pattern'].iloc[0]} (cluster {int(hit['cluster'].iloc[0])})" + \
+        (f"; fails on {detail}" if detail else "")
+    return _row(claim, reported, replicated, rule, bool(hit["matched"].iloc[0]) and failed.empty)
 
 
 def _n_segments(claim: Claim, spec: StudySpec, t):
@@ -51,8 +94,9 @@ def _n_segments(claim: Claim, spec: StudySpec, t):
     k = spec.n_segments.value
     agree = int((pref["preferred_k"] == k).sum())
     ks = ", ".join(f"{c}: {v}" for c, v in zip(pref["criterion"], pref["preferred_k"]))
+    need = min(claim.min_agree, len(pref))   # a method with one criterion of its own needs that one
     return _row(claim, str(k), f"k = {k} used; {agree} of {len(pref)} criteria prefer it ({ks})",
-                f">= {claim.min_agree} of {len(pref)} criteria agree", agree >= claim.min_agree)
+                f">= {need} of {len(pref)} criteria agree", agree >= need)
 
 
 def _model_lr(claim: Claim, spec: StudySpec, t):
@@ -75,7 +119,8 @@ def _reliability(claim: Claim, spec: StudySpec, t):
                 f">= {claim.min_alpha:.2f}", rel["alpha"].min() >= claim.min_alpha)
 
 
-EVALUATORS = {"segment_share": _share, "segment_share_rounds": _share_rounds, "segment_profile": _profile, "n_segments": _n_segments,
+EVALUATORS = {"segment_share": _share, "segment_share_rounds": _share_rounds,
+              "segment_share_interval": _share_interval, "stability": _stability, "segment_profile": _profile, "n_segments": _n_segments,
               "model_lr_test": _model_lr, "predictor_lr_test": _predictor_lr, "reliability": _reliability}
 
 

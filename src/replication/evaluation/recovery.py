@@ -105,6 +105,9 @@ def recovery_tables(result, truth: dict) -> dict[str, pd.DataFrame]:
     spec = result.spec
     summary, confusion = clustering_recovery(spec, truth, result.assignments)
     tables = {"recovery_clustering": summary, "recovery_confusion": confusion}
+    if "share_intervals" in result.tables and "stability" in result.tables:   # the main run, not a replicate
+        from .comparison import compare_methods
+        tables["method_comparison"] = compare_methods(spec, result.survey, truth)
     if result.membership is not None and "logit" in truth:
         predictors = result.membership.predictors
         # The analysis's estimates are per SD when standardized; the SDs convert the

@@ -5,6 +5,12 @@ The notebooks are generic: each reads the study from the environment variables
 project folder) through :func:`replication.notebook.setup`. One Jupyter kernel executes
 every notebook of every study in a run, with a fresh namespace for each notebook: starting
 a kernel imports the whole scientific stack, which costs more than running a notebook.
+
+The rendered notebooks work offline: :func:`offline_exporter` renders the maths of the
+markdown cells to MathML when it exports (browsers show MathML natively) and loads no
+script from the network (nbconvert's lab template would fetch MathJax, require.js and
+mermaid from a CDN). Tables show p-values in APA style (``< .001``), as the study pages do
+(:func:`install_display_formatters`, run in the kernel before each notebook).
 """
 
 from __future__ import annotations
@@ -18,6 +24,10 @@ from ..layout import Layout
 from ..outputs import notebooks_for
 from ..study.spec import StudySpec
 
+#: Run in the kernel before each notebook (after its namespace is reset).
+DISPLAY_SETUP = ("import replication.report.notebooks as _replication_nb\n"
+                 "_replication_nb.install_display_formatters()\ndel _replication_nb")
+
 #: Where the notebooks live, relative to the project root.
 NOTEBOOK_DIR = Path("notebooks")
 
@@ -27,6 +37,134 @@ def notebook_dir(root: Path | None = None) -> Path:
     here = Path(__file__).resolve().parents[3] / "notebooks"
     candidate = Path(root) / NOTEBOOK_DIR if root is not None else None
     return candidate if candidate is not None and candidate.is_dir() else here
+
+
+#: The lab template without anything fetched from the network: no require.js, MathJax,
+#: mermaid or widget scripts (maths is MathML by then), and LaTeX outputs as MathML too.
+OFFLINE_TEMPLATE = """{%- extends 'index.html.j2' -%}
+{%- block html_head_js -%}{%- endblock html_head_js -%}
+{%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+{%- block html_head_css -%}<style type="text/css">
+math[display="block"]{margin:1em 0;overflow-x:auto;overflow-y:hidden;font-size:1.15em}
+code.tex-source{white-space:pre-wrap}
+</style>{%- endblock html_head_css -%}
+{% block data_latex scoped %}
+<div class="jp-RenderedLatex jp-OutputArea-output {{ extra_class }}" data-mime-type="text/latex">
+{{ output.data['text/latex'] | tex_to_mathml }}
+</div>
+{%- endblock data_latex %}
+"""
+
+
+def tex_to_mathml(tex: str, display: bool = False) -> str:
+    """LaTeX maths as MathML (rendered by the browser, no script needed); where it cannot
+    be converted, the LaTeX source as code, escaped."""
+    import html
+
+    try:
+        from latex2mathml.converter import convert
+    except ImportError:   # not installed: the maths stays LaTeX source (requirements.lock has it)
+        print("warning: latex2mathml is not installed; maths in the notebooks is shown as LaTeX source",
+              file=sys.stderr)
+        return f'<code class="tex-source">{html.escape(tex)}</code>'
+
+    source = tex.strip()
+    for left, right, block in (("$$", "$$", True), (r"\[", r"\]", True), ("$", "$", False), (r"\(", r"\)", False)):
+        if source.startswith(left) and source.endswith(right) and len(source) > len(left) + len(right):
+            source, display = source[len(left):-len(right)], display or block
+            break
+    try:
+        return convert(source, display="block" if display else "inline")
+    except Exception:   # noqa: BLE001 - any LaTeX the converter does not know stays readable
+        return f'<code class="tex-source">{html.escape(tex)}</code>'
+
+
+def offline_exporter():
+    """An nbconvert ``HTMLExporter`` (lab template) whose pages load nothing from the network:
+    markdown maths becomes MathML when exported, and no CDN script is referenced."""
+    from jinja2 import DictLoader
+    from nbconvert import HTMLExporter
+    from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
+
+    class MathMLRenderer(IPythonRenderer):
+        def block_math(self, body: str) -> str:
+            return tex_to_mathml(body, display=True)
+
+        def inline_math(self, body: str) -> str:
+            return tex_to_mathml(body)
+
+        def latex_environment(self, name: str, body: str) -> str:
+            return tex_to_mathml(f"\\begin{{{name}}}{body}\\end{{{name}}}", display=True)
+
+        def multiline_math(self, text: str) -> str:
+            return tex_to_mathml(text, display=True)
+
+    class OfflineHTMLExporter(HTMLExporter):
+        def markdown2html(self, context, source):
+            cell = context.get("cell", {})
+            renderer = MathMLRenderer(
+                escape=False, attachments=cell.get("attachments", {}), embed_images=self.embed_images,
+                path=context.get("resources", {}).get("metadata", {}).get("path", ""),
+                anchor_link_text=self.anchor_link_text, exclude_anchor_links=self.exclude_anchor_links,
+                **self.lexer_options)
+            return MarkdownWithMath(renderer=renderer).render(source)
+
+        def default_filters(self):
+            yield from super().default_filters()
+            yield ("markdown2html", self.markdown2html)
+            yield ("tex_to_mathml", tex_to_mathml)
+
+    # markdown2html is a jinja2 context filter in nbconvert; keep it one.
+    OfflineHTMLExporter.markdown2html = _context_filter(OfflineHTMLExporter.markdown2html)
+    return OfflineHTMLExporter(template_name="lab", extra_loaders=[DictLoader({"offline.html.j2": OFFLINE_TEMPLATE})],
+                               template_file="offline.html.j2", embed_images=True)
+
+
+def _context_filter(fn):
+    from jinja2 import pass_context
+    return pass_context(fn)
+
+
+def install_display_formatters() -> None:
+    """In a notebook's kernel: show the p-values of displayed tables (columns such as
+    ``p_value``, or rows such as ``lr_p_value``) in APA style, ``< .001`` or ``.023``,
+    instead of a rounded 0.000. Nothing else about the table changes."""
+    import pandas as pd
+    from IPython import get_ipython
+
+    from .figures import apa_p
+
+    shell = get_ipython()
+    if shell is None:
+        return
+
+    def is_p(name) -> bool:
+        name = str(name)
+        return name == "p" or name.endswith(("p_value", "_p")) or name.startswith("p_")
+
+    def frame_html(df):
+        try:
+            out, changed = df.copy(), False
+            for col in out.columns:
+                if is_p(col) and pd.api.types.is_numeric_dtype(out[col]) \
+                        and not pd.api.types.is_bool_dtype(out[col]):
+                    out[col] = out[col].map(lambda v: apa_p(v) if pd.notna(v) else "")
+                    changed = True
+            p_rows = [i for i, label in enumerate(out.index) if is_p(label)]
+            if p_rows and len(out.columns) == 1 and pd.api.types.is_numeric_dtype(out.iloc[:, 0]):
+                col = out.columns[0]
+                values = out[col].astype(object)
+                for i in p_rows:
+                    values.iloc[i] = apa_p(values.iloc[i])
+                out[col] = values
+                changed = True
+            return (out if changed else df)._repr_html_()
+        except Exception:   # noqa: BLE001 - a display helper never breaks a notebook
+            return df._repr_html_()
+
+    shell.display_formatter.formatters["text/html"].for_type(pd.DataFrame, frame_html)
 
 
 class NotebookKernel:
@@ -46,15 +184,15 @@ class NotebookKernel:
         run_sync(self.km.start_kernel)(extra_arguments=["--log-level=ERROR"], cwd=str(cwd))
         self.kc = self.km.client()
         self.kc.start_channels()
-        self.kc.execute("import replication.notebook, replication.report.figures", silent=True,
-                        store_history=False)
+        self.kc.execute("import replication.notebook, replication.report.figures, replication.report.notebooks",
+                        silent=True, store_history=False)
 
     def execute(self, nb, cwd: Path, setup_code: str):
         """Execute ``nb`` after ``setup_code`` (run in a fresh namespace; not kept in the output)."""
         import nbformat
         from nbclient import NotebookClient
 
-        setup = nbformat.v4.new_code_cell("%reset -f\n" + setup_code)
+        setup = nbformat.v4.new_code_cell("%reset -f\n" + setup_code + "\n" + DISPLAY_SETUP)
         nb.cells.insert(0, setup)
         client = NotebookClient(nb, km=self.km, kernel_name="python3", timeout=600,
                                 extra_arguments=["--log-level=ERROR"],
@@ -102,7 +240,6 @@ def execute_notebooks(spec: StudySpec, layout: Layout, names=None, kernel: Noteb
     import nbformat
     import pickle
     import tempfile
-    from nbconvert import HTMLExporter
 
     folder = notebook_dir(layout.root)
     chosen = [nb for nb in notebooks_for(spec) if names is None or nb.name in names]
@@ -117,6 +254,7 @@ def execute_notebooks(spec: StudySpec, layout: Layout, names=None, kernel: Noteb
                   f"os.environ['REPLICATION_STUDY'] = {study_ref!r}\n"
                   f"os.environ['REPLICATION_ROOT'] = {str(Path(layout.root).resolve())!r}\n"
                   f"os.environ['REPLICATION_RESULT'] = {str(cache) if result is not None else ''!r}\n")
+    exporter = offline_exporter()
     own = kernel is None
     kernel = kernel or NotebookKernel(folder.resolve())
     written = []
@@ -127,7 +265,7 @@ def execute_notebooks(spec: StudySpec, layout: Layout, names=None, kernel: Noteb
             print(f"{spec.id}: executing {src} ...", file=sys.stderr, flush=True)
             nb = nbformat.read(src, as_version=4)
             kernel.execute(nb, folder.resolve(), setup_code)
-            body, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
+            body, _ = exporter.from_notebook_node(nb)
             out = layout.notebooks / f"{nb_info.name}.html"
             files.atomic_write_text(out, body)
             print(f"  done in {time.perf_counter() - start:.1f} s -> {out}", file=sys.stderr, flush=True)

@@ -63,8 +63,8 @@ def segment_analysis(spec: StudySpec, scores: pd.DataFrame, survey: pd.DataFrame
     needs = [c.id for c in spec.clustering_constructs]
     k = spec.n_segments.value
     method = spec.segmentation
-    model = TwoStageClustering(n_clusters=k, standardize=method.standardize.value,
-                               exact_limit=method.exact_limit, random_state=spec.seed.value).fit(scores[needs])
+    from ..evaluation.comparison import make_segmentation   # the one map from method name to estimator
+    model = make_segmentation(method.method.value, k, spec).fit(scores[needs])
     # Naming reads centroids as z-scores against the sample, whether or not the
     # clustering itself ran on standardized variables.
     X = scores[needs].to_numpy(dtype=float)
@@ -78,9 +78,22 @@ def segment_analysis(spec: StudySpec, scores: pd.DataFrame, survey: pd.DataFrame
         "centroids": centroid_table(model, match, needs, centers_z),
         "segment_match": match.table,
         "need_anova": need_anova(scores, model.labels_, needs),
-        "agglomeration_schedule_tail": agglomeration_schedule(model.linkage_).tail(SCHEDULE_TAIL),
+        "profile_check": profile_check(spec, scores, segment),
     }
-    if with_k_selection:
+    if model.linkage_ is not None:
+        tables["agglomeration_schedule_tail"] = agglomeration_schedule(model.linkage_).tail(SCHEDULE_TAIL)
+    if with_k_selection and model.linkage_ is None:
+        # A method without Ward's tree chooses k by its own criterion (TwoStep: BIC and the
+        # distance jump; latent profiles: BIC); that single criterion is the k check.
+        own, chosen = model.select_k(scores[needs].to_numpy(dtype=float), method.k_min, method.k_max)
+        from ..evaluation.comparison import K_RULES
+        preferred = pd.DataFrame([{"criterion": f"{method.method.value} own rule", "rule": K_RULES[method.method.value],
+                                   "preferred_k": int(chosen)}])
+        preferred["agrees_with_reported_k"] = preferred["preferred_k"] == k
+        tables["k_selection"], tables["k_preferred"] = own, preferred
+        tables["segmentation_path"] = pd.DataFrame([{"item": "segmentation", "how": model.path_},
+                                                    {"item": "k criterion", "how": K_RULES[method.method.value]}])
+    elif with_k_selection:
         Z = (scores[needs].to_numpy() - model.mean_) / model.scale_
         criteria, preferred, sampling = k_selection(
             Z[model.order_], model.linkage_, k_range=range(method.k_min, method.k_max + 1),
@@ -163,6 +176,63 @@ def centroid_table(model, match, needs: list[str], centers_z=None) -> pd.DataFra
     return pd.DataFrame(rows)
 
 
+#: The absolute profile rule: a reported High (Low) level holds when the segment's mean lies
+#: above (below) the scale midpoint by at least MIDPOINT_MARGIN of the scale's range (one
+#: point on a 1-7 scale: clearly agreeing, not just leaning) AND at least EFFECT_SIZE_MIN
+#: pooled within-segment SDs above (below) the mean of the segments reported on the other
+#: side (Cohen's d; 0.8 is "large").
+MIDPOINT_MARGIN = 1 / 6
+EFFECT_SIZE_MIN = 1.0
+
+
+def profile_check(spec: StudySpec, scores: pd.DataFrame, segment: pd.Series) -> pd.DataFrame:
+    """Each reported High/Low level checked by an absolute rule, not by the best match.
+
+    Naming (:func:`match_segments`) assigns each cluster the best-fitting reported profile
+    relative to the sample mean, so it can name a cluster "Low" that is high on the scale
+    when most respondents are higher still. This check cannot be manufactured that way: for
+    segment s and dimension d reported High, s's mean must lie above the midpoint of d's
+    answer scale, and Cohen's d of s against the segments reported Low on d (their pooled
+    mean; pooled within-segment SD of all segments) must be at least
+    :data:`EFFECT_SIZE_MIN`; mirrored for Low. A level with no side (``M``) is not checked.
+
+    Returns
+    -------
+    DataFrame
+        One row per segment and dimension: ``segment, dimension, reported, mean, midpoint,
+        other_side_mean, effect_size, holds`` (``holds`` is False for a segment no cluster
+        was named after).
+    """
+    dims = spec.dimension_ids
+    points = {c.id: c.scale_points.value for c in spec.clustering_constructs}
+    seg = np.asarray(segment)
+    rows = []
+    for d in dims:
+        x = scores[d].to_numpy(dtype=float)
+        groups = [x[seg == g] for g in np.unique(seg)]
+        within = sum(((g - g.mean()) ** 2).sum() for g in groups)
+        sd = float(np.sqrt(within / max(len(x) - len(groups), 1))) or np.nan
+        midpoint = (points[d] + 1) / 2
+        margin = MIDPOINT_MARGIN * (points[d] - 1)
+        for s in spec.segments:
+            side = s.pattern([d])
+            mine = x[seg == s.id]
+            others = [o.id for o in spec.segments if o.pattern([d]) not in (side, "M")]
+            theirs = x[np.isin(seg, others)]
+            mean = float(mine.mean()) if mine.size else np.nan
+            other = float(theirs.mean()) if theirs.size else np.nan
+            sign = 1.0 if side == "H" else -1.0
+            effect = sign * (mean - other) / sd if mine.size and theirs.size else np.nan
+            if side == "M":
+                holds = bool(mine.size)
+            else:
+                holds = bool(mine.size) and sign * (mean - midpoint) >= margin and \
+                    (np.isnan(effect) and not theirs.size or effect >= EFFECT_SIZE_MIN)
+            rows.append({"segment": s.id, "dimension": d, "reported": side, "mean": mean, "midpoint": midpoint,
+                         "other_side_mean": other, "effect_size": effect, "holds": bool(holds)})
+    return pd.DataFrame(rows)
+
+
 def need_anova(scores: pd.DataFrame, labels, needs: list[str]) -> pd.DataFrame:
     """One-way ANOVA and Kruskal-Wallis test of each need across clusters.
 
@@ -203,6 +273,11 @@ def profiling_tests(survey: pd.DataFrame, segments: pd.Series, spec: StudySpec) 
     keep = segments.to_numpy() != "unmatched"
     for p in spec.profiling:
         x, g = survey.loc[keep, p.id].to_numpy(), segments[keep].to_numpy()
+        if np.unique(g).size < 2 or np.unique(x).size < 2:
+            # Fewer than two named segments (or a constant variable): nothing to compare.
+            rows.append({"variable": p.id, "test": "not computed", "statistic": np.nan, "df": np.nan,
+                         "p_value": np.nan, "effect_size": np.nan, "effect": "", "min_expected": np.nan})
+            continue
         if p.kind == "binary":
             table = pd.crosstab(g, x).to_numpy()
             stat, pval, dof, expected = stats.chi2_contingency(table)

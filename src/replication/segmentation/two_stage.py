@@ -109,13 +109,15 @@ class TwoStageClustering:
     """
 
     def __init__(self, n_clusters: int = 5, standardize: bool = True, max_iter: int = 300,
-                 exact_limit: int = EXACT_LIMIT, n_micro: int = N_MICRO, random_state: int = 0):
+                 exact_limit: int = EXACT_LIMIT, n_micro: int = N_MICRO, random_state: int = 0,
+                 canonical_order: bool = True):
         self.n_clusters = n_clusters
         self.standardize = standardize
         self.max_iter = max_iter
         self.exact_limit = exact_limit
         self.n_micro = n_micro
         self.random_state = random_state
+        self.canonical_order = canonical_order
 
     def _transform(self, X):
         return (X - self.mean_) / self.scale_
@@ -127,7 +129,7 @@ class TwoStageClustering:
         self.feature_names_in_ = None
         # Canonical row order: sorting by value first makes every result a function of
         # the set of respondents, not of the order of the file (Ward breaks ties by order).
-        order = np.lexsort(X.T[::-1])
+        order = np.lexsort(X.T[::-1]) if self.canonical_order else np.arange(X.shape[0])
         Xs = X[order]
         if self.standardize:
             self.mean_, self.scale_ = Xs.mean(axis=0), Xs.std(axis=0, ddof=1)

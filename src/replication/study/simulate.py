@@ -72,17 +72,19 @@ def _predictor_pool(rng, spec: StudySpec, size: int):
     preds = spec.predictor_constructs
     p = len(preds)
     if p == 0:
-        return np.empty((size, 0), dtype=int), np.empty((size, 0))
+        return np.empty((size, 0), dtype=int), np.empty((size, 0)), np.empty((size, 0))
     rho = sim.predictor_correlation.value
     cov = np.full((p, p), rho) + (1 - rho) * np.eye(p)
     latent = rng.multivariate_normal(np.zeros(p), cov, size=size, method="cholesky")
-    items, scores = [], np.empty((size, p))
+    items, scores, true_scores = [], np.empty((size, p)), np.empty((size, p))
     for j, c in enumerate(preds):
         answers = _likert(rng, latent[:, j], sim.predictor_loading.value, sim.predictor_item_noise.value,
                           c.scale_points.value, len(c.items.value))
         items.append(answers)
         scores[:, j] = answers.mean(axis=1)
-    return np.hstack(items), scores
+        # The error-free score on the same scale: what the items measure, without item noise.
+        true_scores[:, j] = (c.scale_points.value + 1) / 2 + sim.predictor_loading.value * latent[:, j]
+    return np.hstack(items), scores, true_scores
 
 
 def true_slopes(spec: StudySpec) -> np.ndarray:
@@ -107,7 +109,9 @@ def _calibrate_intercepts(linear: np.ndarray, shares: np.ndarray, ref: int) -> n
 
 
 def simulate_survey(spec: StudySpec, n: int | None = None, separation: float | None = None,
-                    random_state: int | None = None) -> SyntheticSample:
+                    random_state: int | None = None, *, composition: str | None = None,
+                    predictor_error: bool | None = None, shuffle_dimensions: bool = False,
+                    dimensions_from_predictors: float | None = None) -> SyntheticSample:
     """Simulate the survey for a study.
 
     Parameters
@@ -122,6 +126,23 @@ def simulate_survey(spec: StudySpec, n: int | None = None, separation: float | N
         a sample with no segment structure on the needs.
     random_state : int, optional
         Seed; default the specification's seed. The same seed gives identical output.
+    composition : {"exact", "multinomial"}, optional
+        ``exact`` (the default, ``simulation.composition``) takes exactly the
+        largest-remainder count of each segment: the sample's composition is conditioned
+        on the reported shares. ``multinomial`` takes N respondents from the population as
+        they come, so the composition varies from sample to sample as in a real survey.
+    predictor_error : bool, optional
+        If true (default ``simulation.predictor_error``), segments depend on the error-free
+        predictor scores, so the observed scale scores measure them with item error (and a
+        logit on the observed scores is attenuated); if false, on the observed scores.
+    shuffle_dimensions : bool
+        Control scenario: shuffle each segmentation dimension's items across respondents
+        (independently per dimension), destroying the joint structure but keeping each
+        dimension's distribution.
+    dimensions_from_predictors : float, optional
+        Control scenario: no segments on the dimensions; each dimension's latent value is
+        this weight times one standardized predictor trait (cycling through them) plus
+        individual noise, so the dimensions depend linearly on the predictors.
 
     Returns
     -------
@@ -141,7 +162,11 @@ def simulate_survey(spec: StudySpec, n: int | None = None, separation: float | N
         raise ReplicationError(f"the seed must be a non-negative integer, got {seed}")
     rng = np.random.default_rng(seed)
     sim = spec.simulation
-    counts = spec.segment_counts(n)
+    composition = composition or sim.composition.value
+    if composition not in ("exact", "multinomial"):
+        raise ReplicationError(f"composition must be 'exact' or 'multinomial', got '{composition}'")
+    predictor_error = sim.predictor_error.value if predictor_error is None else bool(predictor_error)
+    counts = spec.segment_counts(n) if composition == "exact" else np.zeros(len(spec.segments), int)
     k = len(spec.segments)
     ref = spec.segment_ids.index(spec.reference_segment)
     slopes = true_slopes(spec)
@@ -150,8 +175,8 @@ def simulate_survey(spec: StudySpec, n: int | None = None, separation: float | N
     # Steps 1-2: a population with logit-distributed segments, sampled on the outcome.
     pool = 4 * n + 200
     while True:
-        pred_items, scores = _predictor_pool(rng, spec, pool)
-        linear = (scores - centres) @ slopes.T
+        pred_items, scores, true_scores = _predictor_pool(rng, spec, pool)
+        linear = ((true_scores if predictor_error else scores) - centres) @ slopes.T
         alpha = _calibrate_intercepts(linear, spec.shares, ref)
         eta = linear + alpha
         prob = np.exp(eta - eta.max(axis=1, keepdims=True))
@@ -162,18 +187,31 @@ def simulate_survey(spec: StudySpec, n: int | None = None, separation: float | N
         if all(m.size >= c for m, c in zip(members, counts)):
             break
         pool *= 2  # a rare segment came up short: draw a larger population
-    chosen = np.concatenate([m[:c] for m, c in zip(members, counts)])
-    chosen = chosen[rng.permutation(n)]  # respondents in random order, not by segment
+    if composition == "exact":
+        chosen = np.concatenate([m[:c] for m, c in zip(members, counts)])
+        chosen = chosen[rng.permutation(n)]  # respondents in random order, not by segment
+    else:
+        chosen = np.arange(n)                # the population's first n, as they come
+        counts = np.bincount(segment_of[chosen], minlength=k)
     seg = segment_of[chosen]
     pred_items = pred_items[chosen]
+    trait = (true_scores[chosen] - centres) / (sim.predictor_loading.value if spec.predictor_constructs else 1)
 
     # Step 3: needs from the segment profiles.
     need_items = []
     levels = spec.profile_matrix()
     for j, c in enumerate(spec.clustering_constructs):
-        latent = levels[seg, j] * separation / 2 + rng.standard_normal(n)
-        need_items.append(_likert(rng, latent, sim.need_loading.value, sim.need_item_noise.value,
-                                  c.scale_points.value, len(c.items.value)))
+        if dimensions_from_predictors is None:
+            latent = levels[seg, j] * separation / 2 + rng.standard_normal(n)
+        else:
+            if not spec.predictor_constructs:
+                raise ReplicationError("dimensions driven by predictors need predictor constructs")
+            latent = dimensions_from_predictors * trait[:, j % trait.shape[1]] + rng.standard_normal(n)
+        answers = _likert(rng, latent, sim.need_loading.value, sim.need_item_noise.value,
+                          c.scale_points.value, len(c.items.value))
+        if shuffle_dimensions:
+            answers = answers[rng.permutation(n)]
+        need_items.append(answers)
 
     # Step 4: demographics and profiling variables.
     columns: dict[str, np.ndarray] = {"respondent_id": np.arange(1, n + 1)}
@@ -199,6 +237,10 @@ def simulate_survey(spec: StudySpec, n: int | None = None, separation: float | N
         "n": n,
         "parameters": {
             "separation": separation,
+            "composition": composition,
+            "predictor_error": predictor_error,
+            "shuffle_dimensions": shuffle_dimensions,
+            "dimensions_from_predictors": dimensions_from_predictors,
             "need_loading": sim.need_loading.value,
             "need_item_noise": sim.need_item_noise.value,
             **{key: getattr(sim, key).value for key in ("predictor_loading", "predictor_item_noise",

@@ -112,6 +112,8 @@ class Segment(_Strict):
     description: Sourced[str] | None = None
     #: A category elsewhere that a source compares the segment with (shown with its source).
     comparable_to: Sourced[str] | None = None
+    #: What to offer the segment (e.g. "content personalization"); the typing tool reports it.
+    strategy: Sourced[str] | None = None
 
     @field_validator("share")
     @classmethod
@@ -204,12 +206,66 @@ class Simulation(_Strict):
     predictor_item_noise: Sourced[float] | None = None
     predictor_correlation: Sourced[float] | None = None
     coefficients: Sourced[dict[str, dict[str, float]]] | None = None
+    #: ``exact``: the reported composition exactly; ``multinomial``: as a real sample varies.
+    composition: Sourced[Literal["exact", "multinomial"]] = Sourced[Literal["exact", "multinomial"]](
+        value="exact", assumed="condition on the reported sample composition (the default)")
+    #: Whether segments depend on the error-free predictor traits (so scale scores carry error).
+    predictor_error: Sourced[bool] = Sourced[bool](
+        value=False, assumed="segments depend on the observed scale scores, so the logit's truth is exact (the default)")
+
+
+class MissingMinItems(_Strict):
+    """Keep a respondent whose every construct has at least ``min_items`` answered items."""
+
+    min_items: int
+
+    @field_validator("min_items")
+    @classmethod
+    def _at_least_one(cls, v):
+        if v < 1:
+            raise ValueError(f"min_items must be at least 1, got {v}")
+        return v
+
+
+class DataSource(_Strict):
+    """A study on real data: the survey file and how its columns become the constructs'
+    items (every field is described in :data:`replication.study.sources.DATA_FIELDS`)."""
+
+    file: str
+    format: Literal["csv", "sav"] | None = None
+    id: str | None = None
+    items: dict[str, str] = {}
+    reverse: list[str] = []
+    carry: list[str] = []
+    missing: Literal["listwise"] | MissingMinItems = "listwise"
+    missing_codes: list[int | float | str] = []
+    scale_min: int = 1
+    encoding: str | None = None
+    delimiter: str | None = None
+
+    @field_validator("delimiter")
+    @classmethod
+    def _one_character(cls, v):
+        if v is not None and (len(v) != 1 or v in "\"\r\n"):
+            raise ValueError(f"delimiter must be one character (e.g. ',' ';' or a tab), got {v!r}")
+        return v
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, v):
+        import codecs
+        if v is not None:
+            try:
+                codecs.lookup(v)
+            except LookupError:
+                raise ValueError(f"unknown encoding '{v}' (e.g. utf-8, latin-1, cp1252, utf-16)") from None
+        return v
 
 
 class Segmentation(_Strict):
     """The segmentation method, named, with its parameters."""
 
-    method: Sourced[Literal["ward_kmeans"]]
+    method: Sourced[Literal["ward_kmeans", "twostep", "lpa"]]
     description: Sourced[str]
     standardize: Sourced[bool]
     k_min: int = 2
@@ -222,6 +278,27 @@ class Segmentation(_Strict):
     def _k_range(self):
         if not 2 <= self.k_min <= self.k_max - 2:
             raise ValueError("k_min must be at least 2 and at least two below k_max (three candidate k)")
+        return self
+
+
+class Uncertainty(_Strict):
+    """How replicated numbers get their uncertainty (see :mod:`replication.evaluation.uncertainty`)."""
+
+    #: Multinomial resamples for the sampling interval of each share (the share claims use it).
+    share_resamples: int = 1000
+    #: Bootstrap samples re-segmented from scratch (intervals with the segmentation's own
+    #: variability, and stability); 100 is Hennig's recommendation. 0 skips them.
+    stability_resamples: int = 100
+    #: Random row orders fitted without the canonical sort (order dependence). 0 skips them.
+    row_orders: int = 20
+    level: float = 0.95
+
+    @model_validator(mode="after")
+    def _ranges(self):
+        if self.share_resamples < 100 or self.stability_resamples < 0 or self.row_orders < 0:
+            raise ValueError("share_resamples must be >= 100; stability_resamples and row_orders >= 0")
+        if not 0.5 < self.level < 1:
+            raise ValueError("level must lie between 0.5 and 1")
         return self
 
 
@@ -239,19 +316,21 @@ class Claim(_Provenance):
     :mod:`replication.evaluation.claims`."""
 
     id: str
-    kind: Literal["n_segments", "segment_share", "segment_share_rounds", "segment_profile",
-                  "model_lr_test", "predictor_lr_test", "reliability"]
+    kind: Literal["n_segments", "segment_share", "segment_share_rounds", "segment_share_interval",
+                  "segment_profile", "model_lr_test", "predictor_lr_test", "reliability", "stability"]
     statement: str
     segment: str | None = None
     predictor: str | None = None
     alpha: float | None = None
     min_agree: int | None = None
     min_alpha: float | None = None
+    min_jaccard: float | None = None
     tolerance_source: str | None = None
 
     @model_validator(mode="after")
     def _complete(self):
         needs = {"segment_share": ["segment"], "segment_share_rounds": ["segment"],
+                 "segment_share_interval": ["segment"], "stability": ["min_jaccard"],
                  "segment_profile": ["segment"], "n_segments": ["min_agree"],
                  "model_lr_test": ["alpha"], "predictor_lr_test": ["predictor", "alpha"],
                  "reliability": ["min_alpha"]}[self.kind]
@@ -274,8 +353,11 @@ class StudySpec(_Strict):
     profiling: list[ProfilingVariable] = []
     demographics: list[Demographic] = []
     segmentation: Segmentation
+    uncertainty: Uncertainty = Uncertainty()
     membership: Membership | None = None
     simulation: Simulation | None = None
+    #: The survey file of a study on real data (instead of, or beside, ``simulation``).
+    data: DataSource | None = None
     claims: list[Claim] = []
     #: The file the specification was read from (None when parsed from text).
     _path: Path | None = PrivateAttr(default=None)
@@ -322,7 +404,8 @@ class StudySpec(_Strict):
 
     @property
     def is_synthetic(self) -> bool:
-        return self.simulation is not None
+        """Whether the analysis runs on generated data (a ``data:`` block means it does not)."""
+        return self.simulation is not None and self.data is None
 
     @property
     def reference_segment(self) -> str:
@@ -480,6 +563,9 @@ def _cross_checks(spec: StudySpec) -> list[Problem]:
                                     "'share_tolerance_pp' at the top level"))
     if spec.seed.value < 0:
         problems.append(Problem(("seed",), f"seed {spec.seed.value} must be a non-negative integer"))
+    if spec.data is not None:
+        from .sources import data_block_problems
+        problems += [Problem(("data", *loc), msg) for loc, msg in data_block_problems(spec.data, spec)]
     return problems
 
 
