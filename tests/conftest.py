@@ -8,6 +8,11 @@ from replication import pipeline
 from replication.study.simulate import simulate_survey
 from replication.study.spec import load_study
 
+#: Forrester's sample in tests that run the whole pipeline: above the exact-Ward limit
+#: (5,000), so the micro-cluster path runs, at a tenth of the shipped 60,000 (the shipped
+#: sample itself is regenerated and checked once per `make test`, by its verify step).
+PANEL_TEST_N = 6000
+
 
 @pytest.fixture(scope="session")
 def spec():
@@ -34,3 +39,13 @@ def raw_layout(spec, tmp_path):
     layout = pipeline.layout_for(spec, tmp_path)
     pipeline.generate(spec, layout)
     return layout
+
+
+@pytest.fixture(scope="session")
+def small_forrester(forrester):
+    """A function writing Forrester's raw data at ``PANEL_TEST_N`` below a project root,
+    so that a pipeline run there analyses that sample instead of generating 60,000."""
+    def write(root):
+        pipeline.generate(forrester, pipeline.layout_for(forrester, root), n=PANEL_TEST_N)
+        return root
+    return write

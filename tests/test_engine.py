@@ -23,6 +23,8 @@ from replication.outputs import OUTPUTS, outputs_for
 from replication.segmentation.profiles import segment_analysis
 from replication.study.measurement import scale_scores
 
+from conftest import PANEL_TEST_N
+
 FIXTURES = Path(__file__).parent / "fixtures"
 FOUR = FIXTURES / "four_segments.yaml"
 SIX = FIXTURES / "six_segments_no_predictors.yaml"
@@ -298,13 +300,15 @@ def _make_available() -> bool:
 
 
 @pytest.fixture(scope="module")
-def repo_copy(tmp_path_factory):
-    """A copy of the project (no .git, no environment) whose Makefile uses this environment."""
+def repo_copy(tmp_path_factory, forrester):
+    """A copy of the project (no .git, no environment) whose Makefile uses this environment,
+    with Forrester's raw survey replaced by a test-sized one (see ``PANEL_TEST_N``)."""
     if not _make_available():
         pytest.skip("needs GNU make and the environment that `make` creates (.venv/.installed)")
     dst = tmp_path_factory.mktemp("repo") / "project"
     shutil.copytree(REPO, dst, ignore=shutil.ignore_patterns(".venv", ".git", "__pycache__", "*.egg-info",
-                                                             "notebooks", ".pytest_cache"))
+                                                             "notebooks", ".pytest_cache", "screenshots"))
+    pipeline.generate(forrester, pipeline.layout_for(forrester, dst), n=PANEL_TEST_N, force=True)
     return dst
 
 

@@ -44,6 +44,8 @@ from replication.segmentation.profiles import segment_analysis
 from replication.study.measurement import reliability, scale_scores
 from replication.study.spec import load_study, provenance_table
 
+from conftest import PANEL_TEST_N
+
 REPO = Path(__file__).resolve().parents[1]
 SPEC_FILE = REPO / "src" / "replication" / "studies" / "golovacheva2022.yaml"
 STUDIES = ("golovacheva2022", "forrester2016")
@@ -70,9 +72,9 @@ def quiet(*_):
 
 
 @pytest.fixture(scope="module")
-def rerun_started(tmp_path_factory):
+def rerun_started(tmp_path_factory, small_forrester):
     """A second run of both studies, started first so it overlaps the in-process run."""
-    root = tmp_path_factory.mktemp("rerun")
+    root = small_forrester(tmp_path_factory.mktemp("rerun"))
     env = {**os.environ, "PYTHONHASHSEED": "1"}
     args = [a for s in STUDIES for a in ("--study", s)]
     proc = subprocess.Popen([sys.executable, "-m", "replication", "run", "--no-notebooks", "--root", str(root), *args],
@@ -84,9 +86,10 @@ def rerun_started(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def runs(spec, forrester, tmp_path_factory, rerun_started):
-    """Both shipped studies through ``run_study`` (notebooks off), once, into one root."""
-    root = tmp_path_factory.mktemp("run")
+def runs(spec, forrester, tmp_path_factory, rerun_started, small_forrester):
+    """Both shipped studies through ``run_study`` (notebooks off), once, into one root
+    (Forrester on its test-sized sample)."""
+    root = small_forrester(tmp_path_factory.mktemp("run"))
     return {s.id: pipeline.run_study(s, root, notebooks=False, log=quiet) for s in (spec, forrester)}
 
 
@@ -223,7 +226,7 @@ def test_recovery_tables_equal_the_checks_by_hand(spec, run):
 def test_recovery_without_a_membership_model(forrester, runs):
     assert set(runs["forrester2016"].recovery) == {"recovery_clustering", "recovery_confusion", "method_comparison"}
     ari = runs["forrester2016"].recovery["recovery_clustering"].set_index("statistic")["value"]
-    assert ari["n"] == forrester.n.value
+    assert ari["n"] == PANEL_TEST_N
 
 
 def test_summary(spec, forrester, runs):
@@ -556,9 +559,11 @@ def test_manifest_contents(runs, sid):
     assert manifest["synthetic"] is True
     gen = manifest["generation"]
     assert gen == pipeline.read_generation(layout)
+    n = runs[sid].result.n        # Forrester's test-sized sample; Golovacheva's 586
+    assert n == (PANEL_TEST_N if sid == "forrester2016" else spec.n.value)
     assert (gen["study"], gen["seed"], gen["n"], gen["separation"]) == \
-        (spec.id, spec.seed.value, spec.n.value, spec.simulation.separation.value)
-    assert manifest["n_analysed"] == spec.n.value
+        (spec.id, spec.seed.value, n, spec.simulation.separation.value)
+    assert manifest["n_analysed"] == n
     assert manifest["claims"] == {"total": len(spec.claims), "passed": len(spec.claims)}
     assert manifest["study_specification"]["file"] == f"src/replication/studies/{sid}.yaml"
     assert manifest["study_specification"]["sha256"] == sha(REPO / "src" / "replication" / "studies" / f"{sid}.yaml")
@@ -627,7 +632,7 @@ def test_study_pages_follow_their_specification(runs):
         page = r.layout.page.read_text(encoding="utf-8")
         assert r.spec.study.title in page
         assert "<p class='banner'><b>Synthetic data.</b>" in page
-        assert f"N = {r.spec.n.value} respondents analysed" in page
+        assert f"N = {r.result.n} respondents analysed" in page
         assert "href='../index.html'" in page
         assert ("<h2 id='membership'>" in page) == r.spec.has_membership_model, sid
         assert "<h2 id='recovery'>" in page
@@ -647,7 +652,7 @@ def test_landing_page_lists_every_study(runs):
         total = len(r.spec.claims)
         row = section(landing, f"<a href='{sid}/index.html'>", "</tr>")
         assert r.spec.study.title in row
-        assert f">{r.spec.n.value:,}</td>" in row
+        assert f">{r.result.n:,}</td>" in row
         assert f"{total} of {total} claims pass" in row
         assert "synthetic" in row
 

@@ -246,6 +246,11 @@ def multinomial_logit(data: pd.DataFrame, segment: str, predictors: list[str], r
     shares = np.bincount(y) / y.size
     pcc = float((shares ** 2).sum())
     df_model = (len(segments) - 1) * len(predictors)
+    # The intercept-only model's maximum is closed-form, sum n_k log(n_k / n); statsmodels
+    # would find it by a Nelder-Mead fit (most of a replicate's logit time). Its cache gets
+    # the exact value so the printed summary shows the same numbers.
+    llnull = float((np.bincount(y) * np.log(shares)).sum())
+    res._cache["llnull"] = llnull
     fit = pd.DataFrame([
         ("n", float(len(y))), ("log_likelihood", res.llf), ("log_likelihood_null", res.llnull),
         ("lr_chi2", res.llr), ("lr_df", float(df_model)), ("lr_p_value", stats.chi2.sf(res.llr, df_model)),

@@ -11,7 +11,8 @@ dimension, and within a segment the dimensions are independent (local independen
 ``"tied"`` and ``"full"`` relax or tighten this, as in scikit-learn). It is fitted by
 maximum likelihood (EM) with scikit-learn's :class:`~sklearn.mixture.GaussianMixture`,
 ``n_init`` starts seeded by ``random_state`` (k-means++ starting means), keeping the best
-likelihood.
+likelihood; as in Mplus (``STARTS``), every start first runs a few iterations and only the
+best two go on to convergence.
 
 *Variance floor.* Scale scores are means of Likert items, so they take a few discrete
 values (steps of 1/items of a scale point); a normal density fitted to discrete values is
@@ -56,6 +57,11 @@ from .two_stage import check_clustering_input
 
 #: Starts of EM per k (the best likelihood is kept).
 N_INIT = 10
+#: Two-stage starts, as Mplus's ``STARTS`` option and Latent GOLD do: every start runs
+#: ``SCREEN_ITER`` EM iterations, and only the ``FINAL_STARTS`` best continue to
+#: convergence. Most of the iterations of ten full starts go into polishing starts that
+#: end in a worse optimum (Golovacheva's k = 2..10: 5,900 iterations, 1.4 s).
+SCREEN_ITER, FINAL_STARTS = 20, 2
 
 
 
@@ -132,13 +138,28 @@ class LatentProfileClustering:
     def _transform(self, X):
         return (np.asarray(X, dtype=float) - self.mean_) / self.scale_
 
-    def _mixture(self, k: int):
+    def _mixture(self, k: int, seed: int, max_iter: int):
         from sklearn.mixture import GaussianMixture
 
-        # k-means++ starting means: seeded, and no multi-threaded Lloyd iterations.
-        return GaussianMixture(n_components=k, covariance_type=self.covariance_type, n_init=self.n_init,
-                               max_iter=self.max_iter, tol=self.tol, reg_covar=self.reg_covar_,
-                               init_params="k-means++", random_state=self.random_state)
+        # k-means++ starting means: seeded, and no multi-threaded Lloyd iterations;
+        # warm_start lets a screened start continue from where it stopped.
+        return GaussianMixture(n_components=k, covariance_type=self.covariance_type, n_init=1,
+                               max_iter=max_iter, tol=self.tol, reg_covar=self.reg_covar_,
+                               init_params="k-means++", random_state=seed, warm_start=True)
+
+    def _em(self, k: int, Z):
+        """The best of ``n_init`` seeded EM starts, in two stages (see ``SCREEN_ITER``)."""
+        from ..evaluation.uncertainty import spawn_seeds
+
+        seeds = spawn_seeds(self.random_state, self.n_init)
+        starts = [self._fit_quietly(self._mixture(k, s, min(SCREEN_ITER, self.max_iter)), Z) for s in seeds]
+        # The best screened starts (ties: the earlier seed) run on to convergence.
+        best = sorted(range(len(starts)), key=lambda i: (-starts[i].lower_bound_, i))[:FINAL_STARTS]
+        for i in best:
+            if not starts[i].converged_ and self.max_iter > SCREEN_ITER:
+                starts[i].max_iter = self.max_iter - SCREEN_ITER
+                self._fit_quietly(starts[i], Z)
+        return starts[min(best, key=lambda i: (-starts[i].lower_bound_, i))]
 
     def _prepare(self, X, k):
         X = check_clustering_input(X, k)
@@ -171,7 +192,7 @@ class LatentProfileClustering:
         """Fit the k-class mixture to ``X`` (respondents x variables)."""
         k = self.n_clusters
         X, order, Zs = self._prepare(X, k)
-        gm = self._fit_quietly(self._mixture(k), Zs)
+        gm = self._em(k, Zs)
         proba = gm.predict_proba(Zs)
         modal = proba.argmax(axis=1)
         sizes = np.bincount(modal, minlength=k)
@@ -201,7 +222,8 @@ class LatentProfileClustering:
         self.linkage_ = None
         self.order_ = order
         self.path_ = (f"latent profile analysis: Gaussian mixture ({self.covariance_type} covariances), "
-                      f"k = {k}, EM from {self.n_init} seeded k-means++ starts, variance floor "
+                      f"k = {k}, EM from {self.n_init} seeded k-means++ starts ({SCREEN_ITER} iterations each, the best "
+                      f"{FINAL_STARTS} to convergence), variance floor "
                       f"{self.reg_covar_:.2g}, modal class assignment")
         return self
 
@@ -231,7 +253,7 @@ class LatentProfileClustering:
         n = X.shape[0]
         rows = []
         for k in range(k_min, k_max + 1):
-            gm = self._fit_quietly(self._mixture(k), Zs)
+            gm = self._em(k, Zs)
             proba = gm.predict_proba(Zs)
             ll = float(gm.score(Zs) * n)
             p = int(gm._n_parameters())

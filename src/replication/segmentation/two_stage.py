@@ -58,7 +58,11 @@ def check_clustering_input(X, n_clusters: int, names=None) -> np.ndarray:
                                    f"value(s) (first in row {i + 1}); Ward's method needs complete, finite data")
     if X.shape[0] < n_clusters:
         raise ReplicationError(f"{X.shape[0]} respondents cannot form {n_clusters} clusters")
-    distinct = np.unique(X, axis=0).shape[0]
+    # Counting distinct rows sorts the whole table; a few hundred rows usually settle it.
+    head = X[: max(100 * n_clusters, 1000)]
+    distinct = np.unique(head, axis=0).shape[0]
+    if distinct < n_clusters and head.shape[0] < X.shape[0]:
+        distinct = np.unique(X, axis=0).shape[0]
     if distinct < n_clusters:
         raise ReplicationError(f"only {distinct} distinct answer patterns among {X.shape[0]} respondents; "
                                f"they cannot form {n_clusters} clusters")
@@ -194,20 +198,33 @@ def micro_clusters(Z, n_micro: int, random_state: int = 0):
     """Compress rows into ``n_micro`` k-means micro-clusters: labels, centroids, sizes.
 
     Lloyd's k-means started from ``n_micro`` distinct rows drawn with a seeded generator
-    (k-means++ would cost ``n_micro`` passes over the data), ten iterations: micro-clusters
+    (k-means++ would cost ``n_micro`` passes over the data; distinct among ``4 * n_micro``
+    seeded candidates, so all rows are never sorted), ten iterations: micro-clusters
     need to be small and compact, not optimal. Empty ones are dropped.
     """
     from sklearn.cluster import KMeans
 
     rng = np.random.default_rng(random_state)
-    distinct = np.unique(Z, axis=0) if Z.shape[0] <= 200_000 else Z
-    m = min(n_micro, distinct.shape[0])
-    init = distinct[np.sort(rng.choice(distinct.shape[0], size=m, replace=False))]
+    # Starting rows must be distinct; deduplicating a few candidates avoids sorting all rows.
+    n = Z.shape[0]
+    cand = np.sort(rng.choice(n, size=min(n, 4 * n_micro), replace=False))
+    _, first = np.unique(Z[cand], axis=0, return_index=True)
+    cand = cand[np.sort(first)]
+    if cand.size < n_micro and cand.size < n:
+        uniq = np.unique(Z, axis=0)                  # few distinct answer patterns: use them all
+        init = uniq[np.sort(rng.choice(uniq.shape[0], size=min(n_micro, uniq.shape[0]), replace=False))]
+    else:
+        init = Z[np.sort(rng.choice(cand, size=min(n_micro, cand.size), replace=False))]
+    m = init.shape[0]
     km = KMeans(n_clusters=m, init=init, n_init=1, max_iter=10, algorithm="lloyd").fit(Z)
     labels = km.labels_.astype(np.intp)
     sizes = np.bincount(labels, minlength=m)
     keep = np.flatnonzero(sizes)
     remap = np.full(m, -1, np.intp)
     remap[keep] = np.arange(keep.size)
-    centers = np.vstack([Z[labels == j].mean(axis=0) for j in keep]) if keep.size < m else km.cluster_centers_
+    if keep.size < m:                                # drop empty micro-clusters
+        sums = np.vstack([np.bincount(labels, weights=Z[:, j], minlength=m) for j in range(Z.shape[1])]).T
+        centers = sums[keep] / sizes[keep, None]
+    else:
+        centers = km.cluster_centers_
     return remap[labels], centers, sizes[keep].astype(float)
