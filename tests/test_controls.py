@@ -153,3 +153,17 @@ def test_controls_command_writes_the_tables(tmp_path, capsys):
     table = pd.read_csv(tables / "controls.csv")
     assert set(table["scenario"]) == {"zero_slopes"} and (table["replicates"] == 2).all()
     assert (tables / "controls_matrix.csv").exists()
+
+
+def test_replicable_above_needs_every_larger_separation_to_pass(golovacheva):
+    curve = pd.DataFrame({"separation": [3.0, 4.0, 5.0, 6.0], "replicates": 10,
+                          "all_claims": [0.1, 0.85, 0.7, 0.9], "median_ari": 0.9,
+                          "share.avoiders": [0.2, 0.9, 0.95, 0.95], "n_segments": [0.5, 0.6, 0.8, 0.9]})
+    assert C.replicable_above(curve) == 6.0                       # 4 passes, but 5 falls back
+    assert C.replicable_above(curve, column="share.avoiders") == 4.0
+    assert C.replicable_above(curve.assign(all_claims=0.5)) is None
+    text = C.replicability_statement(curve, golovacheva)
+    assert "Each claim alone passes with probability >= 0.8 from separation 5" in text
+    assert "from separation 6" in text
+    # Five share claims judged by 95 % intervals: the stated ceiling on all claims together.
+    assert "0.95^5 = 0.77" in text

@@ -356,6 +356,19 @@ def test_gap_statistic_within_ss_from_the_schedule_equals_cutting_the_tree():
                                    kselect._log_within_ss_by_cutting(X, Z, range(2, 12)), atol=1e-12)
 
 
+def test_reference_trees_have_scipys_heights():
+    """The gap statistic's reference trees (fastcluster) merge at scipy's Ward heights, to
+    rounding (1e-9 relative: both sum the same squared distances in another order)."""
+    from replication.segmentation import kselect, ward
+    rng = np.random.default_rng(3)
+    for n, d in ((586, 3), (200, 6)):
+        R = rng.uniform(1, 7, size=(n, d))
+        ours, theirs = kselect.reference_linkage(R), ward.ward_linkage(R)
+        np.testing.assert_allclose(np.sort(ours[:, 2]), np.sort(theirs[:, 2]), rtol=1e-9)
+        np.testing.assert_allclose(kselect._log_within_ss(R, ours, range(2, 11)),
+                                   kselect._log_within_ss(R, theirs, range(2, 11)), rtol=1e-12)
+
+
 def test_naming_works_when_the_clustering_is_not_standardized():
     """Centroids are named as z-scores against the sample even when clustering used raw scores."""
     spec = load_study(SIX)

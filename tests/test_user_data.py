@@ -559,3 +559,25 @@ def test_cli_run_on_a_data_study(demo, tmp_path, capsys):
     card = load_model_card(processed / "model_card.json", study_id=DEMO_STUDY_ID)
     assert card["segments"][0]["strategy"] == STRATEGIES["avoiders"]
     assert not (root / "data" / "raw" / DEMO_STUDY_ID / "survey.csv").exists()   # nothing generated
+
+
+@needs_data_spec
+def test_notebooks_run_on_a_data_study(tmp_path, capsys):
+    """The chapters read the study's own file (its data: block), not data/raw/: Chapter 5,
+    the worked example, executes end to end and shows the round trip of the typing tool."""
+    from replication import load_study, pipeline
+    from replication.outputs import notebooks_for
+    from replication.report.notebooks import execute_notebooks
+
+    _, yml = write_demo_survey(tmp_path / "study", n=200, seed=4)
+    spec = load_study(yml)
+    assert "05_your_own_survey" in [nb.name for nb in notebooks_for(spec)]
+    assert "01_synthetic_sample" not in [nb.name for nb in notebooks_for(spec)]
+    run = pipeline.run_study(spec, tmp_path / "root", notebooks=False, log=lambda *a: None)
+    # Without the run's result handed over, the notebook analyses the file itself.
+    out = execute_notebooks(spec, run.layout, names=["05_your_own_survey"], log=lambda *a: None)
+    page = out[0].read_text(encoding="utf-8")
+    kept = run.result.n
+    assert f"200 respondents in the file, {kept} analysed" in page
+    assert f"{kept} of {kept} respondents get the same segment from the card" in page
+    assert "Traceback" not in page and "jp-RenderedText" in page and 'data-mime-type="application/vnd.jupyter.stderr"' not in page

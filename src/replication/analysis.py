@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+from sklearn import config_context as sklearn_config
+from threadpoolctl import threadpool_limits
 
 from . import files
 from .errors import ReplicationError
-from threadpoolctl import threadpool_limits
-
 from .evaluation.claims import evaluate_claims
 from .evaluation.uncertainty import bootstrap_stability, row_order_agreement, share_intervals
 from .layout import Layout
@@ -248,7 +248,9 @@ def analyse(spec: StudySpec, survey: pd.DataFrame, *, with_k_selection: bool = T
     # and contention than they save (k-means at N = 586: 57 ms with threads, 13 ms without),
     # so the analysis runs single-threaded and parallelism goes to the bootstrap's workers.
     limit = 1 if len(survey) <= spec.segmentation.exact_limit else None
-    with threadpool_limits(limits=limit):
+    # scikit-learn re-validates its arguments on every call (about a tenth of a Monte Carlo
+    # replicate); the arguments here are the package's own, and the data were checked above.
+    with threadpool_limits(limits=limit), sklearn_config(skip_parameter_validation=True):
         return _analyse(spec, survey, with_k_selection, crosscheck, stability, n_jobs, source)
 
 

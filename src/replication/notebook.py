@@ -19,7 +19,7 @@ import pandas as pd
 
 from .analysis import AnalysisResult, analyse
 from .layout import Layout
-from .pipeline import load_survey
+from .pipeline import load_survey, load_user_data
 from .study.spec import StudySpec, load_study
 
 DEFAULT_STUDY = "golovacheva2022"
@@ -41,7 +41,8 @@ def setup(study: str | None = None, root: str | Path | None = None) -> NotebookC
     """
     spec = load_study(study or os.environ.get("REPLICATION_STUDY", DEFAULT_STUDY))
     layout = Layout(Path(root or os.environ.get("REPLICATION_ROOT", "..")), spec.id)
-    survey = load_survey(layout)
+    # A study on its own data reads its file (the data: block); a synthetic one, data/raw/.
+    survey = load_user_data(spec).survey if spec.data is not None else load_survey(layout)
     pd.set_option("display.max_columns", 30)
     pd.set_option("display.width", 160)
     return NotebookContext(spec, layout, survey, _handed_over(spec, survey) or

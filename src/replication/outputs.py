@@ -96,8 +96,8 @@ STEPS = [
          "Render reports/<study>/index.html, reports/<study>/manifest.json and reports/index.html."),
 ]
 
-_NB1, _NB2, _NB3, _NB4 = ("01_synthetic_sample", "02_two_stage_clustering", "03_segment_profiles",
-                          "04_multinomial_logit")
+_NB1, _NB2, _NB3, _NB4, _NB5 = ("01_synthetic_sample", "02_two_stage_clustering", "03_segment_profiles",
+                                "04_multinomial_logit", "05_your_own_survey")
 
 #: The notebooks, in reading order.
 NOTEBOOKS = [
@@ -105,6 +105,7 @@ NOTEBOOKS = [
     Notebook(_NB2, "Finding the segments: a two-stage cluster analysis"),
     Notebook(_NB3, "What the segments look like"),
     Notebook(_NB4, "Who belongs where: the membership model", ("membership",)),
+    Notebook(_NB5, "Your own survey: segments written back and a typing tool", ("data",)),
 ]
 
 _SIM, _MEM, _PRO, _DATA = ("simulation",), ("membership",), ("profiling",), ("data",)
@@ -118,9 +119,9 @@ OUTPUTS = [
     Output("respondents_dropped", "table", "respondents dropped by the missing-data policy, and why", "score", "study.sources.read_user_survey", _NB1, _DATA),
     Output("scores", "processed", "scale scores", "score", "study.measurement.scale_scores", _NB1),
     Output("reliability", "table", "Cronbach's alpha per construct", "score", "study.measurement.reliability", _NB1),
-    Output("assignments.csv", "file", "each respondent's segment and the distance behind it (your data)", "cluster", "membership.model_card.write_assignments", _NB2, _DATA),
-    Output("assignments.sav", "file", "the same as SPSS .sav with value labels", "cluster", "membership.model_card.write_assignments", _NB2, _DATA),
-    Output("model_card.json", "file", "the typing tool's model card (replication classify)", "cluster", "membership.model_card.build_model_card", _NB2, _DATA),
+    Output("assignments.csv", "file", "each respondent's segment and the distance behind it (your data)", "cluster", "membership.model_card.write_assignments", _NB5, _DATA),
+    Output("assignments.sav", "file", "the same as SPSS .sav with value labels", "cluster", "membership.model_card.write_assignments", _NB5, _DATA),
+    Output("model_card.json", "file", "the typing tool's model card (replication classify)", "cluster", "membership.model_card.build_model_card", _NB5, _DATA),
     Output("segments", "processed", "cluster and segment of each respondent", "cluster", "segmentation.profiles.segment_analysis", _NB2),
     Output("cluster_sizes", "table", "reported vs replicated segment shares", "cluster", "segmentation.profiles.cluster_size_table", _NB2),
     Output("cluster_size_check", "figure", "segment-size check", "cluster", "report.figures.cluster_size_check", _NB2),

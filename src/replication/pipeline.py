@@ -239,9 +239,7 @@ def monte_carlo(spec: StudySpec, layout: Layout, which: str, seeds: int, n_jobs:
         from .report.montecarlo import replicability_curve
         default = spec.simulation.separation.value
         written.append(save_figure(replicability_curve(curve, default), layout.figures / "replicability.png"))
-        above = C.replicable_above(curve)
-        log(f"all claims pass with probability >= 0.8 from separation {above:g}" if above is not None else
-            "all claims never pass with probability >= 0.8 at the separations simulated")
+        log(C.replicability_statement(curve, spec))
     expected = {o.path(layout) for o in outputs_for(spec, step=which, on_demand=True)}
     assert set(written) <= expected, set(written) - expected
     return written

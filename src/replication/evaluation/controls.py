@@ -320,8 +320,50 @@ def replicability_curve(base: StudySpec, separations, n_seeds: int = 200, seed: 
     return pd.DataFrame(rows)
 
 
-def replicable_above(curve: pd.DataFrame, probability: float = 0.8) -> float | None:
-    """The smallest separation from which all claims pass with at least ``probability``."""
-    ok = curve.sort_values("separation")
-    ok = ok[ok["all_claims"] >= probability]
-    return float(ok["separation"].iloc[0]) if len(ok) else None
+def replicable_above(curve: pd.DataFrame, probability: float = 0.8, column: str = "all_claims") -> float | None:
+    """The smallest separation from which ``column`` (default: all claims together) passes
+    with at least ``probability`` at that and at every larger separation simulated."""
+    c = curve.sort_values("separation")
+    ok = (c[column] >= probability).to_numpy()[::-1]
+    run = int(np.argmin(ok)) if not ok.all() else len(ok)     # trailing separations that pass
+    return float(c["separation"].iloc[len(c) - run]) if run else None
+
+
+def claim_columns(curve: pd.DataFrame) -> list[str]:
+    return [c for c in curve.columns if c not in ("separation", "replicates", "all_claims", "median_ari")]
+
+
+def replicability_statement(curve: pd.DataFrame, base: StudySpec, probability: float = 0.8) -> str:
+    """What the replicability curve says, in a few sentences (the page, the log, the README).
+
+    With sampled composition each share claim judged by a 95 % interval fails in about 5 %
+    of samples even when the segments are recovered perfectly, so with m such claims all
+    claims pass together with probability at most about ``0.95 ** m`` (the shares are not
+    independent, hence "about"): a ceiling that no separation can lift.
+    """
+    each = {c: replicable_above(curve, probability, c) for c in claim_columns(curve)}
+    joint = replicable_above(curve, probability)
+    interval_claims = [c for c in base.claims if c.kind == "segment_share_interval"]
+    level = base.uncertainty.level
+    ceiling = level ** len(interval_claims)
+    top = curve.sort_values("separation").iloc[-1]
+    out = []
+    if all(v is not None for v in each.values()):
+        worst = max(each, key=each.get)
+        out.append(f"Each claim alone passes with probability >= {probability:g} from separation "
+                   f"{max(each.values()):g} (the last to get there: {worst}).")
+    else:
+        never = [c for c, v in each.items() if v is None]
+        out.append(f"{len(never)} claim(s) never pass with probability >= {probability:g} at the separations "
+                   f"simulated: {', '.join(never)}.")
+    if joint is not None:
+        out.append(f"All claims pass together with probability >= {probability:g} from separation {joint:g}.")
+    else:
+        out.append(f"All claims never pass together with probability >= {probability:g} at the separations "
+                   f"simulated (at separation {top['separation']:g}: {top['all_claims']:.2f}).")
+    if interval_claims:
+        out.append(f"With sampled composition, each of the {len(interval_claims)} share claims judged by its "
+                   f"{100 * level:g} % interval fails in about {100 * (1 - level):g} % of samples even when the "
+                   f"segments are recovered perfectly, so all claims can pass together with probability at most "
+                   f"about {level:g}^{len(interval_claims)} = {ceiling:.2f}; no separation lifts that ceiling.")
+    return " ".join(out)

@@ -15,11 +15,13 @@ mermaid from a CDN). Tables show p-values in APA style (``< .001``), as the stud
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from pathlib import Path
 
 from .. import files
+from ..errors import ReplicationError
 from ..layout import Layout
 from ..outputs import notebooks_for
 from ..study.spec import StudySpec
@@ -228,6 +230,11 @@ class NotebookKernel:
         self.close()
 
 
+def _plain(text: str) -> str:
+    """Kernel error text without ANSI colour codes, on one line."""
+    return " ".join(re.sub(r"\x1b\[[0-9;]*m", "", str(text)).split())
+
+
 def execute_notebooks(spec: StudySpec, layout: Layout, names=None, kernel: NotebookKernel | None = None,
                       log=print, result=None) -> list[Path]:
     """Execute the study's notebooks and render each to ``reports/<study>/notebooks/<name>.html``.
@@ -240,6 +247,8 @@ def execute_notebooks(spec: StudySpec, layout: Layout, names=None, kernel: Noteb
     import nbformat
     import pickle
     import tempfile
+
+    from nbclient.exceptions import CellExecutionError
 
     folder = notebook_dir(layout.root)
     chosen = [nb for nb in notebooks_for(spec) if names is None or nb.name in names]
@@ -264,7 +273,12 @@ def execute_notebooks(spec: StudySpec, layout: Layout, names=None, kernel: Noteb
             start = time.perf_counter()
             print(f"{spec.id}: executing {src} ...", file=sys.stderr, flush=True)
             nb = nbformat.read(src, as_version=4)
-            kernel.execute(nb, folder.resolve(), setup_code)
+            try:
+                kernel.execute(nb, folder.resolve(), setup_code)
+            except CellExecutionError as exc:
+                # One line for the reader, not the kernel's coloured traceback.
+                raise ReplicationError(f"{src}: a cell failed while executing it for study '{spec.id}': "
+                                       f"{exc.ename}: {_plain(exc.evalue)}") from None
             body, _ = exporter.from_notebook_node(nb)
             out = layout.notebooks / f"{nb_info.name}.html"
             files.atomic_write_text(out, body)

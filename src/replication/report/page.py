@@ -476,17 +476,18 @@ def render_study_page(run) -> str:
             rd.table(matrix, f"Pass rate of every claim in every scenario ({len(scen)} scenarios)")]))
     curve_path = layout.tables / "replicability.csv"
     if curve_path.exists():
-        from ..evaluation.controls import replicable_above
+        from ..evaluation.controls import replicability_statement
         curve = pd.read_csv(curve_path)
-        above = replicable_above(curve)
+        default = spec.simulation.separation.value if spec.simulation else None
+        points = "; ".join(f"{r.separation:g}: {r.all_claims:.2f}" for r in curve.itertuples())
         sections.append(("replicability", "Replicability against the separation", [
             f"<p>{int(curve['replicates'].iloc[0])} replicates per separation with sampled (multinomial) composition "
             "(<code>replication curve</code>): the probability that each claim, and all claims, pass, and the median "
-            "ARI against the truth. " + (f"All claims pass with probability >= 0.8 from separation {above:g}."
-                                         if above is not None else
-                                         "At no separation simulated do all claims pass with probability >= 0.8.")
-            + "</p>",
-            _img(fig / "replicability.png", "replicability curve: probability that all claims pass, per separation"),
+            "ARI against the truth. " + html.escape(replicability_statement(curve, spec)) + "</p>",
+            _img(fig / "replicability.png",
+                 "Replicability curve: probability that all claims pass together at each separation ("
+                 + points + ")" + (f"; the study's default separation, {default:g}, is marked" if default else "")
+                 + "; one line per claim besides."),
             rd.table(curve, "Pass probability per separation")]))
     if "method_comparison" in t:
         from ..evaluation.comparison import divergence_notes

@@ -43,8 +43,22 @@ def _log_within_ss_by_cutting(X, Z, ks) -> np.ndarray:
     return np.array(out)
 
 
-def gap_statistic(X, ks, n_references: int = 20, random_state: int = 0):
+def reference_linkage(R) -> np.ndarray:
+    """Ward's tree of a gap-statistic reference set, by fastcluster's ``linkage_vector``.
+
+    Only the merge heights of a reference tree are used. The reference sets are continuous
+    uniform draws, so they have no ties, and fastcluster's heights equal scipy's to
+    rounding (the test compares them); it is about four times quicker at N = 586, and the
+    twenty reference trees were a third of a Monte Carlo replicate.
+    """
+    import fastcluster
+    return fastcluster.linkage_vector(np.asarray(R, dtype=float), method="ward")
+
+
+def gap_statistic(X, ks, n_references: int = 20, random_state: int = 0, Z=None):
     """Gap(k) and its simulation error s(k) for Ward's cuts (Tibshirani et al. 2001).
+
+    ``Z``: Ward's tree of ``X`` when already built (scipy's, as the segmentation uses).
 
     Returns
     -------
@@ -52,9 +66,9 @@ def gap_statistic(X, ks, n_references: int = 20, random_state: int = 0):
     """
     X = np.asarray(X, dtype=float)
     rng = np.random.default_rng(random_state)
-    observed = _log_within_ss(X, ward_linkage(X), ks)
+    observed = _log_within_ss(X, ward_linkage(X) if Z is None else Z, ks)
     lo, hi = X.min(axis=0), X.max(axis=0)
-    refs = np.vstack([_log_within_ss(R, ward_linkage(R), ks)
+    refs = np.vstack([_log_within_ss(R, reference_linkage(R), ks)
                       for R in (rng.uniform(lo, hi, size=X.shape) for _ in range(n_references))])
     gap = refs.mean(axis=0) - observed
     s = refs.std(axis=0, ddof=0) * np.sqrt(1 + 1 / n_references)
@@ -119,7 +133,9 @@ def k_selection(X, Z=None, k_range=range(2, 11), n_references: int = 20, random_
             "davies_bouldin": davies_bouldin_score(X, labels),
         })
     crit = pd.DataFrame(rows)
-    gap, s = gap_statistic(X if sample is None else X[sample], ks + [ks[-1] + 1], n_references, random_state)
+    # Ward's own tree of X serves the observed term when it is a tree of every row.
+    own = Z if sample is None and n_leaves == n else None
+    gap, s = gap_statistic(X if sample is None else X[sample], ks + [ks[-1] + 1], n_references, random_state, Z=own)
     crit["gap"], crit["gap_se"] = gap[:-1], s[:-1]
     ok = gap[:-1] >= gap[1:] - s[1:]
     gap_k = ks[int(np.argmax(ok))] if ok.any() else ks[-1]

@@ -227,7 +227,7 @@ def write_demo_survey(folder, n: int = 400, seed: int = DEMO_SEED, force: bool =
     sav, yml = folder / DEMO_SAV, folder / DEMO_YAML
     existing = [str(p) for p in (sav, yml) if p.exists()]
     if existing and not force:
-        raise ReplicationError(f"{existing[0]}: already exists; pass force=True to overwrite the demonstration")
+        raise ReplicationError(f"{existing[0]}: already exists; pass force=True (`replication demo --force`) to overwrite the demonstration")
     df, meta = demo_frame(n, seed)
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / f".{DEMO_SAV}.{os.getpid()}.tmp"
