@@ -55,11 +55,12 @@ def main():
             "replicate": lambda: controls._replicate(spec, gen, scenario, next(seeds)),
             "complete": lambda: recovery_tables(analyse(spec, sample.survey), sample.truth),
         }
+        sizes = {"replicate": scenario.generator.n or len(sample.survey)}   # a scenario may set its own N
         for form, fn in forms.items():
             # Panel-scale forms take seconds each: fewer repeats.
             times = timed(fn, args.repeat if len(sample.survey) <= 5000 or form == "core" else max(1, args.repeat // 3))
             budget = BUDGETS.get((sid, form))
-            print(f"{sid:<18} {len(sample.survey):>7,} {form:<10} {statistics.median(times):>9.3f} "
+            print(f"{sid:<18} {sizes.get(form, len(sample.survey)):>7,} {form:<10} {statistics.median(times):>9.3f} "
                   f"{min(times):>7.3f} {budget if budget else '-':>7}", flush=True)
 
 

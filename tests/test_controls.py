@@ -134,6 +134,31 @@ def test_stability_tables_and_claim(spec, sample):
     assert ((cent["ci_low"] <= cent["mean"]) & (cent["mean"] <= cent["ci_high"])).all()
 
 
+def test_panel_scale_bootstrap_draws_smaller_samples_and_rescales(forrester):
+    """Above the exact limit: bootstrap samples of panel_resample_size (m-out-of-n). The
+    rescaled intervals must have the width of the sampling intervals at the full N, not
+    the sqrt(N / m) = 2x wider width of samples of m (tolerance: within 0.6x to 1.6x of the
+    multinomial interval, whose width at N = 8,000 is about +-0.9 points; 20 resamples)."""
+    from replication.evaluation.uncertainty import bootstrap_stability
+    survey = simulate_survey(forrester, n=8000, random_state=5).survey
+    result = analyse(forrester, survey)
+    assert result.segmentation.model.path_ == "micro-clusters"
+    shares = result.tables["bootstrap_shares"].set_index("segment")
+    assert shares["computed_on"].str.contains("of 2,000 of 8,000 respondents \\(m-out-of-n").all()
+    width = shares["ci_high"] - shares["ci_low"]
+    sampling = result.tables["share_intervals"].set_index("segment")
+    ratio = width / (sampling["ci_high"] - sampling["ci_low"])
+    assert ((ratio > 0.6) & (ratio < 1.6)).all(), ratio
+    assert (shares["ci_low"] <= shares["replicated_pct"]).all() and (shares["replicated_pct"] <= shares["ci_high"]).all()
+    glob = result.tables["stability_global"].set_index("statistic")["value"]
+    assert glob["respondents_per_resample"] == 2000
+    assert result.tables["row_order_agreement"]["computed_on"].str.contains("2,000 of 8,000").all()
+    # Without a resample size, the ordinary bootstrap: samples of all respondents.
+    scores, seg = result.scores, result.segmentation
+    plain = bootstrap_stability(forrester, scores, seg.model.labels_, seg.assignments["segment"].to_numpy(), 3, 1)
+    assert plain["stability_global"].set_index("statistic")["value"]["respondents_per_resample"] == 8000
+
+
 def test_unstable_structure_fails_the_stability_claim(spec):
     """Separation 0: clusters cut from noise are not reproduced in bootstrap samples."""
     survey = simulate_survey(spec, separation=0, random_state=3).survey

@@ -262,16 +262,21 @@ def _analyse(spec, survey, with_k_selection, crosscheck, stability, n_jobs, sour
     u = spec.uncertainty
     segments = segmentation.assignments["segment"].to_numpy()
     tables["share_intervals"] = share_intervals(spec, segments, u.share_resamples, spec.seed.value, u.level)
-    if stability and u.stability_resamples:
-        # In this process: small samples re-segment in milliseconds (worker processes would
-        # cost more to start than they save), and at panel scale each refit's k-means already
-        # runs on every core (measured at N = 60,000, B = 10: 5.4 s here, 12.7 s on 2 workers).
-        workers = n_jobs or 1
-        tables.update(bootstrap_stability(spec, scores, segmentation.model.labels_, segments,
-                                          u.stability_resamples, spec.seed.value, n_jobs=workers, level=u.level))
-    if stability and u.row_orders and spec.segmentation.method.value == "ward_kmeans":
-        tables["row_order_agreement"] = row_order_agreement(spec, scores, segmentation.model.labels_,
-                                                            u.row_orders, spec.seed.value)
+    # Above the exact limit the resampling runs on samples of panel_resample_size (see
+    # evaluation.uncertainty): a refit of all respondents costs seconds there.
+    panel = u.panel_resample_size if len(survey) > spec.segmentation.exact_limit else None
+    if stability and (u.stability_resamples or u.row_orders):
+        # One thread per refit: the resampled segmentations are small (samples of
+        # panel_resample_size at panel scale), where BLAS and OpenMP threads cost more
+        # than they save; worker processes (n_jobs) would cost more to start than they save.
+        with threadpool_limits(limits=1):
+            if u.stability_resamples:
+                tables.update(bootstrap_stability(spec, scores, segmentation.model.labels_, segments,
+                                                  u.stability_resamples, spec.seed.value, n_jobs=n_jobs or 1,
+                                                  level=u.level, resample_size=panel))
+            if u.row_orders and spec.segmentation.method.value == "ward_kmeans":
+                tables["row_order_agreement"] = row_order_agreement(spec, scores, segmentation.model.labels_,
+                                                                    u.row_orders, spec.seed.value, sample_size=panel)
 
     membership, data, problems = None, None, []
     if spec.membership is not None:

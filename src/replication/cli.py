@@ -83,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmd["check"].add_argument("--exit-zero", action="store_true",
                               help="write the scorecard and exit 0 even if claims fail")
     cmd["notebooks"].add_argument("names", nargs="*", help="notebook names without .ipynb (default: all)")
-    for name, default_r in (("controls", 100), ("curve", 200)):
+    for name, default_r in (("controls", 100), ("curve", 200), ("threestep", 100)):
         c = cmd[name]
         c.add_argument("--seeds", type=int, default=default_r, help="replicates per scenario (default: %(default)s)")
         c.add_argument("--jobs", type=int, default=2, help="parallel workers (default: %(default)s)")
@@ -173,7 +173,7 @@ def _step(args, spec) -> int:
         return 0
     elif args.command == "verify":
         raise AssertionError("handled by _verify")
-    elif args.command in ("controls", "curve"):
+    elif args.command in ("controls", "curve", "threestep"):
         written = pipeline.monte_carlo(spec, layout, args.command, seeds=args.seeds, n_jobs=args.jobs,
                                        backend=args.backend, scenarios=getattr(args, "scenario", None),
                                        separations=getattr(args, "separations", None), log=print)

@@ -90,6 +90,10 @@ STEPS = [
     Step("curve", "replicability curve: pass probability of every claim against the separation (Monte Carlo)",
          "Simulate R replicates at each separation (sampled composition), and write the probability that each "
          "claim and all claims pass, and the median ARI against the truth, with a figure."),
+    Step("threestep", "membership model under classification error: naive vs BCH vs ML (Monte Carlo)",
+         "Simulate R samples at a weak separation (relative entropy about 0.7) and estimate the membership "
+         "model on each naively (modal classes) and with the three-step BCH and ML corrections; write the "
+         "bias and 95 % interval coverage of every estimator against the true slopes, with a figure."),
     Step("notebooks", "execute the notebooks for the study into reports/<study>/notebooks/",
          "Execute the notebooks that apply to the study and render each to HTML."),
     Step("report", "write the study page, its manifest, and the landing page",
@@ -164,6 +168,9 @@ OUTPUTS = [
     Output("controls_matrix", "table", "claims x scenarios, and which claims are diagnostic of segment structure", "controls", "evaluation.controls.diagnostic_table", "(report)", _SIM, True),
     Output("replicability", "table", "pass probability of each claim against the separation", "curve", "evaluation.controls.replicability_curve", "(report)", _SIM, True),
     Output("replicability", "figure", "replicability curve", "curve", "report.montecarlo.replicability_curve", "(report)", _SIM, True),
+    Output("three_step_montecarlo", "table", "bias and coverage of the naive, BCH and ML membership models against the true slopes", "threestep", "evaluation.three_step_mc.three_step_montecarlo", "(report)", _SIM + _MEM, True),
+    Output("three_step_slopes", "table", "the same per slope", "threestep", "evaluation.three_step_mc.summarise", "(report)", _SIM + _MEM, True),
+    Output("three_step_montecarlo", "figure", "mean estimate against the truth, coverage and attenuation per estimator", "threestep", "report.montecarlo.three_step_bias", "(report)", _SIM + _MEM, True),
 ]
 
 

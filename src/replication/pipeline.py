@@ -210,8 +210,9 @@ def run_study(spec: StudySpec, root: str | Path = ".", notebooks: bool = True, l
 
 def monte_carlo(spec: StudySpec, layout: Layout, which: str, seeds: int, n_jobs: int = 2, backend: str = "loky",
                 scenarios=None, separations=None, log=print) -> list[Path]:
-    """Run the control scenarios (``which="controls"``) or the replicability curve
-    (``"curve"``) for a synthetic study and write their on-demand outputs."""
+    """Run the control scenarios (``which="controls"``), the replicability curve
+    (``"curve"``) or the three-step Monte Carlo (``"threestep"``) for a synthetic study and
+    write their on-demand outputs."""
     from .evaluation import controls as C
     from .outputs import outputs_for
 
@@ -231,6 +232,16 @@ def monte_carlo(spec: StudySpec, layout: Layout, which: str, seeds: int, n_jobs:
             bad = part[part["meets_expectation"] == False]  # noqa: E712 (None means no expectation)
             log(f"{sc_id}: " + ("every expectation met" if bad.empty else
                                 "NOT met: " + ", ".join(f"{r.claim} passes {r.pass_rate:.0%}" for r in bad.itertuples())))
+    elif which == "threestep":
+        from .evaluation import three_step_mc as T
+        from .report.figures import save_figure
+        from .report.montecarlo import three_step_bias
+        tables = T.three_step_montecarlo(spec, n_seeds=seeds, seed=spec.seed.value, n_jobs=n_jobs, backend=backend)
+        written += [files.write_csv(layout.tables / f"{name}.csv", tables[name])
+                    for name in ("three_step_montecarlo", "three_step_slopes")]
+        written.append(save_figure(three_step_bias(tables["three_step_slopes"], tables["three_step_montecarlo"]),
+                                   layout.figures / "three_step_montecarlo.png"))
+        log(T.statement(tables["three_step_montecarlo"]))
     else:
         curve = C.replicability_curve(spec, separations, n_seeds=seeds, seed=spec.seed.value, n_jobs=n_jobs,
                                       backend=backend)

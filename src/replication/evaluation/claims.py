@@ -7,10 +7,10 @@ fails with "not computed": a check never passes by default.
 
 from __future__ import annotations
 
-
 import pandas as pd
 
 from ..study.spec import Claim, StudySpec
+
 
 def _row(claim, reported, replicated, tolerance, passed):
     return {"claim": claim.id, "statement": claim.statement,
@@ -45,6 +45,60 @@ def _segment_found(segment: str, t) -> bool:
     mine = check[(check["segment"] == segment) & (check["reported"] != "M")]
     named = (t["segment_match"]["segment"] == segment).any()
     return bool(named and mine["holds"].all())
+
+
+#: Claim kinds that judge a segment's share.
+SHARE_KINDS = ("segment_share", "segment_share_rounds", "segment_share_interval")
+
+
+def share_rule(spec: StudySpec) -> tuple[str | None, str]:
+    """The kind of the study's share claims and their size criterion in words (the first
+    share claim's kind; ``None`` when the study makes no share claim)."""
+    kind = next((c.kind for c in spec.claims if c.kind in SHARE_KINDS), None)
+    u = spec.uncertainty
+    text = {None: "(the study makes no share claim)",
+            "segment_share": (f"lies within ± {spec.share_tolerance_pp.value:g} percentage points of the reported "
+                              "share" if spec.share_tolerance_pp is not None else ""),
+            "segment_share_rounds": "rounds (half up) to the reported whole percent",
+            "segment_share_interval": (f"has the reported share inside its {u.level:.0%} sampling interval "
+                                       f"({u.share_resamples:,} multinomial resamples of the segment counts)")}[kind]
+    return kind, text
+
+
+def share_check(spec: StudySpec, segments) -> pd.DataFrame:
+    """Each segment's share judged by the size criterion of the study's share claims.
+
+    The claims also ask that the segment be found (its profile holds by the absolute
+    rule); this is the size part alone, for a segmentation without the other tables (a
+    repeated sample, a negative control).
+
+    Returns
+    -------
+    DataFrame
+        ``segment, name, reported_pct, replicated_pct, difference_pp, passes`` (and
+        ``ci_low, ci_high`` for the interval criterion).
+    """
+    from ..segmentation.profiles import cluster_size_table
+    from .uncertainty import share_intervals
+
+    kind, _ = share_rule(spec)
+    seg = pd.Series(segments).reset_index(drop=True)
+    sizes = cluster_size_table(spec, seg)
+    sizes = sizes[sizes["segment"].isin(spec.segment_ids)]
+    out = sizes[["segment", "name", "reported_pct", "replicated_pct", "difference_pp"]].copy()
+    if kind == "segment_share_interval":
+        u = spec.uncertainty
+        iv = share_intervals(spec, seg.to_numpy(), u.share_resamples, spec.seed.value, u.level).set_index("segment")
+        out["ci_low"] = out["segment"].map(iv["ci_low"])
+        out["ci_high"] = out["segment"].map(iv["ci_high"])
+        out["passes"] = out["segment"].map(iv["reported_inside"]).astype(bool)
+    elif kind == "segment_share_rounds":
+        out["passes"] = sizes["rounds_to_reported"].to_numpy()
+    elif kind == "segment_share":
+        out["passes"] = sizes["within_tolerance"].to_numpy()
+    else:
+        out["passes"] = True
+    return out.reset_index(drop=True)
 
 
 def _share_interval(claim: Claim, spec: StudySpec, t):

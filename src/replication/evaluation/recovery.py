@@ -92,7 +92,7 @@ def logit_recovery(truth: dict, coefficients: pd.DataFrame, scale: pd.Series, st
     return table, summary
 
 
-def recovery_tables(result, truth: dict) -> dict[str, pd.DataFrame]:
+def recovery_tables(result, truth: dict, methods: bool | None = None) -> dict[str, pd.DataFrame]:
     """Every recovery table of an analysis against the generating truth, by output name.
 
     Parameters
@@ -101,11 +101,16 @@ def recovery_tables(result, truth: dict) -> dict[str, pd.DataFrame]:
         The analysis (which never saw the truth).
     truth : dict
         Contents of ``truth.json``.
+    methods : bool, optional
+        Also compare the segmentation methods (seconds of compute). Default: for a main
+        run (one with the stability tables), not for a Monte Carlo replicate.
     """
     spec = result.spec
     summary, confusion = clustering_recovery(spec, truth, result.assignments)
     tables = {"recovery_clustering": summary, "recovery_confusion": confusion}
-    if "share_intervals" in result.tables and "stability" in result.tables:   # the main run, not a replicate
+    if methods is None:
+        methods = "share_intervals" in result.tables and "stability" in result.tables
+    if methods:
         from .comparison import compare_methods
         tables["method_comparison"] = compare_methods(spec, result.survey, truth)
     if result.membership is not None and "logit" in truth:

@@ -19,6 +19,16 @@ Two resampling schemes, each stated where its numbers are shown:
   Leisch 2010). :func:`row_order_agreement` refits on random row orders *without* the
   canonical sort, to show the order dependence the sort hides.
 
+*At panel scale* (more respondents than the segmentation's exact limit) both run on
+smaller samples, as the k criteria do: each bootstrap sample draws ``m`` respondents
+(``uncertainty.panel_resample_size``, 2,000 by default) with replacement from all of them,
+the m-out-of-n bootstrap (Bickel, Götze & van Zwet 1997), and the percentile intervals of
+shares and centroids are rescaled to the full sample, ``estimate + sqrt(m / n) *
+(quantile - estimate)``; the Jaccard and ARI stability measures are those of samples of
+``m`` (a stricter test than at ``n``: smaller samples are less stable). Random row orders
+are fitted to one seeded sample of ``m`` respondents and compared with that sample's own
+canonical-order fit. Every table says what it was computed on.
+
 Resamples run in parallel with joblib (``n_jobs``); their seeds come from
 ``numpy.random.SeedSequence(seed).spawn(B)``, so results do not depend on the number of
 workers.
@@ -90,7 +100,8 @@ def _refit(spec, X, idx, seed):
 
 
 def bootstrap_stability(spec, scores: pd.DataFrame, labels, segments, n_resamples: int = 100, seed: int = 0,
-                        n_jobs: int = 2, level: float = 0.95, progress: bool = False) -> dict:
+                        n_jobs: int = 2, level: float = 0.95, progress: bool = False,
+                        resample_size: int | None = None) -> dict:
     """Re-segment ``n_resamples`` bootstrap samples; intervals and stability.
 
     Parameters
@@ -104,6 +115,9 @@ def bootstrap_stability(spec, scores: pd.DataFrame, labels, segments, n_resample
         The analysis's segment id of each respondent.
     n_resamples, seed, n_jobs, level, progress
         Bootstrap samples, seed (spawned per sample), parallel workers, interval level, tqdm bar.
+    resample_size : int, optional
+        Respondents per bootstrap sample (the m-out-of-n bootstrap, intervals rescaled;
+        see the module docstring). Default: all of them.
 
     Returns
     -------
@@ -119,8 +133,11 @@ def bootstrap_stability(spec, scores: pd.DataFrame, labels, segments, n_resample
     X = scores[spec.dimension_ids].to_numpy(dtype=float)
     labels, segments = np.asarray(labels), np.asarray(segments)
     n = X.shape[0]
+    m = n if resample_size is None or resample_size >= n else int(resample_size)
+    shrink = np.sqrt(m / n)           # 1 for the ordinary bootstrap
+    on = f"{n_resamples} samples of {m:,} of {n:,} respondents" + (" (m-out-of-n, intervals rescaled)" if m < n else "")
     seeds = spawn_seeds(seed, n_resamples)
-    samples = [np.random.default_rng(s).integers(0, n, n) for s in seeds]
+    samples = [np.random.default_rng(s).integers(0, n, m) for s in seeds]
     jobs = (delayed(_refit)(spec, X, idx, s) for idx, s in zip(samples, seeds))
     runs = Parallel(n_jobs=n_jobs, return_as="generator")(jobs)
     runs = list(tqdm(runs, total=n_resamples, desc="bootstrap", disable=not progress or None, leave=False))
@@ -140,42 +157,60 @@ def bootstrap_stability(spec, scores: pd.DataFrame, labels, segments, n_resample
     for s in spec.segments:
         pct = np.array([100.0 * (named == s.id).mean() for _, named, _ in runs])
         present = np.array([(named == s.id).any() for _, named, _ in runs])
-        lo, hi = np.percentile(pct, q)
-        share_rows.append({"segment": s.id, "name": s.name.value, "replicated_pct": 100.0 * (segments == s.id).mean(),
-                           "ci_low": lo, "ci_high": hi, "named_in": present.mean(), "resamples": n_resamples})
+        est = 100.0 * (segments == s.id).mean()
+        lo, hi = est + shrink * (np.percentile(pct, q) - est)
+        share_rows.append({"segment": s.id, "name": s.name.value, "replicated_pct": est,
+                           "ci_low": lo, "ci_high": hi, "named_in": present.mean(), "resamples": n_resamples,
+                           "computed_on": on})
         for j, d in enumerate(spec.dimension_ids):
             vals = np.array([c[s.id][j] for _, _, c in runs if s.id in c])
             mine = X[segments == s.id, j]
-            lo, hi = np.percentile(vals, q) if vals.size else (np.nan, np.nan)
-            centroid_rows.append({"segment": s.id, "dimension": d, "mean": mine.mean() if mine.size else np.nan,
+            est = mine.mean() if mine.size else np.nan
+            lo, hi = est + shrink * (np.percentile(vals, q) - est) if vals.size else (np.nan, np.nan)
+            centroid_rows.append({"segment": s.id, "dimension": d, "mean": est,
                                   "ci_low": lo, "ci_high": hi, "resamples": int(vals.size)})
     stab = []
     for s in spec.segments:
         vals = np.array(jaccard[s.id])
-        m = float(vals.mean()) if vals.size else np.nan
-        verdict = ("stable" if m >= STABLE else "dissolved" if m <= DISSOLVED else "doubtful") if vals.size else "absent"
-        stab.append({"segment": s.id, "name": s.name.value, "mean_jaccard": m, "verdict": verdict,
-                     "resamples": int(vals.size)})
+        mj = float(vals.mean()) if vals.size else np.nan
+        verdict = ("stable" if mj >= STABLE else "dissolved" if mj <= DISSOLVED else "doubtful") if vals.size else "absent"
+        stab.append({"segment": s.id, "name": s.name.value, "mean_jaccard": mj, "verdict": verdict,
+                     "resamples": int(vals.size), "computed_on": on})
     glob = pd.DataFrame([{"statistic": "mean_bootstrap_ari", "value": float(np.mean(aris))},
                          {"statistic": "min_bootstrap_ari", "value": float(np.min(aris))},
-                         {"statistic": "resamples", "value": float(n_resamples)}])
+                         {"statistic": "resamples", "value": float(n_resamples)},
+                         {"statistic": "respondents_per_resample", "value": float(m)}])
     return {"bootstrap_shares": pd.DataFrame(share_rows), "bootstrap_centroids": pd.DataFrame(centroid_rows),
             "stability": pd.DataFrame(stab), "stability_global": glob}
 
 
-def row_order_agreement(spec, scores: pd.DataFrame, labels, n_orders: int = 20, seed: int = 0) -> pd.DataFrame:
+def row_order_agreement(spec, scores: pd.DataFrame, labels, n_orders: int = 20, seed: int = 0,
+                        sample_size: int | None = None) -> pd.DataFrame:
     """ARI against the analysis's partition when the rows are fitted in random orders
-    without the canonical sort (Ward breaks ties by order; k-means follows its start)."""
+    without the canonical sort (Ward breaks ties by order; k-means follows its start).
+
+    With ``sample_size`` below the number of respondents, the orders are of one seeded
+    sample of that many, compared with the sample's own canonical-order fit."""
     from ..segmentation.two_stage import TwoStageClustering
 
     X = scores[spec.dimension_ids].to_numpy(dtype=float)
     labels = np.asarray(labels)
     method = spec.segmentation
+    n = X.shape[0]
+
+    def fit(rows, canonical):
+        return TwoStageClustering(spec.n_segments.value, standardize=method.standardize.value,
+                                  exact_limit=method.exact_limit, random_state=seed,
+                                  canonical_order=canonical).fit(rows).labels_
+
+    on = f"all {n:,} respondents"
+    if sample_size is not None and sample_size < n:
+        pick = np.sort(np.random.default_rng(seed).choice(n, size=sample_size, replace=False))
+        X, labels = X[pick], fit(X[pick], True)
+        on = f"a seeded sample of {sample_size:,} of {n:,} respondents, against its own canonical-order fit"
     rows = []
     for i, s in enumerate(spawn_seeds(seed, n_orders)):
         perm = np.random.default_rng(s).permutation(X.shape[0])
-        model = TwoStageClustering(spec.n_segments.value, standardize=method.standardize.value,
-                                   exact_limit=method.exact_limit, random_state=seed,
-                                   canonical_order=False).fit(X[perm])
-        rows.append({"order": i + 1, "ari": adjusted_rand_score(labels[perm], model.labels_)})
+        rows.append({"order": i + 1, "ari": adjusted_rand_score(labels[perm], fit(X[perm], False)),
+                     "computed_on": on})
     return pd.DataFrame(rows)

@@ -103,6 +103,14 @@ def _size_rule(df: pd.DataFrame):
     return 0.5, "rounds_to_reported", "rounds to the reported whole percent", ("rounds to it", "does not round to it")
 
 
+def size_intervals(spec, tables: dict) -> pd.DataFrame | None:
+    """The share intervals the size figure draws: those of the analysis when the study's
+    share claims judge by intervals (``segment_share_interval``), else None."""
+    from ..evaluation.claims import share_rule
+    kind, _ = share_rule(spec)
+    return tables.get("share_intervals") if kind == "segment_share_interval" else None
+
+
 def save_figure(fig, path: str | Path, dpi: int = DPI) -> Path:
     """Save a PNG at the figure's own size (no trimming, so its width is the width drawn),
     without the metadata (software version) that would differ across machines."""
@@ -129,30 +137,45 @@ def _fig(width: float, height: float, *args, **kwargs):
 
 # --- the figures ----------------------------------------------------------------------
 
-def cluster_size_check(sizes: pd.DataFrame, palette=None):
-    """Reported against replicated share per segment, with the band a share must fall in.
+def cluster_size_check(sizes: pd.DataFrame, palette=None, intervals: pd.DataFrame | None = None):
+    """Reported against replicated share per segment, judged as the share claims judge it.
 
-    The band is the reported share ± the specification's tolerance; without a tolerance it
-    is the rounding interval of the reported whole percent (the share must round to it).
-    Each segment's dot has the segment's colour; the verdict is written beside it.
+    With ``intervals`` (``segment, ci_low, ci_high`` and ``reported_inside`` or ``passes``:
+    :func:`~replication.evaluation.uncertainty.share_intervals` or
+    :func:`~replication.evaluation.claims.share_check`), each replicated share is drawn
+    with its interval and passes when the interval holds the reported share (the
+    ``segment_share_interval`` claims). Without, the band is the reported share ± the
+    specification's tolerance or, without a tolerance, the rounding interval of the
+    reported whole percent. Each segment's dot has the segment's colour; the verdict is
+    written beside it.
     """
     df = sizes[sizes["segment"] != "unmatched"].reset_index(drop=True)
     colours = _palette(palette, df["segment"])
     fig, ax = _fig(NARROW, max(3.4, 0.55 * len(df) + 1.9))
     y = np.arange(len(df))
-    half, ok_col, band, words = _size_rule(df)
-    ax.barh(y, 2 * half, left=df["reported_pct"] - half, height=0.6, color="#dee2e6", label=band)
+    dot_colours = [colours.get(s, UNMATCHED_COLOUR) for s in df["segment"]]
+    if intervals is not None:
+        iv = intervals.set_index("segment").reindex(df["segment"])
+        verdicts = (iv["reported_inside"] if "reported_inside" in iv.columns else iv["passes"]).fillna(False)
+        verdicts = pd.Series(verdicts.to_numpy(dtype=bool), index=df.index)
+        words = ("interval holds it", "interval misses it")
+        ax.hlines(y, iv["ci_low"], iv["ci_high"], colors=dot_colours, lw=5, alpha=0.45)
+        ax.plot([], [], color="#868e96", lw=5, alpha=0.6, label="95 % interval of the replicated share")
+    else:
+        half, ok_col, band, words = _size_rule(df)
+        ax.barh(y, 2 * half, left=df["reported_pct"] - half, height=0.6, color="#dee2e6", label=band)
+        verdicts = df[ok_col] if ok_col in df.columns else pd.Series(True, index=df.index)
     ax.scatter(df["reported_pct"], y, marker="|", s=400, color="black", label="reported share", zorder=3)
-    ax.scatter(df["replicated_pct"], y, s=70, color=[colours.get(s, UNMATCHED_COLOUR) for s in df["segment"]],
-               edgecolor="black", linewidth=0.6, zorder=4)
-    verdicts = df[ok_col] if ok_col in df.columns else pd.Series(True, index=df.index)
+    ax.scatter(df["replicated_pct"], y, s=70, color=dot_colours, edgecolor="black", linewidth=0.6, zorder=4)
     for yi, (rep, ok) in enumerate(zip(df["replicated_pct"], verdicts)):
         ax.annotate(f"{rep:.1f}% {words[0] if ok else words[1]}", (rep, yi), xytext=(0, 11), ha="center",
                     textcoords="offset points", fontsize=9, color=PASS if ok else FAIL)
     ax.set_yticks(y, df["name"])
     ax.set_ylim(len(df) - 0.4, -0.8)
     ax.set_xlabel("share of the sample (%)")
-    ax.set_xlim(0, max(df["reported_pct"].max(), df["replicated_pct"].max()) + 8)
+    high = df["replicated_pct"].max() if intervals is None else np.nanmax([df["replicated_pct"].max(),
+                                                                            intervals["ci_high"].max()])
+    ax.set_xlim(0, max(df["reported_pct"].max(), high) + 8)
     unmatched = sizes.loc[sizes["segment"] == "unmatched", "replicated_pct"]
     title = "Segment sizes: reported vs replicated"
     if len(unmatched):
@@ -381,7 +404,7 @@ def study_figures(result) -> dict:
     labels = spec.dimension_labels
     model = result.segmentation.model
     figs = {
-        "cluster_size_check": cluster_size_check(t["cluster_sizes"], palette),
+        "cluster_size_check": cluster_size_check(t["cluster_sizes"], palette, size_intervals(spec, t)),
         "segment_profiles": segment_profiles(t["centroids"], spec.dimension_ids, names, spec.study.dimensions,
                                              palette, labels),
         "dendrogram": dendrogram(model.linkage_, k, leaves=dendrogram_leaves(model, result.assignments),
@@ -419,13 +442,20 @@ def _n(x, digits: int = 2) -> str:
     return f"{x:.0f}" if x.is_integer() else f"{x:.{digits}f}"
 
 
-def _sizes_alt(sizes: pd.DataFrame, names: dict) -> str:
+def _sizes_alt(sizes: pd.DataFrame, names: dict, intervals: pd.DataFrame | None = None) -> str:
     df = sizes[sizes["segment"] != "unmatched"]
-    half, ok_col, _, _ = _size_rule(df)
-    yes, no = ((f"within the tolerance of ± {half:g} points", "outside the tolerance") if ok_col == "within_tolerance"
-               else ("rounds to the reported percent", "does not round to it"))
-    parts = [f"{names.get(r.segment, r.name)} reported {r.reported_pct:g} %, replicated {r.replicated_pct:.1f} %"
-             + (f" ({yes if getattr(r, ok_col) else no})" if ok_col in df.columns else "") for r in df.itertuples()]
+    if intervals is not None:
+        iv = intervals.set_index("segment")
+        ok = iv["reported_inside"] if "reported_inside" in iv.columns else iv["passes"]
+        parts = [f"{names.get(r.segment, r.name)} reported {r.reported_pct:g} %, replicated {r.replicated_pct:.1f} %"
+                 f" (95 % interval {iv.loc[r.segment, 'ci_low']:.1f} to {iv.loc[r.segment, 'ci_high']:.1f}: "
+                 f"{'holds' if ok.get(r.segment, False) else 'misses'} the reported share)" for r in df.itertuples()]
+    else:
+        half, ok_col, _, _ = _size_rule(df)
+        yes, no = ((f"within the tolerance of ± {half:g} points", "outside the tolerance")
+                   if ok_col == "within_tolerance" else ("rounds to the reported percent", "does not round to it"))
+        parts = [f"{names.get(r.segment, r.name)} reported {r.reported_pct:g} %, replicated {r.replicated_pct:.1f} %"
+                 + (f" ({yes if getattr(r, ok_col) else no})" if ok_col in df.columns else "") for r in df.itertuples()]
     text = "Segment sizes, reported vs replicated share of the sample: " + "; ".join(parts) + "."
     unmatched = sizes.loc[sizes["segment"] == "unmatched", "replicated_pct"]
     if len(unmatched):
@@ -503,7 +533,7 @@ def describe_figures(result) -> dict[str, str]:
     names, labels = spec.segment_names, spec.dimension_labels
     model = result.segmentation.model
     out = {
-        "cluster_size_check": _sizes_alt(t["cluster_sizes"], names),
+        "cluster_size_check": _sizes_alt(t["cluster_sizes"], names, size_intervals(spec, t)),
         "segment_profiles": _profiles_alt(t["centroids"], spec.dimension_ids, names, labels, spec.study.dimensions),
         "dendrogram": _dendrogram_alt(t["agglomeration_schedule_tail"], k, result.n, getattr(model, "path_", "exact")),
     }

@@ -292,11 +292,16 @@ class Uncertainty(_Strict):
     #: Random row orders fitted without the canonical sort (order dependence). 0 skips them.
     row_orders: int = 20
     level: float = 0.95
+    #: Above the segmentation's exact limit, respondents per bootstrap sample (the
+    #: m-out-of-n bootstrap, intervals rescaled) and in the row-order sample.
+    panel_resample_size: int = 2000
 
     @model_validator(mode="after")
     def _ranges(self):
         if self.share_resamples < 100 or self.stability_resamples < 0 or self.row_orders < 0:
             raise ValueError("share_resamples must be >= 100; stability_resamples and row_orders >= 0")
+        if self.panel_resample_size < 100:
+            raise ValueError("panel_resample_size must be >= 100")
         if not 0.5 < self.level < 1:
             raise ValueError("level must lie between 0.5 and 1")
         return self
