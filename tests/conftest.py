@@ -49,3 +49,10 @@ def small_forrester(forrester):
         pipeline.generate(forrester, pipeline.layout_for(forrester, root), n=PANEL_TEST_N)
         return root
     return write
+
+
+def analyse_fast(spec, survey, **kw):
+    """``analyse`` without the parts the data-handling tests do not look at (k criteria,
+    cross-check, bootstrap and method comparison)."""
+    from replication import analyse
+    return analyse(spec, survey, with_k_selection=False, crosscheck=False, stability=False, **kw)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import html
-import inspect
 import json
 import os
 import subprocess
@@ -21,39 +20,20 @@ import pandas as pd
 import pyreadstat
 import pytest
 
-from replication import analyse, cli
+from replication import cli
 from replication.errors import ReplicationError
 from replication.membership import model_card as mc
 from replication.study import loader
-from replication.study import spec as spec_module
 from replication.study.demo import write_demo_survey
 from replication.study.init_template import init_template, write_template
 from replication.study.sources import load_user_study, read_user_survey
+
+from conftest import analyse_fast
 
 
 # ---------------------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------------------
-
-
-def analyse_fast(spec, survey):
-    extra = {"stability": False} if "stability" in inspect.signature(analyse).parameters else {}
-    return analyse(spec, survey, with_k_selection=False, crosscheck=False, **extra)
-
-
-def cli_commands() -> set:
-    parser = cli.build_parser()
-    sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
-    return set(sub.choices)
-
-
-def cli_lacks(command):
-    return pytest.mark.skipif(command not in cli_commands(),
-                              reason=f"the CLI has no `replication {command}` yet (the lead wires it)")
-
-
-needs_data_spec = pytest.mark.skipif("data" not in spec_module.StudySpec.model_fields,
-                                     reason="the specification has no `data:` block yet (the lead wires it)")
 
 
 def digest(folder: Path) -> dict:
@@ -835,16 +815,16 @@ def _run_wrong_id_column(c):
 
 
 CLI_CASES = [
-    pytest.param(_init_missing_file, marks=cli_lacks("init"), id="init-missing-file"),
-    pytest.param(_init_folder, marks=cli_lacks("init"), id="init-folder"),
-    pytest.param(_init_existing_yaml, marks=cli_lacks("init"), id="init-refuses-to-overwrite"),
-    pytest.param(_init_wrong_delimiter, marks=cli_lacks("init"), id="init-wrong-delimiter"),
-    pytest.param(_classify_newer_card, marks=cli_lacks("classify"), id="classify-newer-card"),
-    pytest.param(_classify_missing_item, marks=cli_lacks("classify"), id="classify-missing-item"),
-    pytest.param(_classify_corrupt_card, marks=cli_lacks("classify"), id="classify-corrupt-card"),
-    pytest.param(_run_data_file_missing, marks=needs_data_spec, id="run-data-file-missing"),
-    pytest.param(_run_corrupt_sav, marks=needs_data_spec, id="run-corrupt-sav"),
-    pytest.param(_run_wrong_id_column, marks=needs_data_spec, id="run-wrong-id-column"),
+    pytest.param(_init_missing_file, id="init-missing-file"),
+    pytest.param(_init_folder, id="init-folder"),
+    pytest.param(_init_existing_yaml, id="init-refuses-to-overwrite"),
+    pytest.param(_init_wrong_delimiter, id="init-wrong-delimiter"),
+    pytest.param(_classify_newer_card, id="classify-newer-card"),
+    pytest.param(_classify_missing_item, id="classify-missing-item"),
+    pytest.param(_classify_corrupt_card, id="classify-corrupt-card"),
+    pytest.param(_run_data_file_missing, id="run-data-file-missing"),
+    pytest.param(_run_corrupt_sav, id="run-corrupt-sav"),
+    pytest.param(_run_wrong_id_column, id="run-wrong-id-column"),
 ]
 
 

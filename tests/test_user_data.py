@@ -10,7 +10,6 @@ card -> ``classify``). The few that need the wiring in the specification and the
 from __future__ import annotations
 
 import html
-import inspect
 import json
 
 import numpy as np
@@ -19,7 +18,7 @@ import pyreadstat
 import pytest
 import yaml
 
-from replication import analyse, cli
+from replication import cli
 from replication.errors import ReplicationError
 from replication.membership.model_card import (SCHEMA_VERSION, build_model_card, classify, load_model_card,
                                                read_new_respondents, safe_label, save_model_card,
@@ -31,31 +30,12 @@ from replication.study.measurement import cronbach_alpha
 from replication.study.simulate import simulate_survey
 from replication.study.sources import (DATA_FIELDS, data_block_problems, load_user_study, read_user_survey)
 
+from conftest import analyse_fast
+
 
 # ---------------------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------------------
-
-
-def analyse_fast(spec, survey, **kw):
-    """``analyse`` without the parts these tests do not look at (k criteria, cross-check, bootstrap)."""
-    extra = {"stability": False} if "stability" in inspect.signature(analyse).parameters else {}
-    return analyse(spec, survey, with_k_selection=False, crosscheck=False, **extra, **kw)
-
-
-def cli_commands() -> set:
-    parser = cli.build_parser()
-    sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
-    return set(sub.choices)
-
-
-def cli_lacks(command):
-    return pytest.mark.skipif(command not in cli_commands(),
-                              reason=f"the CLI has no `replication {command}` yet (the lead wires it)")
-
-
-needs_data_spec = pytest.mark.skipif("data" not in spec_module.StudySpec.model_fields,
-                                     reason="the specification has no `data:` block yet (the lead wires it)")
 
 
 def run_main(*args) -> int:
@@ -514,7 +494,6 @@ def test_an_unescaped_dollar_name_crashes_matplotlib():
 # ---------------------------------------------------------------------------------------
 
 
-@cli_lacks("init")
 def test_cli_init_writes_the_template_and_refuses_to_overwrite(demo, tmp_path, capsys):
     data = tmp_path / "survey.sav"
     data.write_bytes(demo["sav"].read_bytes())
@@ -531,7 +510,6 @@ def test_cli_init_writes_the_template_and_refuses_to_overwrite(demo, tmp_path, c
     assert "TODO" in target.read_text(encoding="utf-8")
 
 
-@cli_lacks("classify")
 def test_cli_classify_writes_segments(demo, tmp_path, capsys):
     card = save_model_card(build_model_card(demo["result"], strategies=demo["study"].strategies,
                                             data_block=demo["study"].data), tmp_path / "card.json")
@@ -544,8 +522,6 @@ def test_cli_classify_writes_segments(demo, tmp_path, capsys):
     assert "--force" in capsys.readouterr().err
 
 
-@needs_data_spec
-@cli_lacks("classify")
 def test_cli_run_on_a_data_study(demo, tmp_path, capsys):
     folder = tmp_path / "study"
     _, yml = write_demo_survey(folder, n=300, seed=3)
@@ -561,7 +537,6 @@ def test_cli_run_on_a_data_study(demo, tmp_path, capsys):
     assert not (root / "data" / "raw" / DEMO_STUDY_ID / "survey.csv").exists()   # nothing generated
 
 
-@needs_data_spec
 def test_notebooks_run_on_a_data_study(tmp_path, capsys):
     """The chapters read the study's own file (its data: block), not data/raw/: Chapter 5,
     the worked example, executes end to end and shows the round trip of the typing tool."""
