@@ -192,3 +192,17 @@ def test_replicable_above_needs_every_larger_separation_to_pass(golovacheva):
     assert "from separation 6" in text
     # Five share claims judged by 95 % intervals: the stated ceiling on all claims together.
     assert "0.95^5 = 0.77" in text
+
+
+def test_methods_compared_over_the_scenarios(golovacheva):
+    """One sample per scenario: on the default design every method chooses the reported k
+    and agrees with the truth (ARI >= .9, as on the shipped sample: .94-.97); with no
+    structure, no method agrees with the truth (ARI <= .1)."""
+    scenarios = [C.load_scenario(C.scenario_folder() / "golovacheva2022" / f"{name}.yaml")
+                 for name in ("default", "no_structure")]
+    table = C.methods_over_scenarios(golovacheva, scenarios, n_seeds=1, n_jobs=1, progress=False)
+    assert set(table["method"]) == {"ward_kmeans", "twostep", "lpa"} and (table["samples"] == 1).all()
+    default = table[table["scenario"] == "default"].set_index("method")
+    assert (default["chooses_reported_k"] == 1).all() and (default["mean_ari_vs_truth"] >= 0.9).all()
+    assert (table.loc[table["scenario"] == "no_structure", "mean_ari_vs_truth"].abs() <= 0.1).all()
+    assert (default.loc["ward_kmeans", "mean_ari_vs_paper"] == 1.0)

@@ -166,6 +166,7 @@ OUTPUTS = [
     Output("scorecard", "table", "every claim: pass/fail", "check", "evaluation.claims.evaluate_claims", "(report)"),
     Output("controls", "table", "pass rate of every claim in every control scenario", "controls", "evaluation.controls.run_controls", "(report)", _SIM, True),
     Output("controls_matrix", "table", "claims x scenarios, and which claims are diagnostic of segment structure", "controls", "evaluation.controls.diagnostic_table", "(report)", _SIM, True),
+    Output("method_comparison_controls", "table", "the segmentation methods compared over the control scenarios", "controls", "evaluation.controls.methods_over_scenarios", "(report)", _SIM, True),
     Output("replicability", "table", "pass probability of each claim against the separation", "curve", "evaluation.controls.replicability_curve", "(report)", _SIM, True),
     Output("replicability", "figure", "replicability curve", "curve", "report.montecarlo.replicability_curve", "(report)", _SIM, True),
     Output("three_step_montecarlo", "table", "bias and coverage of the naive, BCH and ML membership models against the true slopes", "threestep", "evaluation.three_step_mc.three_step_montecarlo", "(report)", _SIM + _MEM, True),

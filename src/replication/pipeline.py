@@ -226,8 +226,11 @@ def monte_carlo(spec: StudySpec, layout: Layout, which: str, seeds: int, n_jobs:
         loaded = [C.load_scenario(p) for p in paths]
         table = C.run_controls(spec, loaded, n_seeds=seeds, seed=spec.seed.value, n_jobs=n_jobs, backend=backend)
         matrix = C.diagnostic_table(table, loaded)
+        methods = C.methods_over_scenarios(spec, loaded, n_seeds=min(seeds, C.METHOD_SEEDS), seed=spec.seed.value,
+                                           n_jobs=n_jobs, backend=backend)
         written += [files.write_csv(layout.tables / "controls.csv", table),
-                    files.write_csv(layout.tables / "controls_matrix.csv", matrix)]
+                    files.write_csv(layout.tables / "controls_matrix.csv", matrix),
+                    files.write_csv(layout.tables / "method_comparison_controls.csv", methods)]
         for sc_id, part in table.groupby("scenario", sort=False):
             bad = part[part["meets_expectation"] == False]  # noqa: E712 (None means no expectation)
             log(f"{sc_id}: " + ("every expectation met" if bad.empty else

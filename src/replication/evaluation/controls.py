@@ -37,6 +37,11 @@ from ..study.spec import StudySpec, load_study
 from .uncertainty import spawn_seeds
 
 
+#: Samples per scenario for the comparison of segmentation methods (each compares three
+#: methods, with their own choice of k: seconds, not the controls' fraction of a second).
+METHOD_SEEDS = 10
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -153,20 +158,26 @@ def generating_spec(base: StudySpec, scenario: Scenario) -> StudySpec:
         raise ReplicationError(f"scenario '{scenario.id}': {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
 
 
+def scenario_sample(base: StudySpec, gen: StudySpec, scenario: Scenario, seed: int):
+    """One synthetic sample of a scenario (``gen`` is :func:`generating_spec` of it)."""
+    from ..study.simulate import simulate_survey
+
+    g = scenario.generator
+    return simulate_survey(gen, n=g.n or base.n.value, separation=g.separation, random_state=seed,
+                           composition=g.composition, predictor_error=g.predictor_error,
+                           shuffle_dimensions=g.shuffle_dimensions,
+                           dimensions_from_predictors=g.dimensions_from_predictors)
+
+
 def _replicate(base: StudySpec, gen: StudySpec, scenario: Scenario, seed: int) -> dict:
     """One replicate: simulate from the scenario, analyse with the base study."""
     from sklearn.metrics import adjusted_rand_score
     from threadpoolctl import threadpool_limits
 
     from ..analysis import analyse
-    from ..study.simulate import simulate_survey
 
-    g = scenario.generator
     with threadpool_limits(limits=1):
-        sample = simulate_survey(gen, n=g.n or base.n.value, separation=g.separation, random_state=seed,
-                                 composition=g.composition, predictor_error=g.predictor_error,
-                                 shuffle_dimensions=g.shuffle_dimensions,
-                                 dimensions_from_predictors=g.dimensions_from_predictors)
+        sample = scenario_sample(base, gen, scenario, seed)
         try:
             result = analyse(base, sample.survey, crosscheck=False, stability=False)
         except ReplicationError as exc:          # e.g. a survey the analysis cannot segment
@@ -175,6 +186,51 @@ def _replicate(base: StudySpec, gen: StudySpec, scenario: Scenario, seed: int) -
     out = {"seed": seed, "ari_truth": adjusted_rand_score(truth, result.assignments["cluster"])}
     out.update({f"claim:{c}": bool(p) for c, p in zip(result.scorecard["claim"], result.scorecard["passed"])})
     return out
+
+
+def _methods_replicate(base: StudySpec, gen: StudySpec, scenario: Scenario, seed: int) -> list[dict]:
+    """Every segmentation method on one sample of a scenario (the method comparison)."""
+    from threadpoolctl import threadpool_limits
+
+    from .comparison import method_comparison
+
+    with threadpool_limits(limits=1):
+        sample = scenario_sample(base, gen, scenario, seed)
+        try:
+            table = method_comparison(base, sample.survey, truth=sample.truth)
+        except ReplicationError as exc:
+            return [{"scenario": scenario.id, "seed": seed, "error": str(exc)}]
+    return [{"scenario": scenario.id, "seed": seed, "method": r.method, "k_chosen": int(r.k_chosen),
+             "all_matched": bool(r.all_matched), "ari_vs_paper": r.ari_vs_paper, "ari_vs_truth": r.ari_vs_truth,
+             "ari_vs_truth_at_chosen_k": r.ari_vs_truth_at_chosen_k} for r in table.itertuples()]
+
+
+def methods_over_scenarios(base: StudySpec, scenarios: list[Scenario], n_seeds: int = 5, seed: int = 0,
+                           n_jobs: int = 2, backend: str = "loky", progress: bool = True) -> pd.DataFrame:
+    """The comparison of segmentation methods over the control scenarios: per scenario and
+    method, how often it chooses the reported k, the k it chooses most, whether every
+    cluster fits a reported profile, and its mean agreement with the truth and with the
+    paper's method (``n_seeds`` samples per scenario, seeds spawned as for the controls)."""
+    from joblib import Parallel, delayed, parallel_config
+    from tqdm import tqdm
+
+    jobs = [delayed(_methods_replicate)(base, generating_spec(base, sc), sc, s)
+            for sc in scenarios for s in spawn_seeds(seed, n_seeds)]
+    with parallel_config(backend=backend, n_jobs=n_jobs):
+        parts = list(tqdm(Parallel(return_as="generator")(jobs), total=len(jobs), desc="methods over scenarios",
+                          disable=None if progress else True, leave=False))
+    rows = pd.DataFrame([r for part in parts for r in part])
+    ok = rows[rows["method"].notna()] if "method" in rows else rows.iloc[0:0]
+    k = base.n_segments.value
+    out = []
+    for (sc, method), g in ok.groupby(["scenario", "method"], sort=False):
+        out.append({"scenario": sc, "method": method, "samples": len(g),
+                    "chooses_reported_k": float((g["k_chosen"] == k).mean()),
+                    "k_chosen_most": int(g["k_chosen"].mode().min()),
+                    "all_clusters_named": float(g["all_matched"].mean()),
+                    "mean_ari_vs_truth": float(g["ari_vs_truth"].mean()),
+                    "mean_ari_vs_paper": float(g["ari_vs_paper"].mean())})
+    return pd.DataFrame(out)
 
 
 def dask_client(address: str | None = None, n_workers: int = 2):
