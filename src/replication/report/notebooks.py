@@ -235,14 +235,9 @@ def _plain(text: str) -> str:
     return " ".join(re.sub(r"\x1b\[[0-9;]*m", "", str(text)).split())
 
 
-def render_notebooks(spec: StudySpec, layout: Layout, names=None, kernel: NotebookKernel | None = None,
-                     log=print, result=None) -> list[tuple[Path, str]]:
-    """Execute the study's notebooks and render each to HTML, in memory.
-
-    Returns ``(path, html)`` pairs, ``path`` being where the page belongs
-    (``reports/<study>/notebooks/<name>.html``); nothing is written, so a run can execute
-    the notebooks of one study while it still analyses the next and write only once every
-    analysis has succeeded.
+def execute_notebooks(spec: StudySpec, layout: Layout, names=None, kernel: NotebookKernel | None = None,
+                      log=print, result=None) -> list[Path]:
+    """Execute the study's notebooks and render each to ``reports/<study>/notebooks/<name>.html``.
 
     ``result``, the run's own :class:`~replication.analysis.AnalysisResult`, is handed to
     the notebooks through a private temporary file, so that they show this run's analysis
@@ -271,7 +266,7 @@ def render_notebooks(spec: StudySpec, layout: Layout, names=None, kernel: Notebo
     exporter = offline_exporter()
     own = kernel is None
     kernel = kernel or NotebookKernel(folder.resolve())
-    pages = []
+    written = []
     try:
         for nb_info in chosen:
             src = folder / f"{nb_info.name}.ipynb"
@@ -285,23 +280,11 @@ def render_notebooks(spec: StudySpec, layout: Layout, names=None, kernel: Notebo
                 raise ReplicationError(f"{src}: a cell failed while executing it for study '{spec.id}': "
                                        f"{exc.ename}: {_plain(exc.evalue)}") from None
             body, _ = exporter.from_notebook_node(nb)
-            out = layout.notebooks / f"{nb_info.name}.html"
-            log(f"  {spec.id}: {nb_info.name} done in {time.perf_counter() - start:.1f} s")
-            pages.append((out, body))
+            out = files.atomic_write_text(layout.notebooks / f"{nb_info.name}.html", body)
+            log(f"  {spec.id}: {nb_info.name} done in {time.perf_counter() - start:.1f} s -> {out}")
+            written.append(out)
     finally:
         cache_dir.cleanup()
         if own:
             kernel.close()
-    return pages
-
-
-def write_notebook_pages(pages) -> list[Path]:
-    """Write :func:`render_notebooks`' pages (atomically, each)."""
-    return [files.atomic_write_text(path, body) for path, body in pages]
-
-
-def execute_notebooks(spec: StudySpec, layout: Layout, names=None, kernel: NotebookKernel | None = None,
-                      log=print, result=None) -> list[Path]:
-    """Execute the study's notebooks and write each to ``reports/<study>/notebooks/<name>.html``
-    (:func:`render_notebooks`, then :func:`write_notebook_pages`)."""
-    return write_notebook_pages(render_notebooks(spec, layout, names, kernel, log, result))
+    return written

@@ -54,7 +54,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from .two_stage import check_clustering_input
+from .two_stage import canonical_rows, check_clustering_input, inverse_permutation, size_order
 
 #: Starts of EM per k (the best likelihood is kept).
 N_INIT = 10
@@ -164,13 +164,7 @@ class LatentProfileClustering:
 
     def _prepare(self, X, k):
         X = check_clustering_input(X, k)
-        order = np.lexsort(X.T[::-1])
-        Xs = X[order]
-        if self.standardize:
-            self.mean_, self.scale_ = Xs.mean(axis=0), Xs.std(axis=0, ddof=1)
-        else:
-            self.mean_, self.scale_ = np.zeros(X.shape[1]), np.ones(X.shape[1])
-        Zs = self._transform(Xs)
+        order, self.mean_, self.scale_, Zs = canonical_rows(X, True, self.standardize)
         if isinstance(self.reg_covar, str):
             if self.reg_covar != "rounding":
                 raise ValueError(f"reg_covar must be 'rounding' or a number, not '{self.reg_covar}'")
@@ -198,11 +192,8 @@ class LatentProfileClustering:
         modal = proba.argmax(axis=1)
         sizes = np.bincount(modal, minlength=k)
         # Largest class first (by modal assignments, then by estimated weight), ties by mean.
-        rank = np.lexsort(tuple(gm.means_.T[::-1]) + (-gm.weights_, -sizes))
-        relabel = np.empty(k, int)
-        relabel[rank] = np.arange(k)
-        inverse = np.empty_like(order)
-        inverse[order] = np.arange(order.size)
+        rank, relabel = size_order(sizes, gm.means_, -gm.weights_)
+        inverse = inverse_permutation(order)
         self.mixture_, self.class_order_ = gm, rank
         self.labels_ = relabel[modal][inverse]
         self.membership_proba_ = proba[:, rank][inverse]

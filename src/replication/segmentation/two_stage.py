@@ -73,6 +73,40 @@ def check_clustering_input(X, n_clusters: int, names=None) -> np.ndarray:
     return X
 
 
+def canonical_rows(X, sort: bool = True, standardize: bool = True):
+    """The rows in canonical order and standardized, as every segmentation estimator needs.
+
+    Sorting by value makes a result a function of the set of respondents, not of the
+    order of the file (Ward and the CF tree break ties by order). Returns ``order``,
+    ``mean``, ``scale`` (ddof = 1; zeros and ones without standardizing) and ``Z``, the
+    standardized rows ``X[order]``.
+    """
+    order = np.lexsort(X.T[::-1]) if sort else np.arange(X.shape[0])
+    Xs = X[order]
+    if standardize:
+        mean, scale = Xs.mean(axis=0), Xs.std(axis=0, ddof=1)
+    else:
+        mean, scale = np.zeros(X.shape[1]), np.ones(X.shape[1])
+    return order, mean, scale, (Xs - mean) / scale
+
+
+def inverse_permutation(order) -> np.ndarray:
+    """``inverse[order] = 0..n-1``: takes arrays in canonical order back to the input's."""
+    inverse = np.empty_like(order)
+    inverse[order] = np.arange(order.size)
+    return inverse
+
+
+def size_order(sizes, centers, *before):
+    """Canonical cluster numbers: largest first, ties by the keys in ``before`` (earlier
+    ones decide first), then by centroid. Returns ``rank`` (new label j is old cluster
+    ``rank[j]``) and ``relabel`` (old cluster -> new label)."""
+    rank = np.lexsort(tuple(np.asarray(centers).T[::-1]) + tuple(before)[::-1] + (-np.asarray(sizes),))
+    relabel = np.empty(len(rank), int)
+    relabel[rank] = np.arange(len(rank))
+    return rank, relabel
+
+
 class TwoStageClustering:
     """Ward's hierarchical clustering followed by k-means from the Ward centroids.
 
@@ -131,15 +165,7 @@ class TwoStageClustering:
         k = self.n_clusters
         X = check_clustering_input(X, k)
         self.feature_names_in_ = None
-        # Canonical row order: sorting by value first makes every result a function of
-        # the set of respondents, not of the order of the file (Ward breaks ties by order).
-        order = np.lexsort(X.T[::-1]) if self.canonical_order else np.arange(X.shape[0])
-        Xs = X[order]
-        if self.standardize:
-            self.mean_, self.scale_ = Xs.mean(axis=0), Xs.std(axis=0, ddof=1)
-        else:
-            self.mean_, self.scale_ = np.zeros(X.shape[1]), np.ones(X.shape[1])
-        Zs = self._transform(Xs)
+        order, self.mean_, self.scale_, Zs = canonical_rows(X, self.canonical_order, self.standardize)
 
         # Stage 1: Ward's hierarchy, cut at k; its centroids seed stage 2.
         if X.shape[0] <= self.exact_limit:
@@ -161,13 +187,8 @@ class TwoStageClustering:
         # Stage 2: k-means from the Ward centroids.
         km = kmeans_refine(Zs, ward_centers, self.max_iter)
         sizes = np.bincount(km.labels, minlength=k)
-        # Number clusters by size (largest first), ties by centroid, so labels are canonical.
-        rank = np.lexsort(tuple(km.centers.T[::-1]) + (-sizes,))
-        relabel = np.empty(k, int)
-        relabel[rank] = np.arange(k)
-
-        inverse = np.empty_like(order)
-        inverse[order] = np.arange(order.size)
+        rank, relabel = size_order(sizes, km.centers)
+        inverse = inverse_permutation(order)
         self.labels_ = relabel[km.labels][inverse]
         self.ward_labels_ = relabel[ward][inverse] if np.array_equal(np.unique(ward), np.arange(k)) else ward[inverse]
         self.cluster_centers_ = km.centers[rank]

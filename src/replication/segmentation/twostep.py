@@ -78,7 +78,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ReplicationError
-from .two_stage import check_clustering_input
+from .two_stage import canonical_rows, check_clustering_input, inverse_permutation, size_order
 
 #: Largest number of CF-tree leaves (SPSS's tree of 3 levels of 8 branches holds up to 512).
 MAX_LEAVES = 200
@@ -358,22 +358,14 @@ class TwoStepClustering:
                self.order, self.max_leaves, self.branching_factor, self.variance_floor)
         if getattr(self, "_tree_key", None) == key:
             return self._tree_cache
-        order = np.lexsort(X.T[::-1]) if self.order == "sorted" else np.arange(X.shape[0])
-        Xs = X[order]
-        if self.standardize:
-            self.mean_, self.scale_ = Xs.mean(axis=0), Xs.std(axis=0, ddof=1)
-        else:
-            self.mean_, self.scale_ = np.zeros(X.shape[1]), np.ones(X.shape[1])
-        Zs = self._transform(Xs)
+        order, self.mean_, self.scale_, Zs = canonical_rows(X, self.order == "sorted", self.standardize)
         self.delta_ = self.variance_floor * Zs.var(axis=0)
         leaves, m, t = self._cf_tree(Zs)
         n, ls, ss = cluster_features(Zs, leaves, m)
         self.threshold_ = t
         self.leaf_n_, self.leaf_ls_, self.leaf_ss_ = n, ls, ss
         self.tree_ = agglomerate(n, ls, ss, self.delta_)
-        inverse = np.empty_like(order)
-        inverse[order] = np.arange(order.size)
-        self.leaf_labels_ = leaves[inverse]
+        self.leaf_labels_ = leaves[inverse_permutation(order)]
         self.order_ = order
         self._tree_key, self._tree_cache = key, (Zs, leaves, m)
         return Zs, leaves, m
@@ -402,11 +394,8 @@ class TwoStepClustering:
                 labels = near
         sizes = np.bincount(labels, minlength=k)
         centers = np.vstack([Zs[labels == j].mean(axis=0) for j in range(k)])
-        rank = np.lexsort(tuple(centers.T[::-1]) + (-sizes,))
-        relabel = np.empty(k, int)
-        relabel[rank] = np.arange(k)
-        inverse = np.empty_like(self.order_)
-        inverse[self.order_] = np.arange(self.order_.size)
+        rank, relabel = size_order(sizes, centers)
+        inverse = inverse_permutation(self.order_)
         self.labels_ = relabel[labels][inverse]
         self.sizes_ = sizes[rank]
         self.cluster_centers_ = centers[rank]
