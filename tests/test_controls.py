@@ -206,3 +206,15 @@ def test_methods_compared_over_the_scenarios(golovacheva):
     assert (default["chooses_reported_k"] == 1).all() and (default["mean_ari_vs_truth"] >= 0.9).all()
     assert (table.loc[table["scenario"] == "no_structure", "mean_ari_vs_truth"].abs() <= 0.1).all()
     assert (default.loc["ward_kmeans", "mean_ari_vs_paper"] == 1.0)
+
+
+def test_panel_scale_stability_claim_fails_without_structure(forrester):
+    """On the m-out-of-n path (N = 8,000 > the exact limit) the stability claim passes with
+    Forrester's structure (every Jaccard near 1) and fails at separation 0, where no
+    cluster is named after a reported segment in the bootstrap samples."""
+    verdicts = {}
+    for sep in (0.0, 7.0):
+        result = analyse(forrester, simulate_survey(forrester, n=8000, separation=sep, random_state=3).survey)
+        assert result.segmentation.model.path_ == "micro-clusters"
+        verdicts[sep] = bool(result.scorecard.set_index("claim").loc["stability", "passed"])
+    assert verdicts == {0.0: False, 7.0: True}
