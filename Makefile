@@ -107,7 +107,7 @@ test: | $(STAMP) ## verify the committed outputs, then run the test suite
 # --- cleaning ---------------------------------------------------------------------------
 clean: ## remove generated outputs that git does not track (keeps data/raw/ and the environment)
 	rm -rf data/processed/*/ reports/*/notebooks reports/*/index.html reports/*/.run.json reports/index.html
-	find . -name __pycache__ -prune -exec rm -rf {} + 2>/dev/null || true
+	find . -path ./$(VENV) -prune -o -name __pycache__ -prune -exec rm -rf {} + 2>/dev/null || true
 
 clean-raw: ## also remove the raw synthetic surveys (explicit: `make report` regenerates them)
 	rm -rf $(addprefix data/raw/,$(SHIPPED))

@@ -293,6 +293,88 @@ def test_raw_data_is_never_regenerated_over_existing_files(four_root, tmp_path, 
     assert {k: v for k, v in tree_digest(raw).items()} == {k: v for k, v in before.items() if k != "survey.csv"}
 
 
+# --- `replication run` with notebooks: the studies run in the notebooks' kernels ----------
+
+@pytest.fixture(scope="module")
+def kernel_root(tmp_path_factory):
+    """Both fixture studies run as `replication run` runs them: in two Jupyter kernels,
+    notebooks included."""
+    from replication.kernels import run_in_kernels
+    root = tmp_path_factory.mktemp("kernels")
+    specs = [load_study(FOUR), load_study(SIX)]
+    return root, specs, run_in_kernels(specs, root, log=lambda *a: None)
+
+
+def test_studies_run_in_kernels_write_what_one_process_writes(kernel_root):
+    """Equivalence: every table, figure and data file written by the kernels has the bytes
+    that the in-process pipeline (verify, no notebooks) regenerates."""
+    from replication.layout import Layout
+    from replication.outputs import notebooks_for
+    from replication.report.manifest import read_manifest, verify
+    root, specs, outcomes = kernel_root
+    landing = (root / "reports" / "index.html").read_text(encoding="utf-8")
+    for spec, outcome in zip(specs, outcomes):
+        layout = Layout(root, spec.id)
+        assert verify(spec, layout) == []
+        claims = read_manifest(layout.manifest)["claims"]
+        assert (outcome.study, outcome.n) == (spec.id, spec.n.value)
+        assert outcome.claims == claims["total"] and outcome.passed == claims["passed"]
+        page = layout.page.read_text(encoding="utf-8")
+        for nb in notebooks_for(spec):
+            html = (layout.notebooks / f"{nb.name}.html").read_text(encoding="utf-8")
+            assert spec.study.title in html and "Traceback" not in html
+            assert f'href="notebooks/{nb.name}.html"' in page
+        assert f"{spec.id}/index.html" in landing
+
+
+def test_notebooks_get_the_workers_analysis_as_a_copy(four_root, tmp_path, monkeypatch):
+    """What each kernel does for its notebooks, done here: after ``prepare``, a notebook's
+    ``setup()`` analyses nothing (``analyse`` would raise) and gets a copy of the worker's
+    result, so nothing a notebook does can change what the run writes next."""
+    from replication import notebook
+    root = Path(shutil.copytree(four_root, tmp_path / "copy"))
+    worker = pipeline.StudyWorker(root, log=lambda *a: None)
+    study = worker.prepare(str(FOUR))
+    monkeypatch.setattr(notebook, "analyse", lambda *a, **k: pytest.fail("the notebook analysed again"))
+    ctx = notebook.setup(str(FOUR), root)
+    mine = worker.runs[study].result
+    assert ctx.result is not mine
+    pd.testing.assert_frame_equal(ctx.result.tables["cluster_sizes"], mine.tables["cluster_sizes"])
+    ctx.result.tables["cluster_sizes"].loc[:, "n"] = -1
+    assert (mine.tables["cluster_sizes"]["n"] > 0).all()
+    # Another survey (or study) gets no handed-over result: the notebook analyses it itself.
+    monkeypatch.setattr(notebook, "analyse", lambda *a, **k: "analysed")
+    monkeypatch.setattr(notebook, "load_survey", lambda layout: mine.survey.iloc[:-1])
+    assert notebook.setup(str(FOUR), root).result == "analysed"
+
+
+def test_bad_input_in_one_kernel_study_changes_no_file_of_any_study(kernel_root, tmp_path, capsys):
+    """The barrier: the other study's kernel writes nothing either, and the user sees one
+    line naming the file, row and column."""
+    root = Path(shutil.copytree(kernel_root[0], tmp_path / "copy"))
+    survey = root / "data" / "raw" / "coffee_drinkers" / "survey.csv"
+    lines = survey.read_text().splitlines()
+    header, row = lines[0].split(","), lines[5].split(",")
+    row[header.index("m2")] = "99"
+    lines[5] = ",".join(row)
+    survey.write_text("\n".join(lines) + "\n")
+    before = tree_digest(root)
+    code = run_cli("run", "--study", str(FOUR), "--study", str(SIX), "--root", str(root))
+    err = capsys.readouterr().err
+    assert code == 2 and "row 5, column 'm2'" in err and "Traceback" not in err
+    assert tree_digest(root) == before
+
+
+def test_the_run_orchestrator_never_imports_the_scientific_stack():
+    """`replication run` starts its kernels at once: its own process imports no pandas,
+    scipy, scikit-learn, statsmodels or matplotlib (the kernels do)."""
+    code = ("import sys, replication.cli, replication.kernels\n"
+            "replication.kernels.offline_exporter()\n"
+            "print([m for m in ('pandas', 'scipy', 'sklearn', 'statsmodels', 'matplotlib') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
 # --- the Makefile, as a user runs it ------------------------------------------------------
 
 def _make_available() -> bool:

@@ -9,9 +9,25 @@ section: :mod:`~replication.study`, :mod:`~replication.segmentation`,
 
 __version__ = "0.2.0"
 
-from .analysis import AnalysisResult, analyse  # noqa: E402
-from .layout import Layout  # noqa: E402
-from .study.simulate import simulate_survey  # noqa: E402
-from .study.spec import load_study, shipped_studies  # noqa: E402
+#: Public names and the modules that define them. They load on first use (PEP 562), so
+#: that ``replication run`` can start its Jupyter kernels before importing the scientific
+#: stack, which the kernels import anyway.
+_EXPORTS = {
+    "AnalysisResult": ".analysis", "analyse": ".analysis", "Layout": ".layout",
+    "simulate_survey": ".study.simulate", "load_study": ".study.spec", "shipped_studies": ".study.spec",
+}
 
-__all__ = ["AnalysisResult", "Layout", "analyse", "load_study", "shipped_studies", "simulate_survey"]
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        import importlib
+        value = getattr(importlib.import_module(_EXPORTS[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -12,9 +12,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import pipeline
 from .errors import ReplicationError
-from .outputs import STEPS, markdown_table
+from .layout import Layout
+from .outputs import STEPS, markdown_table, notebooks_for
 from .study.spec import load_study, shipped_studies
 
 #: Commands beyond the pipeline's steps: name, one-line help, description.
@@ -137,14 +137,18 @@ def _run(args) -> int:
     # Progress on a terminal only (disable=None): one tick per finished study.
     progress = tqdm(total=len(specs), desc="replication run", unit="study", disable=None, file=sys.stderr)
 
-    def done(run):
+    def done(outcome):
         progress.update()
-        card = run.result.scorecard
-        verdict = f"{int(card['passed'].sum())} of {len(card)} claims pass" if len(card) else "no claims"
-        progress.write(f"{run.spec.id}: N = {run.result.n}; {verdict}; {run.layout.page}", file=sys.stdout)
+        progress.write(f"{outcome.study}: N = {outcome.n}; {outcome.verdict}; {Layout(args.root, outcome.study).page}",
+                       file=sys.stdout)
 
     try:
-        pipeline.run_studies(specs, args.root, notebooks=not args.no_notebooks, log=_log, on_study_done=done)
+        if args.no_notebooks or not any(notebooks_for(s) for s in specs):
+            from . import pipeline
+            pipeline.run_studies(specs, args.root, notebooks=False, log=_log, on_study_done=done)
+        else:   # the studies run in the notebooks' kernels; this process never imports the stack
+            from .kernels import run_in_kernels
+            run_in_kernels(specs, args.root, log=_log, on_study_done=done)
     finally:
         progress.close()
     print(f"open {Path(args.root) / 'reports' / 'index.html'}")
@@ -152,6 +156,7 @@ def _run(args) -> int:
 
 
 def _step(args, spec) -> int:
+    from . import pipeline
     layout = pipeline.layout_for(spec, args.root)
     if args.command == "generate":
         if args.force and any(getattr(layout, f).exists() for f in pipeline.RAW_FILES):
@@ -242,6 +247,7 @@ def _classify(args) -> int:
 
 
 def _verify(args) -> int:
+    from . import pipeline
     from .report.manifest import verify
     problems = []
     for s in args.study or shipped_studies():

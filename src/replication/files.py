@@ -6,10 +6,12 @@ import json
 import os
 import tempfile
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from .errors import ReplicationError
+
+if TYPE_CHECKING:   # write_csv is given a DataFrame; the module itself needs no pandas
+    import pandas as pd
 
 #: Significant digits kept for floats in text outputs, so floating-point noise in the last
 #: bits (which can differ across BLAS builds) does not change a file, and small p-values survive.

@@ -33,11 +33,32 @@ class NotebookContext:
     result: AnalysisResult
 
 
+#: Analyses handed over by the process that runs the notebooks, by study id.
+_HANDED_OVER: dict[str, AnalysisResult] = {}
+
+
+def hand_over(result: AnalysisResult) -> None:
+    """Offer ``result`` to the notebooks executed later in this process (a Jupyter kernel):
+    :func:`setup` uses it, instead of analysing again, when it is of the same study and
+    the same survey."""
+    _HANDED_OVER[result.spec.id] = result
+
+
+def receive(path: str | Path) -> None:
+    """:func:`hand_over` the analysis pickled by another process at ``path``
+    (:func:`replication.report.notebooks.execute_notebooks` with ``result=``)."""
+    import pickle
+    from .study.spec import load_study
+    study, result = pickle.loads(Path(path).read_bytes())   # written by this run's own process
+    result.spec = load_study(study)
+    hand_over(result)
+
+
 def setup(study: str | None = None, root: str | Path | None = None) -> NotebookContext:
     """Load the study, read its validated survey and run its analysis (in memory).
 
-    When ``replication run`` executes the notebook, it hands over its own analysis of the
-    same survey (``REPLICATION_RESULT``), which is used instead of computing it again.
+    When ``replication run`` executes the notebook, its analysis of the same survey has
+    been handed over (:func:`hand_over`) and is used instead of computing it again.
     """
     spec = load_study(study or os.environ.get("REPLICATION_STUDY", DEFAULT_STUDY))
     layout = Layout(Path(root or os.environ.get("REPLICATION_ROOT", "..")), spec.id)
@@ -50,13 +71,13 @@ def setup(study: str | None = None, root: str | Path | None = None) -> NotebookC
 
 
 def _handed_over(spec: StudySpec, survey: pd.DataFrame) -> AnalysisResult | None:
-    """The run's analysis, if it was handed over and is of this study and this survey."""
-    path = os.environ.get("REPLICATION_RESULT")
-    if not path or not Path(path).is_file():
+    """A copy of the handed-over analysis, if it is of this study and this survey (a copy,
+    so that nothing a notebook does can change what the run writes)."""
+    import copy
+    from dataclasses import replace
+    result = _HANDED_OVER.get(spec.id)
+    if result is None or result.survey.shape != survey.shape or not result.survey.equals(survey):
         return None
-    import pickle
-    study_id, result = pickle.loads(Path(path).read_bytes())   # written by this run's own process
-    if study_id != spec.id or result.survey.shape != survey.shape or not result.survey.equals(survey):
-        return None
+    result = copy.deepcopy(replace(result, spec=None))   # the specification is the notebook's own
     result.spec = spec
     return result

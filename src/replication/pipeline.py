@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -23,6 +23,7 @@ from .analysis import AnalysisResult, analyse
 from .errors import ReplicationError
 from .evaluation.recovery import recovery_tables
 from .layout import Layout
+from .outcome import StudyOutcome
 from .study.loader import read_survey
 from .study.simulate import simulate_survey
 from .study.spec import StudySpec
@@ -83,6 +84,12 @@ class StudyRun:
     generation: dict
     user: object = None          # UserSurvey of a study on real data
     card: dict | None = None     # its model card (the typing tool)
+    timings: dict = field(default_factory=dict)   # seconds per stage, for the run log
+
+    def outcome(self) -> StudyOutcome:
+        card = self.result.scorecard
+        return StudyOutcome(self.spec.id, self.result.n, int(card["passed"].sum()) if len(card) else 0,
+                            len(card), str(self.layout.page))
 
 
 def load_user_data(spec: StudySpec):
@@ -134,15 +141,79 @@ def _timed(timings: dict, key: str, fn, *args, **kwargs):
     return out
 
 
+# --- the stages of a run, one study at a time ---------------------------------------------
+# run_studies calls them here; `replication run` calls the same functions inside Jupyter
+# kernels (replication.kernels), through a StudyWorker.
+
+def prepare_study(spec: StudySpec, root: str | Path = ".", log=print) -> StudyRun:
+    """Stage 1: the raw data (generated if missing, never overwritten) and the analysis in
+    memory. Writes nothing else."""
+    layout = layout_for(spec, root)
+    ensure_raw(spec, layout, log)
+    timings = {}
+    run = _timed(timings, "analysis", analyse_study, spec, layout)
+    run.timings.update(timings)
+    return run
+
+
+def write_study_outputs(run: StudyRun, log=print) -> list[Path]:
+    """Stage 2: every table, figure and processed file of the analysis."""
+    written = _timed(run.timings, "outputs", run.result.save, run.layout, run.recovery)
+    written += write_user_outputs(run)
+    log(f"{run.spec.id}: {len(written)} outputs written below {run.layout.reports} and {run.layout.processed}")
+    return written
+
+
+def write_study_pages(run: StudyRun, landing: bool = True) -> StudyOutcome:
+    """Stage 3 (after the notebooks): the study page and its manifest, and (``landing``) the
+    landing page."""
+    from .report.manifest import write_manifest
+    from .report.page import write_study_page
+    write_study_page(run)
+    write_manifest(run, run.timings, landing=landing)
+    return run.outcome()
+
+
+class StudyWorker:
+    """The stages for studies held in memory by id: what each Jupyter kernel of
+    ``replication run`` does for the studies given to it (:mod:`replication.kernels`).
+
+    The analyses are handed to the notebooks executed in the same kernel
+    (:func:`replication.notebook.hand_over`), so no notebook analyses the survey again.
+    """
+
+    def __init__(self, root: str | Path, log=print):
+        self.root, self.log, self.runs = Path(root), log, {}
+
+    def prepare(self, study: str) -> str:
+        from .notebook import hand_over
+        from .study.spec import load_study
+        run = prepare_study(load_study(study), self.root, self.log)
+        self.runs[run.spec.id] = run
+        hand_over(run.result)
+        return run.spec.id
+
+    def write_outputs(self, study_id: str) -> int:
+        return len(write_study_outputs(self.runs[study_id], self.log))
+
+    def write_pages(self, study_id: str, timings: dict | None = None) -> dict:
+        run = self.runs[study_id]
+        run.timings.update(timings or {})
+        return asdict(write_study_pages(run, landing=False))
+
+    def write_landing_page(self) -> str:
+        from .report.page import write_landing_page
+        return str(write_landing_page(self.root))
+
+
 def run_studies(specs: list[StudySpec], root: str | Path = ".", notebooks: bool = True, log=print,
-                on_study_done=None) -> list[StudyRun]:
-    """The whole pipeline for several studies in one process.
+                on_study_done=None) -> list:
+    """The whole pipeline for several studies.
 
     Every study is analysed (in memory) before any output is written, so bad input in one
-    study stops the run with every existing file as it was. Outputs and figures are then
-    written study by study; the notebooks of different studies execute in parallel, each
-    study in its own Jupyter kernel (started at the beginning, so that its imports overlap
-    the analysis); last come the study pages, the manifests and the landing page.
+    study stops the run with every existing file as it was (raw data generated for a study
+    that had none excepted). Then each study's tables, figures, notebooks, page and manifest
+    are written, and last the landing page.
 
     Parameters
     ----------
@@ -150,59 +221,36 @@ def run_studies(specs: list[StudySpec], root: str | Path = ".", notebooks: bool 
     root : str or Path
         The project folder holding ``data/`` and ``reports/``.
     notebooks : bool
-        Execute each study's notebooks into ``reports/<study>/notebooks/``.
+        Execute each study's notebooks into ``reports/<study>/notebooks/``. The studies
+        then run in Jupyter kernels (:func:`replication.kernels.run_in_kernels`), where
+        the notebooks execute beside their analysis; without notebooks, in this process.
     on_study_done : callable, optional
-        Called with each finished :class:`StudyRun`.
+        Called with each finished study's :class:`StudyOutcome`.
+
+    Returns
+    -------
+    list
+        Without notebooks, the :class:`StudyRun` of each study (they live in this
+        process); with notebooks, the :class:`StudyOutcome` of each.
     """
-    from concurrent.futures import ThreadPoolExecutor
-
     from .outputs import notebooks_for
-    from .report.manifest import write_manifest
-    from .report.notebooks import NotebookKernel, execute_notebooks, notebook_dir
-    from .report.page import write_study_page
+    from .study.spec import check_distinct_ids
 
-    ids = [s.id for s in specs]
-    if len(set(ids)) != len(ids):
-        raise ReplicationError(f"two specifications share the study id '{max(ids, key=ids.count)}'")
-    with_nb = [s for s in specs if notebooks and notebooks_for(s)]
-    folder = notebook_dir(root).resolve()
-    kernels = [NotebookKernel(folder) for _ in range(min(2, len(with_nb), os.cpu_count() or 1))]
-    try:
-        runs, timings = [], {}
-        for spec in specs:
-            layout = layout_for(spec, root)
-            ensure_raw(spec, layout, log)
-            timings[spec.id] = {}
-            runs.append(_timed(timings[spec.id], "analysis", analyse_study, spec, layout))
-        for run in runs:
-            written = _timed(timings[run.spec.id], "outputs", run.result.save, run.layout, run.recovery)
-            written += write_user_outputs(run)
-            log(f"{run.spec.id}: {len(written)} outputs written below {run.layout.reports} and "
-                f"{run.layout.processed}")
-        if kernels:
-            todo = [r for r in runs if r.spec in with_nb]
-
-            def execute(share, kernel):
-                for r in share:
-                    _timed(timings[r.spec.id], "notebooks", execute_notebooks, r.spec, r.layout,
-                           kernel=kernel, log=log, result=r.result)
-
-            with ThreadPoolExecutor(len(kernels)) as pool:
-                jobs = [pool.submit(execute, todo[i::len(kernels)], k) for i, k in enumerate(kernels)]
-                for job in jobs:
-                    job.result()
-        for run in runs:
-            write_study_page(run)
-            write_manifest(run, timings[run.spec.id])
-            if on_study_done:
-                on_study_done(run)
-        return runs
-    finally:
-        for k in kernels:
-            k.close()
+    check_distinct_ids(specs)
+    if notebooks and any(notebooks_for(s) for s in specs):
+        from .kernels import run_in_kernels
+        return run_in_kernels(specs, root, log=log, on_study_done=on_study_done)
+    runs = [prepare_study(spec, root, log) for spec in specs]
+    for run in runs:
+        write_study_outputs(run, log)
+    for run in runs:
+        write_study_pages(run)
+        if on_study_done:
+            on_study_done(run.outcome())
+    return runs
 
 
-def run_study(spec: StudySpec, root: str | Path = ".", notebooks: bool = True, log=print) -> StudyRun:
+def run_study(spec: StudySpec, root: str | Path = ".", notebooks: bool = True, log=print):
     """The whole pipeline for one study: raw data (if missing), analysis, outputs, notebooks,
     the study page and its manifest (:func:`run_studies` for one study)."""
     return run_studies([spec], root, notebooks=notebooks, log=log)[0]

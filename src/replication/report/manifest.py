@@ -101,14 +101,16 @@ def _git_commit(root: Path) -> str:
         return "unknown"
 
 
-def write_manifest(run, timings: dict | None = None) -> Path:
-    """Write the manifest, and the volatile run log beside it; rewrite the landing page."""
+def write_manifest(run, timings: dict | None = None, landing: bool = True) -> Path:
+    """Write the manifest, and the volatile run log beside it; rewrite the landing page
+    (unless ``landing`` is False: studies finishing in parallel leave it to the run)."""
     from .page import write_landing_page
 
     layout = run.layout
     path = files.write_json(layout.manifest, build_manifest(run))
     files.write_json(layout.run_log, {"git_commit": _git_commit(layout.root), "timings_seconds": timings or {}})
-    write_landing_page(layout.root)
+    if landing:
+        write_landing_page(layout.root)
     return path
 
 

@@ -235,51 +235,70 @@ def _plain(text: str) -> str:
     return " ".join(re.sub(r"\x1b\[[0-9;]*m", "", str(text)).split())
 
 
+def setup_code(spec: StudySpec, layout: Layout, received: Path | None = None) -> str:
+    """The hidden first cell of each notebook: which study, which project folder, and (when
+    the analysis was pickled by another process) where to receive it from."""
+    study_ref = str(Path(spec.path).resolve()) if spec.path is not None else spec.id
+    code = ("import os\n"
+            f"os.environ['REPLICATION_STUDY'] = {study_ref!r}\n"
+            f"os.environ['REPLICATION_ROOT'] = {str(Path(layout.root).resolve())!r}\n")
+    if received is not None:
+        code += f"import replication.notebook as _nb\n_nb.receive({str(received)!r})\ndel _nb\n"
+    return code
+
+
+def render_notebook(spec: StudySpec, name: str, kernel: NotebookKernel, setup: str, exporter,
+                    folder: Path | None = None) -> str:
+    """Execute the notebook ``name`` for ``spec`` in ``kernel`` and return its HTML (nothing
+    is written). A failing cell is one :class:`ReplicationError` line, not a traceback."""
+    import nbformat
+    from nbclient.exceptions import CellExecutionError
+
+    folder = (folder or notebook_dir()).resolve()
+    src = folder / f"{name}.ipynb"
+    nb = nbformat.read(src, as_version=4)
+    try:
+        kernel.execute(nb, folder, setup)
+    except CellExecutionError as exc:
+        # One line for the reader, not the kernel's coloured traceback.
+        raise ReplicationError(f"{src}: a cell failed while executing it for study '{spec.id}': "
+                               f"{exc.ename}: {_plain(exc.evalue)}") from None
+    body, _ = exporter.from_notebook_node(nb)
+    return body
+
+
 def execute_notebooks(spec: StudySpec, layout: Layout, names=None, kernel: NotebookKernel | None = None,
                       log=print, result=None) -> list[Path]:
     """Execute the study's notebooks and render each to ``reports/<study>/notebooks/<name>.html``.
 
-    ``result``, the run's own :class:`~replication.analysis.AnalysisResult`, is handed to
-    the notebooks through a private temporary file, so that they show this run's analysis
+    ``result``, this process's :class:`~replication.analysis.AnalysisResult` of the study,
+    is handed to the notebooks through a private temporary file, so that they show it
     without computing it again (:func:`replication.notebook.setup` checks it belongs to
     the same study and survey; without it, the notebooks analyse the survey themselves).
+    ``replication run`` does not need this: its analyses live in the kernels.
     """
-    import nbformat
     import pickle
     import tempfile
 
-    from nbclient.exceptions import CellExecutionError
-
     folder = notebook_dir(layout.root)
     chosen = [nb for nb in notebooks_for(spec) if names is None or nb.name in names]
-    study_ref = str(spec.path) if spec.path is not None else spec.id
     cache_dir = tempfile.TemporaryDirectory(prefix="replication-nb-")
     cache = Path(cache_dir.name) / "result.pickle"
     if result is not None:
-        # The specification (pydantic generics do not pickle) is reloaded by the notebook.
+        # The specification (pydantic generics do not pickle) is reloaded by the kernel.
         from dataclasses import replace
-        cache.write_bytes(pickle.dumps((spec.id, replace(result, spec=None)), protocol=pickle.HIGHEST_PROTOCOL))
-    setup_code = ("import os\n"
-                  f"os.environ['REPLICATION_STUDY'] = {study_ref!r}\n"
-                  f"os.environ['REPLICATION_ROOT'] = {str(Path(layout.root).resolve())!r}\n"
-                  f"os.environ['REPLICATION_RESULT'] = {str(cache) if result is not None else ''!r}\n")
+        study_ref = str(Path(spec.path).resolve()) if spec.path is not None else spec.id
+        cache.write_bytes(pickle.dumps((study_ref, replace(result, spec=None)), protocol=pickle.HIGHEST_PROTOCOL))
+    setup = setup_code(spec, layout, cache if result is not None else None)
     exporter = offline_exporter()
     own = kernel is None
     kernel = kernel or NotebookKernel(folder.resolve())
     written = []
     try:
         for nb_info in chosen:
-            src = folder / f"{nb_info.name}.ipynb"
             start = time.perf_counter()
-            log(f"{spec.id}: executing {src} ...")
-            nb = nbformat.read(src, as_version=4)
-            try:
-                kernel.execute(nb, folder.resolve(), setup_code)
-            except CellExecutionError as exc:
-                # One line for the reader, not the kernel's coloured traceback.
-                raise ReplicationError(f"{src}: a cell failed while executing it for study '{spec.id}': "
-                                       f"{exc.ename}: {_plain(exc.evalue)}") from None
-            body, _ = exporter.from_notebook_node(nb)
+            log(f"{spec.id}: executing {folder / nb_info.name}.ipynb ...")
+            body = render_notebook(spec, nb_info.name, kernel, setup, exporter, folder)
             out = files.atomic_write_text(layout.notebooks / f"{nb_info.name}.html", body)
             log(f"  {spec.id}: {nb_info.name} done in {time.perf_counter() - start:.1f} s -> {out}")
             written.append(out)

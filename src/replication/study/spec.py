@@ -702,3 +702,11 @@ def provenance_table(spec: StudySpec) -> list[dict[str, Any]]:
 
     walk(spec, "")
     return rows
+
+
+def check_distinct_ids(specs) -> None:
+    """Refuse a run of several specifications with the same study id (their outputs would
+    overwrite each other's)."""
+    ids = [s.id for s in specs]
+    if len(set(ids)) != len(ids):
+        raise ReplicationError(f"two specifications share the study id '{max(ids, key=ids.count)}'")

@@ -1,0 +1,167 @@
+"""``replication run`` with notebooks: each study runs inside a Jupyter kernel.
+
+A notebook needs a kernel, and a kernel's start imports the whole scientific stack, which
+costs more than a study's analysis. So the kernel that will execute a study's notebooks
+also does the study's work: its analysis, its outputs, its page
+(:class:`~replication.pipeline.StudyWorker`, the same stages that
+:func:`~replication.pipeline.run_studies` calls in one process without notebooks). The
+notebooks then show that very analysis, handed over in memory. This process only
+orchestrates and renders the executed notebooks to HTML; it never imports the stack, so the
+kernels start at once. With two cores, two kernels share the studies.
+
+The run keeps the pipeline's promise: every study is analysed, and its notebooks executed,
+before any output is written (a barrier between the two phases), so bad input in any study
+leaves every existing file as it was.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from . import files
+from .errors import ReplicationError
+from .layout import Layout
+from .outcome import StudyOutcome
+from .outputs import notebooks_for
+from .report.notebooks import NotebookKernel, notebook_dir, offline_exporter, render_notebook, setup_code
+from .study.spec import StudySpec
+
+#: At most this many kernels (one per core, two on the reference machine).
+MAX_KERNELS = 2
+
+_WORKER = None
+
+
+def worker(root: str):
+    """In a kernel: this kernel's :class:`~replication.pipeline.StudyWorker` (one per kernel,
+    kept in this module so that a notebook's ``%reset`` does not drop it)."""
+    global _WORKER
+    if _WORKER is None:
+        from .pipeline import StudyWorker
+        _WORKER = StudyWorker(root)
+    return _WORKER
+
+
+class StudyKernel(NotebookKernel):
+    """A notebook kernel that also runs the pipeline's stages for its studies."""
+
+    def __init__(self, cwd: Path, root: Path, log=print):
+        super().__init__(cwd)
+        self.root, self.log = str(root), log
+
+    def call(self, method: str, *args):
+        """``worker(root).<method>(*args)`` in the kernel; its printed log lines go to
+        ``self.log`` and its JSON-able return value comes back. A ReplicationError in the
+        kernel is raised here with the same message."""
+        from nbclient.util import run_sync
+
+        code = ("import replication.kernels as _rk\n"
+                f"_replication_out = _rk.worker({self.root!r}).{method}(*{args!r})")
+        pending = []
+
+        def forward(msg):
+            if msg["msg_type"] == "stream":
+                pending.append(msg["content"]["text"])
+                text = "".join(pending)
+                if text.endswith("\n"):
+                    for line in text.splitlines():
+                        self.log(line)
+                    pending.clear()
+
+        reply = run_sync(self.kc.execute_interactive)(
+            code, store_history=False, allow_stdin=False, output_hook=forward,
+            user_expressions={"out": "__import__('json').dumps(_replication_out)"})
+        for line in "".join(pending).splitlines():
+            self.log(line)
+        content = reply["content"]
+        if content["status"] != "ok":
+            if content.get("ename") == "ReplicationError":
+                raise ReplicationError(content.get("evalue", ""))
+            trace = "\n".join(content.get("traceback", []))
+            raise RuntimeError(f"{method} failed in its kernel: {content.get('ename')}: "
+                               f"{content.get('evalue')}\n{trace}")
+        out = content["user_expressions"]["out"]
+        return json.loads(ast.literal_eval(out["data"]["text/plain"]))
+
+
+def _study_ref(spec: StudySpec) -> str:
+    return str(Path(spec.path).resolve()) if spec.path is not None else spec.id
+
+
+def run_in_kernels(specs: list[StudySpec], root: str | Path = ".", log=print, on_study_done=None) -> list:
+    """Run the studies in (at most :data:`MAX_KERNELS`) Jupyter kernels, notebooks included.
+
+    Returns the :class:`~replication.pipeline.StudyOutcome` of each study, in order.
+    """
+    from .study.spec import check_distinct_ids
+
+    check_distinct_ids(specs)
+    root = Path(root).resolve()
+    folder = notebook_dir(root).resolve()
+    n = max(1, min(MAX_KERNELS, len(specs), os.cpu_count() or 1))
+    shares = [specs[i::n] for i in range(n)]
+    barrier, lock, outcomes = threading.Barrier(n), threading.Lock(), {}
+
+    def work(kernel: StudyKernel, share: list[StudySpec]) -> None:
+        rendered, exporter = {}, offline_exporter()   # an exporter per thread
+        def stop_if_another_failed():
+            if barrier.broken:
+                raise threading.BrokenBarrierError
+
+        try:
+            for spec in share:
+                stop_if_another_failed()
+                kernel.call("prepare", _study_ref(spec))
+                start, layout = time.perf_counter(), Layout(root, spec.id)
+                setup = setup_code(spec, layout)
+                pages = []
+                for nb in notebooks_for(spec):
+                    stop_if_another_failed()
+                    log(f"{spec.id}: executing {nb.name} ...")
+                    t = time.perf_counter()
+                    pages.append((nb.name, render_notebook(spec, nb.name, kernel, setup, exporter, folder)))
+                    log(f"  {spec.id}: {nb.name} done in {time.perf_counter() - t:.1f} s")
+                rendered[spec.id] = (pages, round(time.perf_counter() - start, 2))
+        except BaseException:
+            barrier.abort()          # the other kernels write nothing either
+            raise
+        barrier.wait()               # every study analysed before any output is written
+        for spec in share:
+            layout = Layout(root, spec.id)
+            kernel.call("write_outputs", spec.id)
+            pages, seconds = rendered[spec.id]
+            for name, body in pages:
+                files.atomic_write_text(layout.notebooks / f"{name}.html", body)
+            outcome = StudyOutcome(**kernel.call("write_pages", spec.id, {"notebooks": seconds}))
+            with lock:
+                outcomes[spec.id] = outcome
+                if on_study_done:
+                    on_study_done(outcome)
+
+    kernels = []
+    try:
+        for _ in range(n):   # each starts importing the stack at once, in its own process
+            kernels.append(StudyKernel(folder, root, log))
+        with ThreadPoolExecutor(n) as pool:
+            jobs = [pool.submit(work, k, share) for k, share in zip(kernels, shares)]
+            errors = []
+            for job in jobs:
+                try:
+                    job.result()
+                except threading.BrokenBarrierError as exc:
+                    errors.append(exc)
+                except BaseException as exc:   # noqa: BLE001 - the first real error is raised below
+                    errors.insert(0, exc)
+            if errors:
+                raise errors[0]
+        kernels[0].call("write_landing_page")
+    finally:
+        for k in kernels:
+            k.close()
+    return [outcomes[s.id] for s in specs]
