@@ -77,6 +77,7 @@ class AnalysisResult:
     tables: dict
     scorecard: pd.DataFrame
     problems: list = field(default_factory=list)
+    _pngs: dict | None = field(default=None, repr=False, compare=False)   # figure_pngs(), once drawn
 
     # -- views ----------------------------------------------------------------------------
     @property
@@ -97,6 +98,15 @@ class AnalysisResult:
         """Every figure, by output name (matplotlib figures; shown inline in a notebook)."""
         from .report.figures import study_figures
         return study_figures(self)
+
+    def figure_pngs(self) -> dict:
+        """Every figure as PNG bytes, by output name: what :meth:`save` writes and what the
+        notebooks show. Rendered once, on first use (the result does not change after
+        the analysis), because drawing a figure costs more than most of the analysis."""
+        if self._pngs is None:
+            from .report.figures import render_png
+            self._pngs = {name: render_png(fig) for name, fig in self.figures().items()}
+        return self._pngs
 
     def summary(self) -> str:
         """A readable text summary: the sample, the segments, the model and the scorecard."""
@@ -145,7 +155,6 @@ class AnalysisResult:
             is left beside this run's outputs.
         """
         tables = {**self.tables, **(recovery or {})}
-        figures = None
         written = []
         for o in outputs_for(self.spec, kinds=("processed", "table", "text", "figure")):
             if steps is not None and o.step not in steps:
@@ -167,16 +176,11 @@ class AnalysisResult:
                 else:
                     path.unlink(missing_ok=True)
             else:
-                from .report.figures import save_figure
-                figures = self.figures() if figures is None else figures
-                if o.name in figures:
-                    written.append(save_figure(figures.pop(o.name), path))
+                pngs = self.figure_pngs()
+                if o.name in pngs:
+                    written.append(files.atomic_write_bytes(path, pngs[o.name]))
                 else:
                     path.unlink(missing_ok=True)
-        if figures:
-            import matplotlib.pyplot as plt
-            for fig in figures.values():
-                plt.close(fig)
         return written
 
 

@@ -32,6 +32,13 @@ class NotebookContext:
     survey: pd.DataFrame
     result: AnalysisResult
 
+    def figure(self, name: str):
+        """The study page's figure ``name`` (``reports/<study>/figures/<name>.png``, made
+        by :func:`replication.report.figures.study_figures`), for display: the very PNG
+        that the run saves, drawn once."""
+        from IPython.display import Image
+        return Image(data=self.result.figure_pngs()[name], format="png")
+
 
 #: Analyses handed over by the process that runs the notebooks, by study id.
 _HANDED_OVER: dict[str, AnalysisResult] = {}

@@ -189,6 +189,7 @@ class StudyWorker:
         from .notebook import hand_over
         from .study.spec import load_study
         run = prepare_study(load_study(study), self.root, self.log)
+        run.result.figure_pngs()      # drawn now, before the barrier: the notebooks show them
         self.runs[run.spec.id] = run
         hand_over(run.result)
         return run.spec.id

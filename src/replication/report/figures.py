@@ -111,13 +111,19 @@ def size_intervals(spec, tables: dict) -> pd.DataFrame | None:
     return tables.get("share_intervals") if kind == "segment_share_interval" else None
 
 
-def save_figure(fig, path: str | Path, dpi: int = DPI) -> Path:
-    """Save a PNG at the figure's own size (no trimming, so its width is the width drawn),
-    without the metadata (software version) that would differ across machines."""
+def render_png(fig, dpi: int = DPI) -> bytes:
+    """The figure as PNG bytes at its own size (no trimming, so its width is the width
+    drawn), without the metadata (software version) that would differ across machines;
+    the figure is closed."""
     buf = BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
     plt.close(fig)
-    return atomic_write_bytes(path, buf.getvalue())
+    return buf.getvalue()
+
+
+def save_figure(fig, path: str | Path, dpi: int = DPI) -> Path:
+    """Save the figure as :func:`render_png` renders it (atomically)."""
+    return atomic_write_bytes(path, render_png(fig, dpi))
 
 
 def smallest_text_px(fig, dpi: int = DPI) -> float:
