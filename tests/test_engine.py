@@ -7,6 +7,7 @@ no claims): they prove that a new study needs no Python.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import shutil
 import subprocess
@@ -320,6 +321,10 @@ def test_studies_run_in_kernels_write_what_one_process_writes(kernel_root):
         assert (outcome.study, outcome.n) == (spec.id, spec.n.value)
         assert outcome.claims == claims["total"] and outcome.passed == claims["passed"]
         page = layout.page.read_text(encoding="utf-8")
+        # The notebooks show the saved figures themselves (drawn once, in the kernel).
+        chapter2 = (layout.notebooks / "02_two_stage_clustering.html").read_text(encoding="utf-8")
+        for name in ("dendrogram", "cluster_size_check"):
+            assert base64.b64encode((layout.figures / f"{name}.png").read_bytes()).decode() in chapter2
         for nb in notebooks_for(spec):
             html = (layout.notebooks / f"{nb.name}.html").read_text(encoding="utf-8")
             assert spec.study.title in html and "Traceback" not in html
@@ -398,6 +403,22 @@ def make(cwd: Path, *args) -> subprocess.CompletedProcess:
     # -o: never remake the environment from the copy (that would re-point the editable install).
     return subprocess.run(["make", "-o", f"{sys.prefix}/.installed", f"VENV={sys.prefix}", "NOTEBOOKS=0", *args], cwd=cwd,
                           capture_output=True, text=True, timeout=600)
+
+
+def test_make_clean_keeps_the_environments_compiled_bytecode(repo_copy):
+    """`make clean` removes the project's own caches, not the environment's compiled
+    bytecode (which would make every later import compile the whole stack again)."""
+    kept = repo_copy / ".venv" / "lib" / "site-packages" / "pkg" / "__pycache__" / "mod.cpython-311.pyc"
+    gone = repo_copy / "src" / "replication" / "__pycache__" / "mod.cpython-311.pyc"
+    for f in (kept, gone):
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_bytes(b"bytecode")
+    try:
+        proc = subprocess.run(["make", "clean"], cwd=repo_copy, capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        assert kept.exists() and not gone.exists()
+    finally:
+        shutil.rmtree(repo_copy / ".venv")
 
 
 def test_make_report_for_a_study_outside_the_repository(repo_copy, tmp_path):
