@@ -117,9 +117,8 @@ def run_in_kernels(specs: list[StudySpec], root: str | Path = ".", log=print, on
         try:
             for spec in share:
                 stop_if_another_failed()
-                start = time.perf_counter()
                 kernel.call("prepare", _study_ref(spec))
-                log(f"{spec.id}: analysed in {time.perf_counter() - start:.1f} s (in its kernel)")
+                log(f"{spec.id}: analysed in its kernel")
                 start, layout = time.perf_counter(), Layout(root, spec.id)
                 setup = setup_code(spec, layout)
                 pages = []

@@ -2,10 +2,13 @@
 
 Data flow one way: study specification -> survey (generated once, never overwritten
 silently) -> :func:`~replication.analysis.analyse` (in memory) -> recovery (synthetic data
-only; the only reader of the truth) -> outputs, notebooks and pages. :func:`run_study`
-does it all in one process; the CLI's step commands run the same analysis and write a
-subset of its outputs. Nothing is written until the analysis has succeeded, so a failed
-run leaves every existing file as it was.
+only; the only reader of the truth) -> outputs, notebooks and pages. A run's stages, one
+study at a time, are :func:`prepare_study` (writes nothing but missing raw data),
+:func:`write_study_outputs` and :func:`write_study_pages`; :func:`run_studies` calls them
+in this process, and `replication run` with notebooks calls the same stages inside the
+notebooks' kernels (:class:`StudyWorker`, :mod:`replication.kernels`). The CLI's step
+commands run the same analysis and write a subset of its outputs. Nothing is written until
+every study's analysis has succeeded, so a failed run leaves every existing file as it was.
 """
 
 from __future__ import annotations

@@ -2,9 +2,10 @@
 
 The notebooks are generic: each reads the study from the environment variables
 ``REPLICATION_STUDY`` (an id or a path to a YAML file) and ``REPLICATION_ROOT`` (the
-project folder) through :func:`replication.notebook.setup`. One Jupyter kernel executes
-every notebook of every study in a run, with a fresh namespace for each notebook: starting
-a kernel imports the whole scientific stack, which costs more than running a notebook.
+project folder) through :func:`replication.notebook.setup`. A kernel executes several
+notebooks, with a fresh namespace for each (:class:`NotebookKernel`): starting a kernel
+imports the whole scientific stack, which costs more than running a notebook
+(`replication run` goes further: :mod:`replication.kernels`).
 
 The rendered notebooks work offline: :func:`offline_exporter` renders the maths of the
 markdown cells to MathML when it exports (browsers show MathML natively) and loads no
