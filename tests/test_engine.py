@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
@@ -367,6 +368,42 @@ def test_bad_input_in_one_kernel_study_changes_no_file_of_any_study(kernel_root,
     code = run_cli("run", "--study", str(FOUR), "--study", str(SIX), "--root", str(root))
     err = capsys.readouterr().err
     assert code == 2 and "row 5, column 'm2'" in err and "Traceback" not in err
+    assert tree_digest(root) == before
+
+
+def test_a_kernel_that_dies_is_one_clear_error_not_a_hang(tmp_path):
+    """A study's kernel killed under it (as the out-of-memory killer would) ends the call
+    with one ReplicationError within seconds."""
+    import signal
+    from replication.errors import ReplicationError
+    from replication.kernels import StudyKernel
+    from replication.report.notebooks import notebook_dir
+    with StudyKernel(notebook_dir(REPO).resolve(), tmp_path, log=lambda *a: None) as kernel:
+        os.kill(kernel.km.provisioner.process.pid, signal.SIGKILL)
+        with pytest.raises(ReplicationError, match="stopped unexpectedly"):
+            kernel.call("write_landing_page")
+
+
+def test_an_interrupted_run_stops_its_kernels_at_once_and_writes_nothing(kernel_root, tmp_path):
+    """Ctrl-C while the kernels analyse and execute notebooks (before the barrier): exit
+    130 within seconds, one line, no traceback, every file as it was."""
+    import signal
+    import time
+    root = Path(shutil.copytree(kernel_root[0], tmp_path / "copy"))
+    before = tree_digest(root)
+    proc = subprocess.Popen([sys.executable, "-m", "replication", "run", "--study", str(FOUR), "--study", str(SIX),
+                             "--root", str(root)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    seen = ""
+    while "executing" not in seen:              # the notebooks have started: well before the barrier
+        line = proc.stderr.readline()
+        assert line, "the run ended before executing a notebook"
+        seen += line
+    proc.send_signal(signal.SIGINT)
+    start = time.monotonic()
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and time.monotonic() - start < 15
+    assert "interrupted" in err and "Traceback" not in err
     assert tree_digest(root) == before
 
 

@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import ast
 import json
+import logging
 import os
+import queue
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 
 from . import files
@@ -58,27 +60,13 @@ class StudyKernel(NotebookKernel):
     def call(self, method: str, *args):
         """``worker(root).<method>(*args)`` in the kernel; its printed log lines go to
         ``self.log`` and its JSON-able return value comes back. A ReplicationError in the
-        kernel is raised here with the same message."""
+        kernel is raised here with the same message; a kernel that dies (out of memory,
+        say) is one ReplicationError, not a wait for ever."""
         from nbclient.util import run_sync
 
         code = ("import replication.kernels as _rk\n"
                 f"_replication_out = _rk.worker({self.root!r}).{method}(*{args!r})")
-        pending = []
-
-        def forward(msg):
-            if msg["msg_type"] == "stream":
-                pending.append(msg["content"]["text"])
-                text = "".join(pending)
-                if text.endswith("\n"):
-                    for line in text.splitlines():
-                        self.log(line)
-                    pending.clear()
-
-        reply = run_sync(self.kc.execute_interactive)(
-            code, store_history=False, allow_stdin=False, output_hook=forward,
-            user_expressions={"out": "__import__('json').dumps(_replication_out)"})
-        for line in "".join(pending).splitlines():
-            self.log(line)
+        reply = run_sync(self._request)(code, {"out": "__import__('json').dumps(_replication_out)"}, method)
         content = reply["content"]
         if content["status"] != "ok":
             if content.get("ename") == "ReplicationError":
@@ -88,6 +76,42 @@ class StudyKernel(NotebookKernel):
                                f"{content.get('evalue')}\n{trace}")
         out = content["user_expressions"]["out"]
         return json.loads(ast.literal_eval(out["data"]["text/plain"]))
+
+    async def _request(self, code: str, user_expressions: dict, what: str) -> dict:
+        """Execute ``code``; forward its printed lines to the log as they come; return the
+        reply. Checks every second that the kernel is still alive."""
+        msg_id = self.kc.execute(code, store_history=False, allow_stdin=False, user_expressions=user_expressions)
+        pending = ""
+        while True:
+            try:
+                msg = await self.kc.get_iopub_msg(timeout=1)
+            except (queue.Empty, TimeoutError):
+                await self._check_alive(what)
+                continue
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            if msg["msg_type"] == "stream":
+                pending += msg["content"]["text"]
+                *lines, pending = pending.split("\n")
+                for line in lines:
+                    self.log(line)
+            elif msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                break
+        if pending:
+            self.log(pending)
+        while True:
+            try:
+                reply = await self.kc.get_shell_msg(timeout=1)
+            except (queue.Empty, TimeoutError):
+                await self._check_alive(what)
+                continue
+            if reply["parent_header"].get("msg_id") == msg_id:
+                return reply
+
+    async def _check_alive(self, what: str) -> None:
+        if not await self.km.is_alive():
+            raise ReplicationError(f"the Jupyter kernel running '{what}' stopped unexpectedly "
+                                   "(out of memory?); no output of this run was written")
 
 
 def _study_ref(spec: StudySpec) -> str:
@@ -145,24 +169,29 @@ def run_in_kernels(specs: list[StudySpec], root: str | Path = ".", log=print, on
                 if on_study_done:
                     on_study_done(outcome)
 
-    kernels = []
+    kernels, pool = [], ThreadPoolExecutor(n)
     try:
         for _ in range(n):   # each starts importing the stack at once, in its own process
             kernels.append(StudyKernel(folder, root, log))
-        with ThreadPoolExecutor(n) as pool:
-            jobs = [pool.submit(work, k, share) for k, share in zip(kernels, shares)]
-            errors = []
-            for job in jobs:
-                try:
-                    job.result()
-                except threading.BrokenBarrierError as exc:
-                    errors.append(exc)
-                except BaseException as exc:   # noqa: BLE001 - the first real error is raised below
-                    errors.insert(0, exc)
-            if errors:
-                raise errors[0]
+        jobs = [pool.submit(work, k, share) for k, share in zip(kernels, shares)]
+        wait(jobs)   # an interrupt (Ctrl-C) arrives here, and stops the kernels below
+        errors = [job.exception() for job in jobs if job.exception() is not None]
+        if errors:   # the error that broke the barrier, not the others' BrokenBarrierError
+            raise next((e for e in errors if not isinstance(e, threading.BrokenBarrierError)), errors[0])
         kernels[0].call("write_landing_page")
     finally:
-        for k in kernels:
-            k.close()
+        # Stop the kernels first: an interrupted or failed run ends at once, and the
+        # threads still talking to a kernel see it stop (their event loops' complaints
+        # about the closed sockets are not for the user, so they are muted meanwhile).
+        barrier.abort()
+        asyncio_log, hook = logging.getLogger("asyncio"), threading.excepthook
+        level, threading.excepthook = asyncio_log.level, (lambda args: None)
+        asyncio_log.setLevel(logging.CRITICAL)
+        try:
+            for k in kernels:
+                k.close()
+            pool.shutdown(wait=True)
+        finally:
+            asyncio_log.setLevel(level)
+            threading.excepthook = hook
     return [outcomes[s.id] for s in specs]

@@ -253,7 +253,7 @@ def render_notebook(spec: StudySpec, name: str, kernel: NotebookKernel, setup: s
     """Execute the notebook ``name`` for ``spec`` in ``kernel`` and return its HTML (nothing
     is written). A failing cell is one :class:`ReplicationError` line, not a traceback."""
     import nbformat
-    from nbclient.exceptions import CellExecutionError
+    from nbclient.exceptions import CellExecutionError, DeadKernelError
 
     folder = (folder or notebook_dir()).resolve()
     src = folder / f"{name}.ipynb"
@@ -264,6 +264,9 @@ def render_notebook(spec: StudySpec, name: str, kernel: NotebookKernel, setup: s
         # One line for the reader, not the kernel's coloured traceback.
         raise ReplicationError(f"{src}: a cell failed while executing it for study '{spec.id}': "
                                f"{exc.ename}: {_plain(exc.evalue)}") from None
+    except DeadKernelError:
+        raise ReplicationError(f"{src}: the Jupyter kernel stopped while executing it for study "
+                               f"'{spec.id}' (out of memory?)") from None
     body, _ = exporter.from_notebook_node(nb)
     return body
 
