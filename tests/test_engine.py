@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -326,9 +328,11 @@ def test_studies_run_in_kernels_write_what_one_process_writes(kernel_root):
         chapter2 = (layout.notebooks / "02_two_stage_clustering.html").read_text(encoding="utf-8")
         for name in ("dendrogram", "cluster_size_check"):
             assert base64.b64encode((layout.figures / f"{name}.png").read_bytes()).decode() in chapter2
+            alt = re.search(rf'id="fig-{name}"><img alt="([^"]*)"', page).group(1)   # the page's description
+            assert html.unescape(alt) in {html.unescape(a) for a in re.findall(r'<img alt="([^"]*)"', chapter2)}
         for nb in notebooks_for(spec):
-            html = (layout.notebooks / f"{nb.name}.html").read_text(encoding="utf-8")
-            assert spec.study.title in html and "Traceback" not in html
+            body = (layout.notebooks / f"{nb.name}.html").read_text(encoding="utf-8")
+            assert spec.study.title in body and "Traceback" not in body
             assert f'href="notebooks/{nb.name}.html"' in page
         assert f"{spec.id}/index.html" in landing
 

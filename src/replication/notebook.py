@@ -37,7 +37,10 @@ class NotebookContext:
         by :func:`replication.report.figures.study_figures`), for display: the very PNG
         that the run saves, drawn once."""
         from IPython.display import Image
-        return Image(data=self.result.figure_pngs()[name], format="png")
+
+        from .report.figures import describe_figures
+        alt = describe_figures(self.result).get(name)
+        return Image(data=self.result.figure_pngs()[name], format="png", metadata={"alt": alt} if alt else None)
 
 
 #: Analyses handed over by the process that runs the notebooks, by study id.

@@ -43,7 +43,8 @@ def notebook_dir(root: Path | None = None) -> Path:
 
 
 #: The lab template without anything fetched from the network: no require.js, MathJax,
-#: mermaid or widget scripts (maths is MathML by then), and LaTeX outputs as MathML too.
+#: mermaid or widget scripts (maths is MathML by then), LaTeX outputs as MathML too, and
+#: images with the alternative text their output carries (the study page's descriptions).
 OFFLINE_TEMPLATE = """{%- extends 'index.html.j2' -%}
 {%- block html_head_js -%}{%- endblock html_head_js -%}
 {%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
@@ -53,6 +54,13 @@ OFFLINE_TEMPLATE = """{%- extends 'index.html.j2' -%}
 math[display="block"]{margin:1em 0;overflow-x:auto;overflow-y:hidden;font-size:1.15em}
 code.tex-source{white-space:pre-wrap}
 </style>{%- endblock html_head_css -%}
+{% block data_png scoped %}
+<div class="jp-RenderedImage jp-OutputArea-output {{ extra_class }}">
+<img src="data:image/png;base64,{{ output.data['image/png'] | escape_html }}"
+{%- set alt = output | get_metadata('alt', 'image/png') -%}
+{%- if alt is not none %} alt="{{ alt | escape_html }}"{%- endif %}>
+</div>
+{%- endblock data_png %}
 {% block data_latex scoped %}
 <div class="jp-RenderedLatex jp-OutputArea-output {{ extra_class }}" data-mime-type="text/latex">
 {{ output.data['text/latex'] | tex_to_mathml }}
