@@ -62,7 +62,7 @@ class StudyKernel(NotebookKernel):
         ``self.log`` and its JSON-able return value comes back. A ReplicationError in the
         kernel is raised here with the same message; a kernel that dies (out of memory,
         say) is one ReplicationError, not a wait for ever."""
-        from nbclient.util import run_sync
+        from jupyter_core.utils import run_sync
 
         code = ("import replication.kernels as _rk\n"
                 f"_replication_out = _rk.worker({self.root!r}).{method}(*{args!r})")

@@ -182,16 +182,13 @@ class NotebookKernel:
     """One running Jupyter kernel, reused for several notebooks (a context manager)."""
 
     def __init__(self, cwd: Path):
-        from nbclient import NotebookClient
-        import nbformat
+        # jupyter_client alone starts the kernel (nbclient, which executes the notebooks,
+        # takes seconds more to import): the kernel starts importing the stack at once, and
+        # a kernel's start-up imports cost more than executing a notebook.
+        from jupyter_client.manager import AsyncKernelManager
+        from jupyter_core.utils import run_sync
 
-        self._client = NotebookClient(nbformat.v4.new_notebook(), kernel_name="python3",
-                                      extra_arguments=["--log-level=ERROR"],
-                                      resources={"metadata": {"path": str(cwd)}})
-        self.km = self._client.create_kernel_manager()
-        # Start the kernel now and have it import the stack while the caller analyses: a
-        # kernel's start-up imports cost more than executing a notebook.
-        from nbclient.util import run_sync
+        self.km = AsyncKernelManager(kernel_name="python3")
         run_sync(self.km.start_kernel)(extra_arguments=["--log-level=ERROR"], cwd=str(cwd))
         self.kc = self.km.client()
         self.kc.start_channels()
@@ -226,7 +223,7 @@ class NotebookKernel:
         return nb
 
     def close(self):
-        from nbclient.util import run_sync
+        from jupyter_core.utils import run_sync
         if self.kc is not None:
             self.kc.stop_channels()
         if self.km.has_kernel:
