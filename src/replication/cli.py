@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .errors import ReplicationError
 from .layout import Layout
-from .outputs import STEPS, markdown_table, notebooks_for
+from .outputs import STEPS, markdown_table
 from .study.spec import load_study, shipped_studies
 
 #: Commands beyond the pipeline's steps: name, one-line help, description.
@@ -143,7 +143,7 @@ def _run(args) -> int:
                        file=sys.stdout)
 
     try:
-        if args.no_notebooks or not any(notebooks_for(s) for s in specs):
+        if args.no_notebooks:
             from . import pipeline
             pipeline.run_studies(specs, args.root, notebooks=False, log=_log, on_study_done=done)
         else:   # the studies run in the notebooks' kernels; this process never imports the stack

@@ -79,17 +79,11 @@ class StudyKernel(NotebookKernel):
 
     async def _request(self, code: str, user_expressions: dict, what: str) -> dict:
         """Execute ``code``; forward its printed lines to the log as they come; return the
-        reply. Checks every second that the kernel is still alive."""
+        reply."""
         msg_id = self.kc.execute(code, store_history=False, allow_stdin=False, user_expressions=user_expressions)
         pending = ""
         while True:
-            try:
-                msg = await self.kc.get_iopub_msg(timeout=1)
-            except (queue.Empty, TimeoutError):
-                await self._check_alive(what)
-                continue
-            if msg["parent_header"].get("msg_id") != msg_id:
-                continue
+            msg = await self._answer(self.kc.get_iopub_msg, msg_id, what)
             if msg["msg_type"] == "stream":
                 pending += msg["content"]["text"]
                 *lines, pending = pending.split("\n")
@@ -99,14 +93,19 @@ class StudyKernel(NotebookKernel):
                 break
         if pending:
             self.log(pending)
+        return await self._answer(self.kc.get_shell_msg, msg_id, what)
+
+    async def _answer(self, get, msg_id: str, what: str) -> dict:
+        """The next message from channel getter ``get`` that answers ``msg_id``, checking
+        every second that the kernel is still alive."""
         while True:
             try:
-                reply = await self.kc.get_shell_msg(timeout=1)
+                msg = await get(timeout=1)
             except (queue.Empty, TimeoutError):
                 await self._check_alive(what)
                 continue
-            if reply["parent_header"].get("msg_id") == msg_id:
-                return reply
+            if msg["parent_header"].get("msg_id") == msg_id:
+                return msg
 
     async def _check_alive(self, what: str) -> None:
         if not await self.km.is_alive():

@@ -14,7 +14,6 @@ every study's analysis has succeeded, so a failed run leaves every existing file
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
