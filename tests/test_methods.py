@@ -15,9 +15,11 @@ from replication import load_study, simulate_survey
 from replication.evaluation.comparison import divergence_notes, make_segmentation, method_comparison
 from replication.membership import three_step as ts
 from replication.membership.logit import multinomial_logit
+from replication.segmentation import mixture, twostep
 from replication.segmentation.mixture import LatentProfileClustering
 from replication.segmentation.twostep import (TwoStepClustering, agglomerate, bic_table, cluster_features,
-                                              cluster_log_likelihood, log_likelihood_distance, spss_rule)
+                                              cluster_log_likelihood, cut_merges, log_likelihood_distance,
+                                              order_agreement, spss_rule)
 from replication.study.measurement import scale_scores
 
 
@@ -94,7 +96,7 @@ def test_twostep_recovers_the_segments_and_picks_k(spec, needs):
     assert model.linkage_ is None and "TwoStep" in model.path_
     assert model.n_leaves_ <= 200
     np.testing.assert_array_equal(model.predict(X), model.labels_)   # the final pass is a predict
-    table, k = TwoStepClustering().select_k(X, spec.segmentation.k_min, spec.segmentation.k_max)
+    table, k = twostep.select_k(TwoStepClustering(), X, spec.segmentation.k_min, spec.segmentation.k_max)
     assert k == spec.n_segments.value
     assert {"k", "bic", "bic_change", "ratio_bic_change", "distance_ratio"} <= set(table.columns)
     assert table.loc[table["chosen"], "k"].item() == k
@@ -105,7 +107,6 @@ def test_twostep_bic_from_merges_equals_bic_of_the_cut(needs):
     m = model.n_leaves_
     xi_leaves = cluster_log_likelihood(model.leaf_n_, model.leaf_ls_, model.leaf_ss_, model.delta_)
     table = bic_table(model.tree_, m, xi_leaves.sum(), 586, 3, 6)
-    from replication.segmentation.twostep import cut_merges
     cut = cut_merges(model.tree_, m, 4)
     n, ls, ss = (np.array([a[cut == j].sum(axis=0) for j in range(4)])
                  for a in (model.leaf_n_, model.leaf_ls_, model.leaf_ss_))
@@ -120,7 +121,7 @@ def test_twostep_is_deterministic_and_order_free_by_default(needs):
     perm = np.random.default_rng(3).permutation(len(X))
     b = TwoStepClustering(5).fit(X[perm]).labels_
     np.testing.assert_array_equal(a[perm], b)
-    agree = TwoStepClustering(5, random_state=4).order_agreement(X, n_orders=3)
+    agree = order_agreement(TwoStepClustering(5, random_state=4), X, n_orders=3)
     assert list(agree.columns) == ["order", "ari", "sizes"] and len(agree) == 3
     assert (agree["ari"] > 0.9).all()
 
@@ -146,7 +147,7 @@ def test_lpa_recovers_the_segments(needs, lpa5):
 
 
 def test_lpa_bic_picks_the_true_k(needs):
-    table, k = LatentProfileClustering().select_k(needs[0], 3, 7)
+    table, k = mixture.select_k(LatentProfileClustering(), needs[0], 3, 7)
     assert k == 5
     assert {"k", "bic", "icl", "relative_entropy", "log_likelihood"} <= set(table.columns)
     r = table.set_index("k")

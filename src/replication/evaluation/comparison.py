@@ -11,8 +11,8 @@ and reports, per method:
   ``preferred_k`` of the package's k criteria (:func:`~replication.segmentation.kselect.k_selection`
   on Ward's tree, as :func:`~replication.segmentation.profiles.segment_analysis` computes
   them; a tie goes to the smaller k), ``twostep`` SPSS's BIC and distance-jump rule
-  (:meth:`~replication.segmentation.twostep.TwoStepClustering.select_k`), ``lpa`` the
-  lowest BIC (:meth:`~replication.segmentation.mixture.LatentProfileClustering.select_k`);
+  (:func:`~replication.segmentation.twostep.select_k`), ``lpa`` the
+  lowest BIC (:func:`~replication.segmentation.mixture.select_k`);
 * its cluster shares at that k (largest first) and, at the **reported** k, the share of
   each reported segment, the clusters named by
   :func:`~replication.segmentation.naming.match_segments` so the shares line up with the
@@ -24,8 +24,8 @@ and reports, per method:
 shares more than :data:`SHARE_POINTS` points apart, ARI below :data:`ARI_AGREEMENT`), in
 the words of the specification.
 
-Every method is built by :func:`make_segmentation`, the one place that maps the name a
-specification gives (``segmentation.method``) to an estimator.
+Every method is built by :func:`~replication.segmentation.registry.make_segmentation`, the
+one place that maps the name a specification gives (``segmentation.method``) to an estimator.
 """
 
 from __future__ import annotations
@@ -40,48 +40,18 @@ from sklearn.metrics import adjusted_rand_score
 
 from ..errors import ReplicationError
 from ..segmentation.kselect import k_selection
-from ..segmentation.mixture import LatentProfileClustering
 from ..segmentation.naming import match_segments
-from ..segmentation.two_stage import TwoStageClustering
-from ..segmentation.twostep import TwoStepClustering
+from ..segmentation.registry import (K_RULES, METHOD_LABELS, METHODS, PAPER_METHOD,  # re-exported
+                                     make_segmentation, select_k)
 from ..study.measurement import scale_scores
 from ..study.spec import StudySpec
 
-#: The paper's method (the package's reading of "two-stage").
-PAPER_METHOD = "ward_kmeans"
-#: Estimator of each method name.
-METHODS = {"ward_kmeans": TwoStageClustering, "twostep": TwoStepClustering, "lpa": LatentProfileClustering}
-#: How each method is named in tables and notes.
-METHOD_LABELS = {"ward_kmeans": "Ward's method then k-means",
-                 "twostep": "TwoStep (CF tree, log-likelihood distance)",
-                 "lpa": "latent profile analysis (Gaussian mixture)"}
-#: Each method's own rule for k.
-K_RULES = {"ward_kmeans": "most common k preferred by the k-selection criteria",
-           "twostep": "SPSS's BIC-change and distance-jump rule",
-           "lpa": "lowest BIC"}
 #: Shares this many percentage points apart count as different.
 SHARE_POINTS = 3.0
 #: An adjusted Rand index below this counts as a different partition.
 ARI_AGREEMENT = 0.8
 #: Above this many respondents, TwoStep and LPA choose k on a seeded sample of this size.
 SAMPLE_LIMIT = 10_000
-
-
-def make_segmentation(method: str, n_clusters: int, spec: StudySpec, **params):
-    """An unfitted estimator for ``method`` with the specification's settings.
-
-    ``standardize`` comes from ``spec.segmentation.standardize``, ``random_state`` from
-    ``spec.seed`` and, for ``ward_kmeans``, ``exact_limit`` from the specification;
-    ``params`` override or add method parameters.
-    """
-    if method not in METHODS:
-        raise ReplicationError(f"unknown segmentation method '{method}'; known: {', '.join(METHODS)}")
-    seg = spec.segmentation
-    base = {"standardize": seg.standardize.value, "random_state": spec.seed.value}
-    if method == "ward_kmeans":
-        base["exact_limit"] = seg.exact_limit
-    base.update(params)
-    return METHODS[method](n_clusters=n_clusters, **base)
 
 
 def choose_k(method: str, X, spec: StudySpec, sample_limit: int | None = None):
@@ -106,7 +76,7 @@ def choose_k(method: str, X, spec: StudySpec, sample_limit: int | None = None):
         top = max(counts.values())
         return min(k for k, c in counts.items() if c == top), preferred
     model = make_segmentation(method, spec.n_segments.value, spec)
-    table, k = model.select_k(X, seg.k_min, seg.k_max)
+    table, k = select_k(method, model, X, seg.k_min, seg.k_max)
     return int(k), table
 
 
@@ -164,9 +134,7 @@ def method_comparison(spec: StudySpec, survey: pd.DataFrame, truth: dict | None 
         if k_own == k_rep:
             at_own = at_rep
         else:   # a shallow copy shares what does not depend on k (TwoStep's CF tree)
-            at_own = copy.copy(at_rep)
-            at_own.n_clusters = k_own
-            at_own.fit(X)
+            at_own = copy.copy(at_rep).set_params(n_clusters=k_own).fit(X)
         segments, match = _named_shares(at_rep, X, spec)
         n = len(segments)
         row = {"method": method, "label": METHOD_LABELS[method], "k_rule": K_RULES[method],

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ReplicationError
-from .uncertainty import spawn_seeds
+from ..seeding import spawn_seeds
 
 #: Separation at which the latent profile analysis of golovacheva2022 (N = 2,000, k = 5)
 #: has a mean relative entropy of about 0.7 (``benchmarks/three_step_montecarlo.py --scan``).

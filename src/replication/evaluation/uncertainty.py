@@ -40,13 +40,13 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import adjusted_rand_score
 
+from ..seeding import spawn_seeds  # re-exported: evaluation.controls imports it from here
+from ..segmentation.naming import match_segments
+from ..segmentation.registry import make_segmentation
+from ..segmentation.two_stage import TwoStageClustering
+
 #: Jaccard thresholds of Hennig (2007).
 STABLE, DISSOLVED = 0.75, 0.5
-
-
-def spawn_seeds(seed: int, n: int) -> list[int]:
-    """``n`` independent integer seeds from one seed (numpy's SeedSequence.spawn)."""
-    return [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(n)]
 
 
 def share_intervals(spec, segments, n_resamples: int = 1000, seed: int = 0, level: float = 0.95) -> pd.DataFrame:
@@ -85,9 +85,6 @@ def share_intervals(spec, segments, n_resamples: int = 1000, seed: int = 0, leve
 
 def _refit(spec, X, idx, seed):
     """One bootstrap segmentation of the rows ``idx``: labels, named segments, centroids."""
-    from ..segmentation.naming import match_segments
-    from .comparison import make_segmentation
-
     Xb = X[idx]
     model = make_segmentation(spec.segmentation.method.value, spec.n_segments.value, spec,
                               random_state=seed).fit(Xb)
@@ -191,8 +188,6 @@ def row_order_agreement(spec, scores: pd.DataFrame, labels, n_orders: int = 20, 
 
     With ``sample_size`` below the number of respondents, the orders are of one seeded
     sample of that many, compared with the sample's own canonical-order fit."""
-    from ..segmentation.two_stage import TwoStageClustering
-
     X = scores[spec.dimension_ids].to_numpy(dtype=float)
     labels = np.asarray(labels)
     method = spec.segmentation

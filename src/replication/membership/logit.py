@@ -41,6 +41,8 @@ class MultinomialLogitResult:
         Whether coefficients are per standard deviation (True) or per scale point.
     scale : Series
         The SD used to standardize each predictor (1.0 when not standardized).
+    mean : Series
+        The mean subtracted from each predictor (0.0 when not standardized).
     results : statsmodels MNLogitResults
     coefficients : DataFrame
         ``segment, term, coef, se, z, p_value, odds_ratio, or_ci_low, or_ci_high``.
@@ -53,6 +55,10 @@ class MultinomialLogitResult:
         Recovered segment (rows) by predicted segment (columns).
     crosscheck : DataFrame
         statsmodels vs scikit-learn coefficients and their absolute difference.
+
+    As statsmodels' results, also ``params``, ``bse``, ``pvalues`` (terms x contrasts:
+    rows ``const`` and the predictors, one column per segment but the reference),
+    ``llf``, ``llnull``, ``prsquared``, ``aic`` and ``bic``.
     """
 
     segments: list
@@ -60,6 +66,7 @@ class MultinomialLogitResult:
     predictors: list
     standardized: bool
     scale: pd.Series
+    mean: pd.Series
     results: object
     coefficients: pd.DataFrame
     fit: pd.DataFrame
@@ -69,6 +76,49 @@ class MultinomialLogitResult:
 
     def stat(self, name: str) -> float:
         return float(self.fit.set_index("statistic").loc[name, "value"])
+
+    # -- statsmodels-style attributes (of the fitted MNLogit) ---------------------------------
+    def _by_contrast(self, values) -> pd.DataFrame:
+        """A terms x contrasts table of statsmodels' values, columns named by segment."""
+        return pd.DataFrame(np.asarray(values), index=list(self.results.params.index), columns=self.segments[1:])
+
+    @property
+    def params(self) -> pd.DataFrame:
+        """Coefficients: terms (``const``, predictors) x segments but the reference."""
+        return self._by_contrast(self.results.params)
+
+    @property
+    def bse(self) -> pd.DataFrame:
+        """Standard errors, shaped as :attr:`params`."""
+        return self._by_contrast(self.results.bse)
+
+    @property
+    def pvalues(self) -> pd.DataFrame:
+        """Wald p-values, shaped as :attr:`params`."""
+        return self._by_contrast(self.results.pvalues)
+
+    @property
+    def llf(self) -> float:
+        """Log-likelihood of the model."""
+        return float(self.results.llf)
+
+    @property
+    def llnull(self) -> float:
+        """Log-likelihood of the intercept-only model."""
+        return float(self.results.llnull)
+
+    @property
+    def prsquared(self) -> float:
+        """McFadden's pseudo R-squared, ``1 - llf / llnull``."""
+        return float(self.results.prsquared)
+
+    @property
+    def aic(self) -> float:
+        return float(self.results.aic)
+
+    @property
+    def bic(self) -> float:
+        return float(self.results.bic)
 
     @property
     def hit_rate(self) -> float:
@@ -80,7 +130,7 @@ class MultinomialLogitResult:
 
     def predict_proba(self, X: pd.DataFrame) -> pd.DataFrame:
         """Segment probabilities for predictor values on their original scale."""
-        Z = sm.add_constant((X[self.predictors] - self._mean) / self.scale, has_constant="add")
+        Z = sm.add_constant((X[self.predictors] - self.mean) / self.scale, has_constant="add")
         return pd.DataFrame(np.asarray(self.results.predict(Z)), columns=self.segments, index=X.index)
 
     def probability_curves(self, data: pd.DataFrame, points: int = 25) -> pd.DataFrame:
@@ -260,10 +310,9 @@ def multinomial_logit(data: pd.DataFrame, segment: str, predictors: list[str], r
     ], columns=["statistic", "value"])
 
     out = MultinomialLogitResult(segments=segments, reference=reference, predictors=list(predictors),
-                                 standardized=standardize, scale=scale, results=res,
+                                 standardized=standardize, scale=scale, mean=mean, results=res,
                                  coefficients=coefficients, fit=fit, lr_tests=lr_tests,
                                  classification=classification)
-    out._mean = mean
     if crosscheck:
         out.crosscheck = sklearn_crosscheck(X.drop(columns="const").to_numpy(), y, coefficients, segments,
                                             list(X.columns))

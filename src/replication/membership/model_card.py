@@ -174,9 +174,7 @@ def _membership_card(m) -> dict | None:
     for seg in m.segments[1:]:
         rows = coef[coef["segment"] == seg]
         table[seg] = {str(t): float(c) for t, c in zip(rows["term"], rows["coef"])}
-    mean = getattr(m, "_mean", None)
-    if mean is None:
-        mean = pd.Series(0.0, index=m.predictors)
+    mean = m.mean
     return {"model": "multinomial_logit", "reference": m.reference, "segments": list(m.segments),
             "predictors": list(m.predictors), "standardized": bool(m.standardized),
             "mean": {p: float(mean[p]) for p in m.predictors},

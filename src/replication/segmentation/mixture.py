@@ -2,7 +2,7 @@
 
 >>> model = LatentProfileClustering(n_clusters=5).fit(needs)           # doctest: +SKIP
 >>> model.membership_proba_                                             # doctest: +SKIP
->>> table, k = LatentProfileClustering().select_k(needs, 2, 10)         # doctest: +SKIP
+>>> table, k = select_k(LatentProfileClustering(), needs, 2, 10)         # doctest: +SKIP
 
 A latent profile analysis (LPA) is a finite mixture of normal distributions of the
 segmentation dimensions: a segment is a latent class with its own mean of every
@@ -31,7 +31,7 @@ Rows are put in canonical (sorted) order before fitting, as in
 depend on the order of the file; scikit-learn's EM runs in one thread for a given seed,
 so the same seed gives the same labels whatever the number of workers.
 
-**Choosing k** (:meth:`LatentProfileClustering.select_k`): for each k, the
+**Choosing k** (:func:`select_k`): for each k, the
 log-likelihood ``LL``, the number of free parameters ``p``,
 ``BIC = -2 LL + p log N`` (lower is better; the chosen k),
 ``AIC = -2 LL + 2 p``, the classification entropy ``E = -sum_i sum_c tau_ic log tau_ic``,
@@ -53,7 +53,12 @@ import warnings
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.mixture import GaussianMixture
+from sklearn.utils.validation import check_is_fitted
 
+from ..seeding import spawn_seeds
 from .two_stage import canonical_rows, check_clustering_input, inverse_permutation, size_order
 
 #: Starts of EM per k (the best likelihood is kept).
@@ -63,7 +68,6 @@ N_INIT = 10
 #: convergence. Most of the iterations of ten full starts go into polishing starts that
 #: end in a worse optimum (Golovacheva's k = 2..10: 5,900 iterations, 1.4 s).
 SCREEN_ITER, FINAL_STARTS = 20, 2
-
 
 
 def classification_entropy(proba) -> float:
@@ -79,7 +83,7 @@ def relative_entropy(proba) -> float:
     return float(1 - classification_entropy(proba) / (n * np.log(k))) if k > 1 else float("nan")
 
 
-class LatentProfileClustering:
+class LatentProfileClustering(ClusterMixin, BaseEstimator):
     """Latent profile analysis: a Gaussian mixture fitted by EM with several seeded starts.
 
     Parameters
@@ -101,9 +105,12 @@ class LatentProfileClustering:
     reg_covar : "rounding" or float
         Variance added to every class variance (see above); stored in ``reg_covar_``.
 
+    A scikit-learn estimator (``clone``, ``get_params``/``set_params``, ``fit_predict``);
+    :func:`select_k` chooses k.
+
     Attributes
     ----------
-    labels_, sizes_, cluster_centers_, cluster_centers_raw_, mean_, scale_, n_clusters, path_
+    labels_, sizes_, cluster_centers_, cluster_centers_raw_, mean_, scale_, order_, path_
         As :class:`~replication.segmentation.two_stage.TwoStageClustering` (``labels_``
         is the modal class; ``sizes_`` counts modal assignments).
     linkage_ : None
@@ -139,55 +146,45 @@ class LatentProfileClustering:
     def _transform(self, X):
         return (np.asarray(X, dtype=float) - self.mean_) / self.scale_
 
-    def _mixture(self, k: int, seed: int, max_iter: int):
-        from sklearn.mixture import GaussianMixture
-
+    def _mixture(self, k: int, seed: int, max_iter: int, reg_covar: float) -> GaussianMixture:
         # k-means++ starting means: seeded, and no multi-threaded Lloyd iterations;
         # warm_start lets a screened start continue from where it stopped.
         return GaussianMixture(n_components=k, covariance_type=self.covariance_type, n_init=1,
-                               max_iter=max_iter, tol=self.tol, reg_covar=self.reg_covar_,
+                               max_iter=max_iter, tol=self.tol, reg_covar=reg_covar,
                                init_params="k-means++", random_state=seed, warm_start=True)
 
-    def _em(self, k: int, Z):
+    def _em(self, k: int, Z, reg_covar: float) -> GaussianMixture:
         """The best of ``n_init`` seeded EM starts, in two stages (see ``SCREEN_ITER``)."""
-        from ..evaluation.uncertainty import spawn_seeds
-
         seeds = spawn_seeds(self.random_state, self.n_init)
-        starts = [self._fit_quietly(self._mixture(k, s, min(SCREEN_ITER, self.max_iter)), Z) for s in seeds]
+        starts = [_fit_quietly(self._mixture(k, s, min(SCREEN_ITER, self.max_iter), reg_covar), Z) for s in seeds]
         # The best screened starts (ties: the earlier seed) run on to convergence.
         best = sorted(range(len(starts)), key=lambda i: (-starts[i].lower_bound_, i))[:FINAL_STARTS]
         for i in best:
             if not starts[i].converged_ and self.max_iter > SCREEN_ITER:
                 starts[i].max_iter = self.max_iter - SCREEN_ITER
-                self._fit_quietly(starts[i], Z)
+                _fit_quietly(starts[i], Z)
         return starts[min(best, key=lambda i: (-starts[i].lower_bound_, i))]
 
     def _prepare(self, X, k):
+        """Checked ``X``, the canonical order, its standardization, the rows ``Z`` (canonical
+        order, standardized) and the variance floor; nothing is stored on the estimator."""
         X = check_clustering_input(X, k)
-        order, self.mean_, self.scale_, Zs = canonical_rows(X, True, self.standardize)
+        order, mean, scale, Zs = canonical_rows(X, True, self.standardize)
         if isinstance(self.reg_covar, str):
             if self.reg_covar != "rounding":
                 raise ValueError(f"reg_covar must be 'rounding' or a number, not '{self.reg_covar}'")
             gaps = [np.diff(np.unique(Zs[:, j])) for j in range(Zs.shape[1])]
             h = min((g.min() for g in gaps if g.size), default=0.0)
-            self.reg_covar_ = max(h ** 2 / 12, 1e-6)
+            reg_covar = max(h ** 2 / 12, 1e-6)
         else:
-            self.reg_covar_ = float(self.reg_covar)
-        return X, order, Zs
-
-    @staticmethod
-    def _fit_quietly(gm, Z):
-        from sklearn.exceptions import ConvergenceWarning
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            return gm.fit(Z)
+            reg_covar = float(self.reg_covar)
+        return X, order, mean, scale, Zs, reg_covar
 
     def fit(self, X, y=None):
         """Fit the k-class mixture to ``X`` (respondents x variables)."""
         k = self.n_clusters
-        X, order, Zs = self._prepare(X, k)
-        gm = self._em(k, Zs)
+        X, order, self.mean_, self.scale_, Zs, self.reg_covar_ = self._prepare(X, k)
+        gm = self._em(k, Zs, self.reg_covar_)
         proba = gm.predict_proba(Zs)
         modal = proba.argmax(axis=1)
         sizes = np.bincount(modal, minlength=k)
@@ -221,42 +218,52 @@ class LatentProfileClustering:
 
     def predict_proba(self, X) -> np.ndarray:
         """Posterior class probabilities for new respondents (columns in label order)."""
+        check_is_fitted(self)
         return self.mixture_.predict_proba(self._transform(X))[:, self.class_order_]
 
     def predict(self, X) -> np.ndarray:
         """Modal class for new respondents."""
         return self.predict_proba(X).argmax(axis=1)
 
-    def fit_predict(self, X, y=None) -> np.ndarray:
-        return self.fit(X).labels_
-
     def select_k(self, X, k_min: int = 1, k_max: int = 10):
-        """Fit k = k_min .. k_max classes; choose k by BIC.
+        """:func:`select_k` of this estimator (kept for callers of the method)."""
+        return select_k(self, X, k_min, k_max)
 
-        Returns
-        -------
-        table : DataFrame
-            ``k, log_likelihood, n_parameters, bic, aic, icl, entropy, relative_entropy,
-            smallest_class_pct, converged, chosen``.
-        k : int
-            The k of the lowest BIC (also ``k_selected_``).
-        """
-        X, order, Zs = self._prepare(X, max(k_min, 1))
-        n = X.shape[0]
-        rows = []
-        for k in range(k_min, k_max + 1):
-            gm = self._em(k, Zs)
-            proba = gm.predict_proba(Zs)
-            ll = float(gm.score(Zs) * n)
-            p = int(gm._n_parameters())
-            bic = -2 * ll + p * np.log(n)
-            ent = classification_entropy(proba)
-            rows.append({"k": k, "log_likelihood": ll, "n_parameters": p, "bic": bic, "aic": -2 * ll + 2 * p,
-                         "icl": bic + 2 * ent, "entropy": ent, "relative_entropy": relative_entropy(proba),
-                         "smallest_class_pct": 100 * np.bincount(proba.argmax(axis=1), minlength=k).min() / n,
-                         "converged": bool(gm.converged_)})
-        table = pd.DataFrame(rows)
-        k = int(table.loc[table["bic"].idxmin(), "k"])
-        table["chosen"] = table["k"] == k
-        self.k_selection_, self.k_selected_ = table, k
-        return table, k
+
+def _fit_quietly(gm: GaussianMixture, Z) -> GaussianMixture:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return gm.fit(Z)
+
+
+def select_k(estimator: LatentProfileClustering, X, k_min: int = 1, k_max: int = 10):
+    """Fit k = k_min .. k_max classes with ``estimator``'s settings; choose k by BIC.
+
+    The estimator is not changed (its ``n_clusters`` is not used).
+
+    Returns
+    -------
+    table : DataFrame
+        ``k, log_likelihood, n_parameters, bic, aic, icl, entropy, relative_entropy,
+        smallest_class_pct, converged, chosen``.
+    k : int
+        The k of the lowest BIC.
+    """
+    X, order, _, _, Zs, reg_covar = estimator._prepare(X, max(k_min, 1))
+    n = X.shape[0]
+    rows = []
+    for k in range(k_min, k_max + 1):
+        gm = estimator._em(k, Zs, reg_covar)
+        proba = gm.predict_proba(Zs)
+        ll = float(gm.score(Zs) * n)
+        p = int(gm._n_parameters())
+        bic = -2 * ll + p * np.log(n)
+        ent = classification_entropy(proba)
+        rows.append({"k": k, "log_likelihood": ll, "n_parameters": p, "bic": bic, "aic": -2 * ll + 2 * p,
+                     "icl": bic + 2 * ent, "entropy": ent, "relative_entropy": relative_entropy(proba),
+                     "smallest_class_pct": 100 * np.bincount(proba.argmax(axis=1), minlength=k).min() / n,
+                     "converged": bool(gm.converged_)})
+    table = pd.DataFrame(rows)
+    k = int(table.loc[table["bic"].idxmin(), "k"])
+    table["chosen"] = table["k"] == k
+    return table, k

@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.utils.validation import check_is_fitted
 
 from ..errors import ReplicationError
 from .kmeans import kmeans_refine
@@ -107,7 +109,7 @@ def size_order(sizes, centers, *before):
     return rank, relabel
 
 
-class TwoStageClustering:
+class TwoStageClustering(ClusterMixin, BaseEstimator):
     """Ward's hierarchical clustering followed by k-means from the Ward centroids.
 
     Parameters
@@ -118,6 +120,17 @@ class TwoStageClustering:
         Cluster z-scores (mean 0, SD 1 with ddof=1), so each need weighs the same.
     max_iter : int
         Upper bound on k-means iterations.
+
+    exact_limit : int
+        Largest N for Ward's method on every respondent (the exact path).
+    n_micro : int
+        Micro-clusters of the scalable path.
+    random_state : int
+        Seeds the micro-clusters of the scalable path.
+    canonical_order : bool, default True
+        Sort the rows before fitting, so the result does not depend on the file's order.
+
+    A scikit-learn estimator (``clone``, ``get_params``/``set_params``, ``fit_predict``).
 
     Attributes
     ----------
@@ -144,6 +157,10 @@ class TwoStageClustering:
         k-means iterations; ``converged_`` says whether labels stopped changing.
     mean_, scale_ : ndarray
         The standardization, reused by :meth:`predict`.
+    inertia_ : float
+        k-means's within-cluster sum of squares (standardized scale).
+    order_ : ndarray
+        The canonical order of the rows (``X[order_]`` is what Ward's method saw).
     """
 
     def __init__(self, n_clusters: int = 5, standardize: bool = True, max_iter: int = 300,
@@ -164,7 +181,6 @@ class TwoStageClustering:
         """Run both stages on ``X`` (respondents x clustering variables)."""
         k = self.n_clusters
         X = check_clustering_input(X, k)
-        self.feature_names_in_ = None
         order, self.mean_, self.scale_, Zs = canonical_rows(X, self.canonical_order, self.standardize)
 
         # Stage 1: Ward's hierarchy, cut at k; its centroids seed stage 2.
@@ -201,18 +217,17 @@ class TwoStageClustering:
 
     def stage1_labels(self, k: int) -> np.ndarray:
         """Ward's cut at ``k`` clusters for every respondent (canonical order), on either path."""
+        check_is_fitted(self)
         labels = ward_clusters(self.linkage_, k)
         return labels if self.path_ == "exact" else labels[self.micro_labels_]
 
     def predict(self, X) -> np.ndarray:
         """Nearest final centroid for new respondents (same variables, same scale)."""
+        check_is_fitted(self)
         X = np.asarray(X, dtype=float)
         Z = self._transform(X)
         d = ((Z[:, None, :] - self.cluster_centers_[None, :, :]) ** 2).sum(axis=2)
         return d.argmin(axis=1)
-
-    def fit_predict(self, X, y=None) -> np.ndarray:
-        return self.fit(X).labels_
 
 
 def micro_clusters(Z, n_micro: int, random_state: int = 0):

@@ -1,7 +1,7 @@
 """A TwoStep-like cluster analysis (after SPSS TwoStep), as an estimator.
 
 >>> model = TwoStepClustering(n_clusters=5).fit(needs)          # doctest: +SKIP
->>> table, k = TwoStepClustering().select_k(needs, 2, 10)        # doctest: +SKIP
+>>> table, k = select_k(TwoStepClustering(), needs, 2, 10)        # doctest: +SKIP
 
 "Two-stage cluster analysis" has a second common reading besides Ward + k-means: SPSS's
 TwoStep Cluster procedure (Chiu, Fang, Chen, Wang & Jeris 2001, *A robust and scalable
@@ -39,7 +39,7 @@ help). This module implements its continuous-variable case:
    from it (a cluster of one merged into each candidate cluster). Should this leave a
    cluster empty, the respondents keep the cluster of their leaf.
 
-**Choosing k** (:meth:`TwoStepClustering.select_k`; IBM SPSS Statistics Algorithms,
+**Choosing k** (:func:`select_k`; IBM SPSS Statistics Algorithms,
 TWOSTEP CLUSTER, "Determination of the number of clusters"): with
 ``BIC(J) = -2 * sum_j xi_j + m_J * log(N)``, ``m_J = 2 * J * (number of variables)``
 (a mean and a variance per variable and cluster), ``dBIC(J) = BIC(J) - BIC(J + 1)`` and
@@ -67,15 +67,22 @@ implemented. The table's columns follow SPSS's "Auto-Clustering" table: in row k
 orders). By default (``order="sorted"``) rows are put in canonical order (sorted by their
 values, as :class:`~replication.segmentation.two_stage.TwoStageClustering` does), so the
 result is a function of the set of respondents; ``order="given"`` keeps the file's order
-(SPSS's behaviour). :meth:`TwoStepClustering.order_agreement` refits on seeded random row
+(SPSS's behaviour). :func:`order_agreement` refits on seeded random row
 orders and reports the adjusted Rand index of each against the canonical-order partition.
 Nothing else is random: ``random_state`` only seeds those orders.
 """
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pandas as pd
+from sklearn import config_context
+from sklearn.base import BaseEstimator, ClusterMixin, clone
+from sklearn.cluster import Birch
+from sklearn.metrics import adjusted_rand_score
+from sklearn.utils.validation import check_is_fitted
 
 from ..errors import ReplicationError
 from .two_stage import canonical_rows, check_clustering_input, inverse_permutation, size_order
@@ -250,17 +257,17 @@ def spss_rule(table: pd.DataFrame, k_min: int = 1, k_max: int | None = None) -> 
                          "reason": f"R2({j1}) within {R2_FACTOR} x R2({j2}): the larger of the two"}
 
 
-class TwoStepClustering:
+class TwoStepClustering(ClusterMixin, BaseEstimator):
     """SPSS-TwoStep-like clustering: CF-tree leaves (Birch), then log-likelihood agglomeration.
 
     Parameters
     ----------
     n_clusters : int
-        Number of clusters k (see :meth:`select_k` for SPSS's automatic rule).
+        Number of clusters k (see :func:`select_k` for SPSS's automatic rule).
     standardize : bool, default True
         Cluster z-scores (SPSS standardizes continuous variables by default).
     random_state : int, default 0
-        Seeds only the random row orders of :meth:`order_agreement`.
+        Seeds only the random row orders of :func:`order_agreement`.
     max_leaves : int
         Largest number of CF-tree leaves (sets the threshold; see the module docstring).
     branching_factor : int
@@ -272,9 +279,14 @@ class TwoStepClustering:
     reassign : bool, default True
         SPSS's second pass: assign each respondent to the nearest final cluster.
 
+    A scikit-learn estimator (``clone``, ``get_params``/``set_params``, ``fit_predict``).
+    The CF tree does not depend on k: it is kept (privately) for the data last seen, so
+    :func:`select_k` then ``fit`` on the same data, or a copy refitted at another k,
+    build it once.
+
     Attributes
     ----------
-    labels_, sizes_, cluster_centers_, cluster_centers_raw_, mean_, scale_, n_clusters, path_
+    labels_, sizes_, cluster_centers_, cluster_centers_raw_, mean_, scale_, order_, path_
         As :class:`~replication.segmentation.two_stage.TwoStageClustering`.
     linkage_ : None
         TwoStep builds no Ward tree.
@@ -290,6 +302,8 @@ class TwoStepClustering:
         ``Delta_k`` per variable.
     cluster_n_, cluster_ls_, cluster_ss_ : ndarray
         Cluster features of the k clusters of the leaves' tree (used by :meth:`predict`).
+    n_leaves_ : int
+        CF-tree leaves with respondents.
     """
 
     def __init__(self, n_clusters: int = 5, standardize: bool = True, random_state: int = 0,
@@ -310,9 +324,6 @@ class TwoStepClustering:
 
     def _cf_tree(self, Z):
         """Leaves of the CF tree of the rows of ``Z`` (in the order given)."""
-        from sklearn import config_context
-        from sklearn.cluster import Birch
-
         rms = float(np.sqrt(Z.var(axis=0).mean())) or 1.0
         fits = {}
 
@@ -346,56 +357,62 @@ class TwoStepClustering:
         remap[used] = np.arange(used.size)
         return remap[raw], used.size, t
 
-    def _build(self, X):
-        """Standardize, order, build the CF tree and agglomerate its leaves."""
+    def _build(self, X) -> dict:
+        """Standardize, order, build the CF tree and agglomerate its leaves.
+
+        Returns the tree as a dict (``order, mean, scale, Z, delta, leaves, m, threshold,
+        n, ls, ss, tree``); the last one built is kept in ``_tree`` with the key of its
+        data and settings, and reused when they are the same.
+        """
         X = np.asarray(X, dtype=float)
         if self.order not in ("sorted", "given"):
             raise ReplicationError(f"TwoStep: order must be 'sorted' or 'given', not '{self.order}'")
-        # The tree does not depend on k: select_k then fit on the same data builds it once.
-        import hashlib
-
         key = (X.shape, hashlib.sha1(np.ascontiguousarray(X).tobytes()).hexdigest(), self.standardize,
                self.order, self.max_leaves, self.branching_factor, self.variance_floor)
-        if getattr(self, "_tree_key", None) == key:
-            return self._tree_cache
-        order, self.mean_, self.scale_, Zs = canonical_rows(X, self.order == "sorted", self.standardize)
-        self.delta_ = self.variance_floor * Zs.var(axis=0)
+        cached = getattr(self, "_tree", None)
+        if cached is not None and cached["key"] == key:
+            return cached
+        order, mean, scale, Zs = canonical_rows(X, self.order == "sorted", self.standardize)
+        delta = self.variance_floor * Zs.var(axis=0)
         leaves, m, t = self._cf_tree(Zs)
         n, ls, ss = cluster_features(Zs, leaves, m)
-        self.threshold_ = t
-        self.leaf_n_, self.leaf_ls_, self.leaf_ss_ = n, ls, ss
-        self.tree_ = agglomerate(n, ls, ss, self.delta_)
-        self.leaf_labels_ = leaves[inverse_permutation(order)]
-        self.order_ = order
-        self._tree_key, self._tree_cache = key, (Zs, leaves, m)
-        return Zs, leaves, m
+        self._tree = {"key": key, "order": order, "mean": mean, "scale": scale, "Z": Zs, "delta": delta,
+                      "leaves": leaves, "m": m, "threshold": t, "n": n, "ls": ls, "ss": ss,
+                      "tree": agglomerate(n, ls, ss, delta)}
+        return self._tree
 
-    def _distances(self, Z, n, ls, ss) -> np.ndarray:
+    @staticmethod
+    def _distances(Z, n, ls, ss, delta) -> np.ndarray:
         """Log-likelihood distance of each row (a cluster of one) to each cluster: rows x k."""
-        xi_c = cluster_log_likelihood(n, ls, ss, self.delta_)
-        xi_1 = -0.5 * np.log(self.delta_).sum()
+        xi_c = cluster_log_likelihood(n, ls, ss, delta)
+        xi_1 = -0.5 * np.log(delta).sum()
         merged = cluster_log_likelihood(n[None, :] + 1, ls[None, :, :] + Z[:, None, :],
-                                        ss[None, :, :] + Z[:, None, :] ** 2, self.delta_)
+                                        ss[None, :, :] + Z[:, None, :] ** 2, delta)
         return xi_c[None, :] + xi_1 - merged
 
     def fit(self, X, y=None):
         """Cluster ``X`` (respondents x variables) into ``n_clusters`` clusters."""
         k = self.n_clusters
         X = check_clustering_input(X, k)
-        Zs, leaves, m = self._build(X)
+        built = self._build(X)
+        Zs, leaves, m, order = built["Z"], built["leaves"], built["m"], built["order"]
         if m < k:
             raise ReplicationError(f"TwoStep: the CF tree has only {m} leaves; it cannot form {k} clusters")
+        self.mean_, self.scale_, self.delta_, self.threshold_ = built["mean"], built["scale"], built["delta"], \
+            built["threshold"]
+        self.leaf_n_, self.leaf_ls_, self.leaf_ss_, self.tree_ = built["n"], built["ls"], built["ss"], built["tree"]
+        inverse = inverse_permutation(order)
+        self.leaf_labels_, self.order_ = leaves[inverse], order
         leaf_cluster = cut_merges(self.tree_, m, k)
         n, ls, ss = cluster_features(Zs, leaf_cluster[leaves], k)
         labels = leaf_cluster[leaves]
         if self.reassign:
-            near = self._distances(Zs, n, ls, ss).argmin(axis=1)
+            near = self._distances(Zs, n, ls, ss, self.delta_).argmin(axis=1)
             if np.unique(near).size == k:
                 labels = near
         sizes = np.bincount(labels, minlength=k)
         centers = np.vstack([Zs[labels == j].mean(axis=0) for j in range(k)])
         rank, relabel = size_order(sizes, centers)
-        inverse = inverse_permutation(self.order_)
         self.labels_ = relabel[labels][inverse]
         self.sizes_ = sizes[rank]
         self.cluster_centers_ = centers[rank]
@@ -410,61 +427,64 @@ class TwoStepClustering:
 
     def predict(self, X) -> np.ndarray:
         """Cluster at the smallest log-likelihood distance for new respondents."""
+        check_is_fitted(self)
         Z = self._transform(X)
-        return self._distances(Z, self.cluster_n_, self.cluster_ls_, self.cluster_ss_).argmin(axis=1)
+        return self._distances(Z, self.cluster_n_, self.cluster_ls_, self.cluster_ss_, self.delta_).argmin(axis=1)
 
-    def fit_predict(self, X, y=None) -> np.ndarray:
-        return self.fit(X).labels_
-
-    # -- the number of clusters ---------------------------------------------------------------
     def select_k(self, X, k_min: int = 2, k_max: int = 15):
-        """SPSS's automatic number of clusters (BIC, then the distance jump).
+        """:func:`select_k` of this estimator (kept for callers of the method)."""
+        return select_k(self, X, k_min, k_max)
 
-        Returns
-        -------
-        table : DataFrame
-            One row per k = 1 .. k_max + 1: ``k, bic, bic_change, ratio_bic_change, r1,
-            merge_distance, distance_ratio, candidate`` (see the module docstring);
-            ``chosen`` marks the chosen k.
-        k : int
-            The chosen number of clusters (also ``k_selected_``; ``k_rule_`` says why).
-        """
-        X = check_clustering_input(X, max(2, k_min))
-        Zs, leaves, m = self._build(X)
-        if m < k_max + 1:
-            raise ReplicationError(f"TwoStep: the CF tree has only {m} leaves; k up to {k_max} needs "
-                                   f"{k_max + 1} (raise max_leaves)")
-        xi_total = cluster_log_likelihood(self.leaf_n_, self.leaf_ls_, self.leaf_ss_, self.delta_).sum()
-        table = bic_table(self.tree_, m, xi_total, X.shape[0], X.shape[1], k_max)
-        k, detail = spss_rule(table, k_min, k_max)
-        table["candidate"] = (table["k"] >= max(2, k_min)) & (table["k"] <= detail["initial"])
-        table["chosen"] = table["k"] == k
-        self.k_selection_, self.k_selected_, self.k_rule_ = table, k, detail
-        return table, k
 
-    def order_agreement(self, X, n_orders: int = 10, random_state: int | None = None) -> pd.DataFrame:
-        """Refit on seeded random row orders; ARI of each against the canonical-order partition.
+# -- the number of clusters ---------------------------------------------------------------
+def select_k(estimator: TwoStepClustering, X, k_min: int = 2, k_max: int = 15):
+    """SPSS's automatic number of clusters (BIC, then the distance jump) with ``estimator``'s
+    settings; its ``n_clusters`` is not used, and no fitted attribute is set (the CF tree is
+    kept privately for a later ``fit`` on the same data).
 
-        Returns
-        -------
-        DataFrame
-            ``order, ari, sizes`` (one row per random order).
-        """
-        from sklearn.metrics import adjusted_rand_score
+    Returns
+    -------
+    table : DataFrame
+        One row per k = 1 .. k_max + 1: ``k, bic, bic_change, ratio_bic_change, r1,
+        merge_distance, distance_ratio, candidate`` (see the module docstring);
+        ``chosen`` marks the chosen k.
+    k : int
+        The chosen number of clusters (:func:`spss_rule` says why).
+    """
+    X = check_clustering_input(X, max(2, k_min))
+    built = estimator._build(X)
+    m = built["m"]
+    if m < k_max + 1:
+        raise ReplicationError(f"TwoStep: the CF tree has only {m} leaves; k up to {k_max} needs "
+                               f"{k_max + 1} (raise max_leaves)")
+    xi_total = cluster_log_likelihood(built["n"], built["ls"], built["ss"], built["delta"]).sum()
+    table = bic_table(built["tree"], m, xi_total, X.shape[0], X.shape[1], k_max)
+    k, detail = spss_rule(table, k_min, k_max)
+    table["candidate"] = (table["k"] >= max(2, k_min)) & (table["k"] <= detail["initial"])
+    table["chosen"] = table["k"] == k
+    return table, k
 
-        X = np.asarray(X, dtype=float)
-        seed = self.random_state if random_state is None else random_state
-        params = dict(n_clusters=self.n_clusters, standardize=self.standardize, max_leaves=self.max_leaves,
-                      branching_factor=self.branching_factor, variance_floor=self.variance_floor,
-                      reassign=self.reassign)
-        base = TwoStepClustering(order="sorted", **params).fit(X).labels_
-        rng = np.random.default_rng(seed)
-        rows = []
-        for i in range(n_orders):
-            perm = rng.permutation(X.shape[0])
-            labels = np.empty(X.shape[0], int)
-            model = TwoStepClustering(order="given", **params).fit(X[perm])
-            labels[perm] = model.labels_
-            rows.append({"order": i + 1, "ari": adjusted_rand_score(base, labels),
-                         "sizes": "/".join(str(int(s)) for s in model.sizes_)})
-        return pd.DataFrame(rows)
+
+def order_agreement(estimator: TwoStepClustering, X, n_orders: int = 10,
+                    random_state: int | None = None) -> pd.DataFrame:
+    """Refit ``estimator`` on seeded random row orders; ARI of each against the
+    canonical-order partition (seed: ``random_state``, else the estimator's).
+
+    Returns
+    -------
+    DataFrame
+        ``order, ari, sizes`` (one row per random order).
+    """
+    X = np.asarray(X, dtype=float)
+    seed = estimator.random_state if random_state is None else random_state
+    base = clone(estimator).set_params(order="sorted").fit(X).labels_
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n_orders):
+        perm = rng.permutation(X.shape[0])
+        labels = np.empty(X.shape[0], int)
+        model = clone(estimator).set_params(order="given").fit(X[perm])
+        labels[perm] = model.labels_
+        rows.append({"order": i + 1, "ari": adjusted_rand_score(base, labels),
+                     "sizes": "/".join(str(int(s)) for s in model.sizes_)})
+    return pd.DataFrame(rows)
