@@ -26,7 +26,8 @@ from replication.membership import model_card as mc
 from replication.study import loader
 from replication.study.demo import write_demo_survey
 from replication.study.init_template import init_template, write_template
-from replication.study.sources import load_user_study, read_user_survey
+from replication.study.sources import read_user_survey
+from replication.study.spec import load_study
 
 from conftest import analyse_fast
 
@@ -414,7 +415,7 @@ def _(c):
     text = yml.read_text(encoding="utf-8").replace("  carry: [age", "  cary: [age")
     yml.write_text(text, encoding="utf-8")
     line = next(i for i, ln in enumerate(text.splitlines(), 1) if ln.startswith("  cary:"))
-    return (lambda: load_user_study(yml)), [f"{yml}, line {line}: data.cary: unknown key 'cary'"]
+    return (lambda: load_study(yml)), [f"{yml}, line {line}: data.cary: unknown key 'cary'"]
 
 
 # -- init_template ------------------------------------------------------------------------

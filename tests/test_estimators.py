@@ -4,6 +4,11 @@ statsmodels objects do, and the package's modules import each other without circ
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -135,3 +140,20 @@ def test_logit_result_declares_its_standardization(logit_data):
     assert (raw.mean == 0).all() and (raw.scale == 1).all()
     np.testing.assert_allclose(res.predict_proba(logit_data).to_numpy(), raw.predict_proba(logit_data).to_numpy(),
                                atol=1e-8)
+
+
+# -- import circles -----------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+TOOL = ROOT.parent / "shared" / "tools" / "import-circles"
+#: The notebook-kernel orchestration, whose circle another piece of work removes.
+ORCHESTRATION = re.compile(r"replication\.(pipeline|kernels|notebook|report\.\w+|outputs|cli)$")
+
+
+@pytest.mark.skipif(not TOOL.exists(), reason=f"{TOOL} is not beside the clone (CI puts shared/ there)")
+def test_no_import_circle_but_the_orchestrations():
+    out = subprocess.run([sys.executable, str(TOOL), "src/replication"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120).stdout
+    circles = [line.removeprefix("circle: ").split(", ") for line in out.splitlines() if line.startswith("circle: ")]
+    outside = [c for c in circles if not all(ORCHESTRATION.match(m) for m in c)]
+    assert not outside, out

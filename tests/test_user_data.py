@@ -28,7 +28,8 @@ from replication.study.demo import DEMO_STUDY_ID, STRATEGIES, write_demo_survey
 from replication.study.init_template import init_template, write_template
 from replication.study.measurement import cronbach_alpha
 from replication.study.simulate import simulate_survey
-from replication.study.sources import (DATA_FIELDS, data_block_problems, load_user_study, read_user_survey)
+from replication.study.datablock import DATA_FIELDS, data_block_problems
+from replication.study.sources import read_user_survey
 
 from conftest import analyse_fast
 
@@ -53,10 +54,10 @@ def demo(tmp_path_factory):
     """The demonstration survey and YAML, read and analysed once for the module."""
     folder = tmp_path_factory.mktemp("demo")
     sav, yml = write_demo_survey(folder, n=400, seed=7)
-    study = load_user_study(yml)
-    user = read_user_survey(study.data, study.spec, study.base_dir)
-    result = analyse_fast(study.spec, user.survey)
-    return {"folder": folder, "sav": sav, "yaml": yml, "study": study, "user": user, "result": result}
+    study = spec_module.load_study(yml)
+    user = read_user_survey(study.data, study, study.path.parent)
+    result = analyse_fast(study, user.survey)
+    return {"folder": folder, "sav": sav, "yaml": yml, "spec": study, "user": user, "result": result}
 
 
 @pytest.fixture(scope="module")
@@ -71,10 +72,10 @@ def golovacheva_result(spec, sample):
 
 def test_demo_whole_path_in_process(demo, tmp_path):
     """read_user_survey -> analyse -> write_assignments -> card saved and loaded -> classify."""
-    study, user, result = demo["study"], demo["user"], demo["result"]
+    study, user, result = demo["spec"], demo["user"], demo["result"]
     assert user.n_read == 400 and user.n == 398            # two skipped most privacy-concern items
     assert result.n == 398
-    assert set(result.assignments["segment"]) <= set(study.spec.segment_ids)
+    assert set(result.assignments["segment"]) <= set(study.segment_ids)
 
     written = write_assignments(result, tmp_path / "segments.csv", tmp_path / "segments.sav", labels=user,
                                 carry=["age", "gender"])
@@ -91,7 +92,7 @@ def test_demo_whole_path_in_process(demo, tmp_path):
     assert meta.variable_value_labels["gender"] == {1.0: "female", 2.0: "male"}   # carried labels kept
     assert "no membership probability" in meta.column_names_to_labels["distance"]
 
-    card = build_model_card(result, strategies=study.strategies, data_block=study.data)
+    card = build_model_card(result, data_block=study.data)
     path = save_model_card(card, tmp_path / "model_card.json")
     loaded = load_model_card(path, study_id=DEMO_STUDY_ID)
     assert loaded == card
@@ -101,7 +102,7 @@ def test_demo_whole_path_in_process(demo, tmp_path):
     new = read_new_respondents(loaded, new_sav)
     out = classify(loaded, new.survey)
     assert len(out) == 60 and out["respondent_id"].tolist() == list(range(1001, 1061))
-    assert set(out["segment"]) <= set(study.spec.segment_ids)
+    assert set(out["segment"]) <= set(study.segment_ids)
     assert out["strategy"].tolist() == [STRATEGIES[s] for s in out["segment"]]
     p = out[[f"p_{s}" for s in loaded["membership"]["segments"]]]
     complete = p.notna().all(axis=1)
@@ -125,7 +126,7 @@ def test_demo_files_say_they_are_generated(demo):
 
 def test_demo_reading_applies_every_twist(demo):
     """Renamed columns, the reversed item, blank and user-missing answers, carried and ignored columns."""
-    user, spec = demo["user"], demo["study"].spec
+    user, spec = demo["user"], demo["spec"]
     raw, meta = pyreadstat.read_sav(str(demo["sav"]), user_missing=True)
     survey = user.survey
     assert list(survey.columns) == ["respondent_id", *items_of(spec), "age", "gender", "region"]
@@ -151,7 +152,7 @@ def test_demo_reading_applies_every_twist(demo):
 
 def test_scale_scores_are_the_mean_of_the_answered_items(demo):
     """Under min_items the package's scale scores must skip missing answers."""
-    spec, survey, result = demo["study"].spec, demo["user"].survey, demo["result"]
+    spec, survey, result = demo["spec"], demo["user"].survey, demo["result"]
     for c in spec.constructs:
         expected = np.nanmean(survey[c.items.value].to_numpy(dtype=float), axis=1)
         np.testing.assert_allclose(result.scores[c.id].to_numpy(), expected)
@@ -169,16 +170,16 @@ def test_reliability_with_allowed_missing_answers(demo):
 
 
 def test_model_card_of_the_demo_keeps_no_answers(demo):
-    card = build_model_card(demo["result"], strategies=demo["study"].strategies, data_block=demo["study"].data)
+    card = build_model_card(demo["result"], data_block=demo["spec"].data)
     text = json.dumps(card)
     assert card["schema_version"] == SCHEMA_VERSION == 1
-    assert card["study"] == {"id": DEMO_STUDY_ID, "title": demo["study"].spec.study.title}
+    assert card["study"] == {"id": DEMO_STUDY_ID, "title": demo["spec"].study.title}
     assert card["missing"] == {"min_items": 3}
     assert card["input"]["items"]["pc3"] == "pc3_r" and card["input"]["reverse"] == ["pc3"]
     assert "file" not in card["input"]
     assert card["training"] == {"n": 398}
     assert "1003" not in text                                    # no respondent ids or answers
-    assert [s["strategy"] for s in card["segments"]] == [STRATEGIES[s] for s in demo["study"].spec.segment_ids]
+    assert [s["strategy"] for s in card["segments"]] == [STRATEGIES[s] for s in demo["spec"].segment_ids]
 
 
 # ---------------------------------------------------------------------------------------
@@ -367,17 +368,17 @@ def test_data_block_errors_name_the_yaml_line(demo, tmp_path):
     bad.write_text(text, encoding="utf-8")
     line = text.splitlines().index(next(ln for ln in text.splitlines() if ln.startswith("  revers:"))) + 1
     with pytest.raises(ReplicationError) as info:
-        load_user_study(bad)
+        spec_module.load_study(bad)
     assert f"{bad}, line {line}: data.revers: unknown key 'revers'" in str(info.value)
 
 
-def test_spec_errors_keep_their_line_after_the_data_block_is_taken_out(demo, tmp_path):
+def test_spec_errors_name_their_line_in_a_study_with_a_data_block(demo, tmp_path):
     text = demo["yaml"].read_text(encoding="utf-8").replace("n_segments: {value: 5,", "n_segments: {value: 6,")
     bad = tmp_path / "bad.yaml"
     bad.write_text(text, encoding="utf-8")
     line = next(i for i, ln in enumerate(text.splitlines(), 1) if ln.startswith("n_segments"))
     with pytest.raises(ReplicationError) as info:
-        load_user_study(bad)
+        spec_module.load_study(bad)
     assert f"{bad}, line {line}: n_segments: n_segments is 6" in str(info.value)
 
 
@@ -416,16 +417,16 @@ def test_init_template_for_the_demo_sav_validates_once_filled(demo, spec, tmp_pa
     # Unfilled, the specification names a TODO's line.
     (tmp_path / "unfilled.yaml").write_text(text, encoding="utf-8")
     with pytest.raises(ReplicationError, match=r"line \d+: "):
-        load_user_study(tmp_path / "unfilled.yaml")
+        spec_module.load_study(tmp_path / "unfilled.yaml")
     # Filled, it loads, reads and analyses.
     filled = fill_template(text, spec)
     path = tmp_path / "filled.yaml"
     path.write_text(yaml.safe_dump(filled, sort_keys=False, allow_unicode=True), encoding="utf-8")
-    study = load_user_study(path)
-    user = read_user_survey(study.data, study.spec, study.base_dir)
+    study = spec_module.load_study(path)
+    user = read_user_survey(study.data, study, study.path.parent)
     assert user.n == 386        # listwise (the template's default): the 14 with a missing answer go
-    result = analyse_fast(study.spec, user.survey)
-    assert result.assignments["segment"].isin(study.spec.segment_ids).mean() > 0.9
+    result = analyse_fast(study, user.survey)
+    assert result.assignments["segment"].isin(study.segment_ids).mean() > 0.9
 
 
 def test_init_template_csv_finds_the_delimiter_and_quotes_names(spec, sample, tmp_path):
@@ -511,8 +512,7 @@ def test_cli_init_writes_the_template_and_refuses_to_overwrite(demo, tmp_path, c
 
 
 def test_cli_classify_writes_segments(demo, tmp_path, capsys):
-    card = save_model_card(build_model_card(demo["result"], strategies=demo["study"].strategies,
-                                            data_block=demo["study"].data), tmp_path / "card.json")
+    card = save_model_card(build_model_card(demo["result"], data_block=demo["spec"].data), tmp_path / "card.json")
     new_sav, _ = write_demo_survey(tmp_path / "new", n=40, seed=5)
     out = tmp_path / "classified.csv"
     assert run_main("classify", card, new_sav, "--output", out) == 0

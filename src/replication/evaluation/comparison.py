@@ -41,7 +41,7 @@ from sklearn.metrics import adjusted_rand_score
 from ..errors import ReplicationError
 from ..segmentation.kselect import k_selection
 from ..segmentation.naming import match_segments
-from ..segmentation.registry import (K_RULES, METHOD_LABELS, METHODS, PAPER_METHOD,  # re-exported
+from ..segmentation.registry import (K_RULES, METHOD_LABELS, PAPER_METHOD,  # and re-exported
                                      make_segmentation, select_k)
 from ..study.measurement import scale_scores
 from ..study.spec import StudySpec
@@ -101,7 +101,7 @@ def method_comparison(spec: StudySpec, survey: pd.DataFrame, truth: dict | None 
     truth : dict, optional
         The generator's truth (``simulate_survey(...).truth``); adds ``ari_vs_truth``.
     methods : iterable of str
-        Names from :data:`METHODS`.
+        Names from :data:`~replication.segmentation.registry.METHODS`.
     sample_limit : int or None
         Above this many respondents, TwoStep and the latent profile analysis choose k on
         a seeded random sample of this size (``k_chosen_on`` says so); every fit at the

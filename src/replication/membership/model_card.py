@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +38,10 @@ import pandas as pd
 
 from .. import __version__
 from ..errors import ReplicationError, location
+from ..study.cleaning import read_survey_table
+from ..study.datablock import ConstructInfo, data_source
+from ..study.readers import read_table
+from ..study.spss import write_user_table
 
 #: The card format this version writes and the newest it reads.
 SCHEMA_VERSION = 1
@@ -92,7 +95,7 @@ def build_model_card(result, *, strategies: dict | None = None, data_block=None,
         From :func:`replication.analyse`.
     strategies : dict, optional
         Segment id -> strategy text, overriding the specification's ``strategy:`` fields.
-    data_block : dict, pydantic model or DataBlock, optional
+    data_block : DataSource or dict, optional
         The study's ``data:`` block: how new files are read (item columns, reverse-coded
         items, missing codes, scale_min, missing-data policy); the file itself is not kept.
     verify : bool, default True
@@ -116,9 +119,7 @@ def build_model_card(result, *, strategies: dict | None = None, data_block=None,
     block = None
     missing = "listwise"
     if data_block is not None:
-        from ..study.sources import parse_data_block
-        parsed = parse_data_block(data_block)
-        full = parsed.to_dict()
+        full = data_source(data_block).to_dict()
         missing = full.pop("missing")
         block = {key: full[key] for key in ("id", "items", "reverse", "missing_codes", "scale_min") if key in full}
     elif result.survey[[it for c in spec.constructs for it in c.items.value]].isna().any().any():
@@ -552,8 +553,6 @@ def read_new_respondents(card, path, *, id_column: str | None = None, encoding: 
     -------
     UserSurvey
     """
-    from ..study.sources import ConstructInfo, parse_data_block, read_table, read_survey_table
-
     block = dict(card.get("input") or {})
     block["file"] = str(path)
     block["missing"] = card["missing"]
@@ -562,7 +561,7 @@ def read_new_respondents(card, path, *, id_column: str | None = None, encoding: 
     for key, value in (("encoding", encoding), ("delimiter", delimiter), ("format", fmt)):
         if value is not None:
             block[key] = value
-    parsed = parse_data_block(block, f"model card of study '{card['study']['id']}'")
+    parsed = data_source(block, f"model card of study '{card['study']['id']}'")
     raw = read_table(Path(path), parsed.format, parsed.encoding, parsed.delimiter)
     constructs = [ConstructInfo(c["id"], tuple(c["items"]), c["scale_points"], c.get("label", ""))
                   for c in card["constructs"]]
@@ -577,7 +576,7 @@ def read_new_respondents(card, path, *, id_column: str | None = None, encoding: 
     block_items = {it: col for it, col in parsed.items.items() if any(it in c.items for c in with_preds)}
     reverse = tuple(r for r in parsed.reverse if any(r in c.items or r in [column_of(i) for i in c.items]
                                                      for c in with_preds))
-    parsed = replace(parsed, items=block_items, reverse=reverse)
+    parsed = parsed.model_copy(update={"items": block_items, "reverse": list(reverse)})
     where = (f"the input block of the model card of study '{card['study']['id']}' (another id column: "
              "id_column=..., or --id at the command line)")
     return read_survey_table(raw, parsed, with_preds, where_spec=where,
@@ -650,8 +649,6 @@ def write_assignments(result, path_csv=None, path_sav=None, labels=None, carry=(
     names as value labels. The two-stage method gives no membership probability, so the
     distance to the segment's centroid is written instead (the variable label says so).
     """
-    from ..study.sources import write_user_table
-
     if path_csv is None and path_sav is None:
         raise ReplicationError("write_assignments: give path_csv, path_sav or both")
     labels = getattr(labels, "labels", labels) or {}
@@ -688,8 +685,6 @@ def write_assignments(result, path_csv=None, path_sav=None, labels=None, carry=(
 
 def write_classification(table: pd.DataFrame, card, path_csv=None, path_sav=None) -> list[Path]:
     """Write :func:`classify`'s table as CSV and/or ``.sav`` (segment codes with value labels), atomically."""
-    from ..study.sources import write_user_table
-
     if path_csv is None and path_sav is None:
         raise ReplicationError("write_classification: give path_csv, path_sav or both")
     codes = {s["id"]: i + 1 for i, s in enumerate(card["segments"])}

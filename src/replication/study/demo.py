@@ -18,9 +18,9 @@ block and no ``simulation:`` block. The survey has the twists real files have:
 * every Likert item has value labels (1 = Strongly disagree .. 7 = Strongly agree).
 
 >>> sav, yaml_path = write_demo_survey("demo")                      # doctest: +SKIP
->>> study = load_user_study(yaml_path)                               # doctest: +SKIP
->>> user = read_user_survey(study.data, study.spec, study.base_dir)  # doctest: +SKIP
->>> result = analyse(study.spec, user.survey)                        # doctest: +SKIP
+>>> spec = load_study(yaml_path)                                     # doctest: +SKIP
+>>> user = read_user_survey(spec.data, spec, spec.path.parent)        # doctest: +SKIP
+>>> result = analyse(spec, user.survey)                               # doctest: +SKIP
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ReplicationError
-from .sources import (DELIMITER_NAMES, RawTable, _open_checks, decode_text, detect_format, read_csv_table,
+from .readers import (DELIMITER_NAMES, RawTable, _open_checks, decode_text, detect_format, read_csv_table,
                       read_sav_table)
 
 #: Codes that usually mean "no answer" when they stand apart from an item's answers.

@@ -20,6 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError, field_validator, model_validator
 
 from ..errors import ReplicationError
+from .datablock import DataSource, data_block_problems, unknown_key_hint
 
 T = TypeVar("T")
 
@@ -212,54 +213,6 @@ class Simulation(_Strict):
     #: Whether segments depend on the error-free predictor traits (so scale scores carry error).
     predictor_error: Sourced[bool] = Sourced[bool](
         value=False, assumed="segments depend on the observed scale scores, so the logit's truth is exact (the default)")
-
-
-class MissingMinItems(_Strict):
-    """Keep a respondent whose every construct has at least ``min_items`` answered items."""
-
-    min_items: int
-
-    @field_validator("min_items")
-    @classmethod
-    def _at_least_one(cls, v):
-        if v < 1:
-            raise ValueError(f"min_items must be at least 1, got {v}")
-        return v
-
-
-class DataSource(_Strict):
-    """A study on real data: the survey file and how its columns become the constructs'
-    items (every field is described in :data:`replication.study.sources.DATA_FIELDS`)."""
-
-    file: str
-    format: Literal["csv", "sav"] | None = None
-    id: str | None = None
-    items: dict[str, str] = {}
-    reverse: list[str] = []
-    carry: list[str] = []
-    missing: Literal["listwise"] | MissingMinItems = "listwise"
-    missing_codes: list[int | float | str] = []
-    scale_min: int = 1
-    encoding: str | None = None
-    delimiter: str | None = None
-
-    @field_validator("delimiter")
-    @classmethod
-    def _one_character(cls, v):
-        if v is not None and (len(v) != 1 or v in "\"\r\n"):
-            raise ValueError(f"delimiter must be one character (e.g. ',' ';' or a tab), got {v!r}")
-        return v
-
-    @field_validator("encoding")
-    @classmethod
-    def _known_encoding(cls, v):
-        import codecs
-        if v is not None:
-            try:
-                codecs.lookup(v)
-            except LookupError:
-                raise ValueError(f"unknown encoding '{v}' (e.g. utf-8, latin-1, cp1252, utf-16)") from None
-        return v
 
 
 class Segmentation(_Strict):
@@ -569,7 +522,6 @@ def _cross_checks(spec: StudySpec) -> list[Problem]:
     if spec.seed.value < 0:
         problems.append(Problem(("seed",), f"seed {spec.seed.value} must be a non-negative integer"))
     if spec.data is not None:
-        from .sources import data_block_problems
         problems += [Problem(("data", *loc), msg) for loc, msg in data_block_problems(spec.data, spec)]
     return problems
 
@@ -611,7 +563,7 @@ def _pydantic_problems(exc: ValidationError) -> list[Problem]:
         loc = tuple(x for x in err["loc"] if not (isinstance(x, str) and "[" in x))
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
-            msg = f"unknown key '{loc[-1]}'"
+            msg = f"unknown key '{loc[-1]}'" + (unknown_key_hint(loc[-1]) if loc[:1] == ("data",) and len(loc) == 2 else "")
         elif err["type"] == "missing":
             msg = f"missing key '{loc[-1]}'"
         msg = msg.removeprefix("Value error, ")

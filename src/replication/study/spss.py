@@ -1,0 +1,152 @@
+"""Writing a table back: CSV and SPSS ``.sav`` (with variable and value labels), atomically.
+
+:func:`write_user_table` writes each file to a temporary file beside its target and
+renames them into place only when every one is complete; :func:`spss_name` makes a
+column name a valid SPSS variable name.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import textwrap
+from pathlib import Path
+
+import pandas as pd
+
+from .. import files
+from ..errors import ReplicationError
+from .readers import is_number
+
+
+#: SPSS limits, in bytes of UTF-8: variable names, variable labels, value labels, file label.
+SPSS_NAME_BYTES, SPSS_VARIABLE_LABEL_BYTES, SPSS_VALUE_LABEL_BYTES, SPSS_FILE_LABEL_BYTES = 64, 256, 120, 64
+
+
+def _clip_bytes(text: str, limit: int) -> str:
+    b = str(text).encode("utf-8")
+    if len(b) <= limit:
+        return str(text)
+    return b[:limit].decode("utf-8", errors="ignore")
+
+
+def spss_name(name: str, used: set) -> str:
+    """A valid, unused SPSS variable name for ``name`` (letters, digits, ``_ . @ # $``)."""
+    s = re.sub(r"[^\w.@#$]", "_", str(name), flags=re.ASCII)
+    if not s or not (s[0].isalpha() or s[0] in "@#$"):
+        s = "v_" + s
+    s = s.rstrip(".")
+    s = _clip_bytes(s, SPSS_NAME_BYTES - 4)
+    base, i = s, 1
+    while s.lower() in {u.lower() for u in used} or s.upper() in {"ALL", "AND", "BY", "EQ", "GE", "GT", "LE",
+                                                                   "LT", "NE", "NOT", "OR", "TO", "WITH"}:
+        i += 1
+        s = f"{base}_{i}"
+    used.add(s)
+    return s
+
+
+def _check_target(path: Path) -> None:
+    if path.is_dir():
+        raise ReplicationError(f"{path}: is a folder; give a file name to write")
+    parent = path.parent
+    if parent.exists() and not parent.is_dir():
+        raise ReplicationError(f"{path}: {parent} is a file, not a folder")
+
+
+def _temp_beside(path: Path) -> Path:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except PermissionError:
+        raise ReplicationError(f"{path}: permission denied: cannot write in the folder {path.parent} "
+                               "(read-only?)") from None
+    except OSError as exc:
+        raise ReplicationError(f"{path}: cannot write in the folder {path.parent} ({exc.strerror or exc})") from None
+    os.close(fd)
+    return Path(tmp)
+
+
+def write_user_table(frame: pd.DataFrame, path_csv=None, path_sav=None, *, variable_labels=None,
+                     value_labels=None, file_label: str = "", note: str | None = None,
+                     float_columns=(), digits: int = 6) -> list[Path]:
+    """Write a table as CSV and/or SPSS ``.sav``, both or neither.
+
+    Each file is first written to a temporary file beside its target; only when every
+    one is complete are they renamed into place (``os.replace``), so a failure leaves
+    every existing file as it was. In the CSV, ``float_columns`` keep ``digits``
+    significant digits. In the ``.sav``, column names that are not valid SPSS names are
+    made valid (the original name becomes the variable label), and labels are clipped to
+    SPSS's lengths.
+
+    Returns
+    -------
+    list of Path
+    """
+    targets = [(Path(p), kind) for p, kind in ((path_csv, "csv"), (path_sav, "sav")) if p is not None]
+    for path, _ in targets:
+        _check_target(path)
+    temps: list[tuple[Path, Path]] = []
+    umask = files._UMASK
+    current = targets[0][0] if targets else None
+    try:
+        for path, kind in targets:
+            current = path
+            tmp = _temp_beside(path)
+            temps.append((tmp, path))
+            if kind == "csv":
+                out = frame.copy()
+                for c in float_columns:
+                    if c in out.columns:
+                        out[c] = [("" if pd.isna(x) else f"{x:.{digits}g}") for x in out[c]]
+                text = out.to_csv(index=False, lineterminator="\n")
+                tmp.write_text(text, encoding="utf-8")
+            else:
+                _write_sav(frame, tmp, path, variable_labels or {}, value_labels or {}, file_label, note)
+            os.chmod(tmp, 0o666 & ~umask)
+        for tmp, path in temps:
+            current = path
+            os.replace(tmp, path)
+    except PermissionError:
+        raise ReplicationError(f"{current}: permission denied while writing") from None
+    except OSError as exc:
+        raise ReplicationError(f"{current}: cannot write ({exc.strerror or exc})") from None
+    finally:
+        for tmp, _ in temps:
+            tmp.unlink(missing_ok=True)
+    return [p for p, _ in targets]
+
+
+def _write_sav(frame, tmp: Path, target: Path, variable_labels: dict, value_labels: dict, file_label: str, note) -> None:
+    import pyreadstat
+
+    used: set = set()
+    names = {c: spss_name(c, used) for c in frame.columns}
+    df = pd.DataFrame(index=range(len(frame)))
+    for c in frame.columns:
+        v = frame[c]
+        if pd.api.types.is_bool_dtype(v):
+            v = v.astype(float)
+        if pd.api.types.is_numeric_dtype(v):
+            df[names[c]] = v.to_numpy()
+        else:
+            df[names[c]] = pd.Series([None if pd.isna(x) else str(x) for x in v], dtype=object).to_numpy()
+    col_labels = {}
+    for c in frame.columns:
+        text = variable_labels.get(c)
+        if text is None and names[c] != c:
+            text = str(c)
+        if text is not None:
+            col_labels[names[c]] = _clip_bytes(text, SPSS_VARIABLE_LABEL_BYTES)
+    vvl = {}
+    for c, labels in value_labels.items():
+        if c in names and pd.api.types.is_numeric_dtype(frame[c]) and labels:
+            vvl[names[c]] = {(int(k) if float(k) == int(float(k)) else float(k)): _clip_bytes(t, SPSS_VALUE_LABEL_BYTES)
+                             for k, t in labels.items() if is_number(k)}
+    try:
+        pyreadstat.write_sav(df, str(tmp), file_label=_clip_bytes(file_label or "", SPSS_FILE_LABEL_BYTES),
+                             column_labels=col_labels or None, variable_value_labels=vvl or None,
+                             note=textwrap.wrap(note, 80) if note else None)
+    except (pyreadstat.ReadstatError, pyreadstat.PyreadstatError) as exc:
+        raise ReplicationError(f"{target}: cannot write the SPSS file ({exc})") from None
