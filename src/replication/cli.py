@@ -122,12 +122,15 @@ def _log(msg: str) -> None:
 
 
 def _print_scorecard(card) -> int:
-    failed = card[~card["passed"]]
-    print(f"{len(card) - len(failed)} of {len(card)} claims pass")
-    for _, row in failed.iterrows():
-        print(f"FAIL {row['claim']}: reported {row['reported_value']}, replicated "
-              f"{row['replicated_value']} (tolerance {row['tolerance']})")
-    return len(failed)
+    """Print the verdict counts and every claim that did not PASS; the number of claims
+    that FAIL or are NOT ASSESSABLE (NOT DIAGNOSTIC is no failure: the sample cannot tell)."""
+    from .evaluation.claims import verdict_counts
+    counts = ", ".join(f"{n} {v}" for v, n in verdict_counts(card).items() if n)
+    print(f"{len(card)} claims: {counts or 'none'}")
+    for _, row in card[~card["passed"]].iterrows():
+        print(f"{row['verdict']} {row['claim']}: reported {row['reported_value']}, replicated "
+              f"{row['replicated_value']} ({row['tolerance']})")
+    return int(card["verdict"].isin(["FAIL", "NOT ASSESSABLE"]).sum())
 
 
 def _run(args) -> int:

@@ -89,9 +89,11 @@ class StudyRun:
     timings: dict = field(default_factory=dict)   # seconds per stage, for the run log
 
     def outcome(self) -> StudyOutcome:
+        from .evaluation.claims import verdict_counts
         card = self.result.scorecard
+        words = ", ".join(f"{n} {v}" for v, n in verdict_counts(card).items() if n)
         return StudyOutcome(self.spec.id, self.result.n, int(card["passed"].sum()) if len(card) else 0,
-                            len(card), str(self.layout.page))
+                            len(card), str(self.layout.page), words)
 
 
 def load_user_data(spec: StudySpec):

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from .. import files
 from ..layout import Layout
+from ..evaluation.claims import verdict_counts
 from ..outputs import outputs_for
 from ..study.spec import StudySpec
 
@@ -78,7 +79,9 @@ def build_manifest(run) -> dict:
         "synthetic": spec.is_synthetic,
         "generation": run.generation,
         "n_analysed": result.n,
-        "claims": {"total": int(len(card)), "passed": int(card["passed"].sum())},
+        # Verdict counts split as every page shows them: reported claims, and our standards.
+        "claims": {key: verdict_counts(card[card["source"].astype(str).str.startswith("reported") == (key == "reported")])
+                   for key in ("reported", "ours")},
         "study_specification": {"file": _spec_file(spec, layout.root),
                                 "sha256": sha256(spec.path) if spec.path else ""},
         "python": platform.python_version(),

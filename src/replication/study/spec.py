@@ -284,8 +284,6 @@ class Segmentation(_Strict):
 class Uncertainty(_Strict):
     """How replicated numbers get their uncertainty (see :mod:`replication.evaluation.uncertainty`)."""
 
-    #: Multinomial resamples for the sampling interval of each share (the share claims use it).
-    share_resamples: int = 1000
     #: Bootstrap samples re-segmented from scratch (intervals with the segmentation's own
     #: variability, and stability); 100 is Hennig's recommendation. 0 skips them.
     stability_resamples: int = 100
@@ -298,8 +296,8 @@ class Uncertainty(_Strict):
 
     @model_validator(mode="after")
     def _ranges(self):
-        if self.share_resamples < 100 or self.stability_resamples < 0 or self.row_orders < 0:
-            raise ValueError("share_resamples must be >= 100; stability_resamples and row_orders >= 0")
+        if self.stability_resamples < 0 or self.row_orders < 0:
+            raise ValueError("stability_resamples and row_orders must be >= 0")
         if self.panel_resample_size < 100:
             raise ValueError("panel_resample_size must be >= 100")
         if not 0.5 < self.level < 1:
@@ -321,8 +319,8 @@ class Claim(_Provenance):
     :mod:`replication.evaluation.claims`."""
 
     id: str
-    kind: Literal["n_segments", "segment_share", "segment_share_rounds", "segment_share_interval",
-                  "segment_profile", "model_lr_test", "predictor_lr_test", "reliability", "stability"]
+    kind: Literal["n_segments", "segment_share", "segment_profile", "model_lr_test", "predictor_lr_test",
+                  "reliability", "stability"]
     statement: str
     segment: str | None = None
     predictor: str | None = None
@@ -332,10 +330,16 @@ class Claim(_Provenance):
     min_jaccard: float | None = None
     tolerance_source: str | None = None
 
+    @field_validator("kind", mode="before")
+    @classmethod
+    def _older_share_kinds(cls, v):
+        # Earlier versions judged shares three ways; every share claim is now judged by one
+        # rule (replication.evaluation.shares), so the older names read as segment_share.
+        return "segment_share" if v in ("segment_share_rounds", "segment_share_interval") else v
+
     @model_validator(mode="after")
     def _complete(self):
-        needs = {"segment_share": ["segment"], "segment_share_rounds": ["segment"],
-                 "segment_share_interval": ["segment"], "stability": ["min_jaccard"],
+        needs = {"segment_share": ["segment"], "stability": ["min_jaccard"],
                  "segment_profile": ["segment"], "n_segments": ["min_agree"],
                  "model_lr_test": ["alpha"], "predictor_lr_test": ["predictor", "alpha"],
                  "reliability": ["min_alpha"]}[self.kind]
@@ -351,7 +355,6 @@ class StudySpec(_Strict):
     study: StudyInfo
     n: Sourced[int]
     seed: Sourced[int]
-    share_tolerance_pp: Sourced[float] | None = None
     n_segments: Sourced[int]
     segments: list[Segment]
     constructs: list[Construct]
@@ -563,9 +566,6 @@ def _cross_checks(spec: StudySpec) -> list[Problem]:
         if claim.kind in ("model_lr_test", "predictor_lr_test") and not spec.membership:
             problems.append(Problem(("claims", ci, "kind"), f"claim '{claim.id}' tests the membership "
                                     "model, but the study has none"))
-        if claim.kind == "segment_share" and spec.share_tolerance_pp is None:
-            problems.append(Problem(("claims", ci, "kind"), f"claim '{claim.id}' needs "
-                                    "'share_tolerance_pp' at the top level"))
     if spec.seed.value < 0:
         problems.append(Problem(("seed",), f"seed {spec.seed.value} must be a non-negative integer"))
     if spec.data is not None:
