@@ -27,6 +27,7 @@ PREMISES: dict[str, tuple[str, ...]] = {
     "segment_share": ("n_segments", "stability", "segment_profile"),
     "model_lr_test": ("n_segments", "stability"),
     "predictor_lr_test": ("n_segments", "stability"),
+    "segment_stands_out": ("n_segments", "stability", "segment_profile"),
 }
 
 #: Claim kinds that judge a segment's share (the specification reads the older names
@@ -121,6 +122,26 @@ def _predictor_lr(claim: Claim, spec: StudySpec, t):
                 f"p < {claim.alpha:g}", lr["p_value"] < claim.alpha)
 
 
+def _stands_out(claim: Claim, spec: StudySpec, t):
+    c = t["profiling_contrasts"]
+    level = c["level"].isna() if claim.level is None else c["level"] == claim.level
+    rows = c[(c["variable"] == claim.variable) & (c["segment"] == claim.segment) & level]
+    if rows.empty:
+        raise KeyError(f"profiling_contrasts of {claim.variable}")
+    r = rows.iloc[0]
+    var = next(p for p in spec.profiling if p.id == claim.variable)
+    what = {"binary": "share", "count": "mean", "categorical": f"share '{(var.categories or {}).get(claim.level)}'"}[var.kind]
+    fmt = (lambda v: f"{v:.2f}") if var.kind == "count" else (lambda v: f"{100 * v:.0f}%")
+    replicated = (f"{what} {fmt(r['mean'])} (n = {int(r['n'])}) against {fmt(r['others_mean'])} in the other segments; "
+                  f"{r['test']} p = {r['p_value']:.2g}")
+    # On a synthetic sample the finding is built into the generator (segment_rates): say so.
+    built = spec.is_synthetic and var.segment_rates is not None and claim.segment in var.segment_rates.value
+    return _row(claim, f"{claim.segment} higher on {claim.variable}", replicated,
+                f"higher than the other segments together, one-sided p < {claim.alpha:g}",
+                bool(r["difference"] > 0 and r["p_value"] < claim.alpha),
+                "built into the generator (the study's segment_rates)" if built else "")
+
+
 def _reliability(claim: Claim, spec: StudySpec, t):
     rel = t["reliability"]
     worst = rel.loc[rel["alpha"].idxmin()]
@@ -130,7 +151,7 @@ def _reliability(claim: Claim, spec: StudySpec, t):
 
 EVALUATORS = {"segment_share": _share, "stability": _stability, "segment_profile": _profile,
               "n_segments": _n_segments, "model_lr_test": _model_lr, "predictor_lr_test": _predictor_lr,
-              "reliability": _reliability}
+              "reliability": _reliability, "segment_stands_out": _stands_out}
 
 COLUMNS = ["verdict", "claim", "statement", "source", "reported_value", "replicated_value", "tolerance",
            "passed", "premises", "basis"]

@@ -81,6 +81,8 @@ class GeneratorOverrides(_Strict):
     coefficients: dict[str, dict[str, float]] | str | None = None
     #: A response style: every Likert answer this many points higher (clipped to the scale).
     response_shift: int = 0
+    #: Profiling variables that do not depend on the segment (every segment at the base rate).
+    flat_profiling: bool = False
 
 
 class Scenario(_Strict):
@@ -92,7 +94,8 @@ class Scenario(_Strict):
     #: Claim ids (glob patterns such as ``share.*``) this scenario contradicts: they should fail.
     contradicts: list[str] = []
     #: Other expected outcomes, by claim id pattern: ``pass``, ``fail``, ``not_assessable``
-    #: or ``not_diagnostic`` (the first matching pattern wins; ``contradicts`` means ``fail``).
+    #: or ``not_diagnostic`` (``contradicts`` comes first and means ``fail``; then the first
+    #: matching pattern here wins).
     expect: dict[str, Literal["pass", "fail", "not_assessable", "not_diagnostic"]] = {}
     #: Whether this is the study's default (every claim should pass).
     default: bool = False
@@ -157,7 +160,9 @@ def generating_spec(base: StudySpec, scenario: Scenario) -> StudySpec:
     d["claims"] = []
     ids = {s["id"] for s in segs}
     for p in d.get("profiling", []):
-        p["segment_rates"]["value"] = {k: v for k, v in p["segment_rates"]["value"].items() if k in ids}
+        if p.get("segment_rates"):
+            p["segment_rates"]["value"] = {k: v for k, v in p["segment_rates"]["value"].items()
+                                           if k in ids and not g.flat_profiling}
     if d.get("membership"):
         if d["membership"]["reference"]["value"] not in ids:
             d["membership"]["reference"]["value"] = max(segs, key=lambda s: s["share"]["value"])["id"]
@@ -316,11 +321,11 @@ def replicate_table(base: StudySpec, scenario: Scenario, n_seeds: int, seed: int
 def expectation(claim_id: str, scenario: Scenario) -> str:
     """What a scenario expects of a claim: ``pass``, ``fail``, ``not_assessable``,
     ``not_diagnostic`` or ``-`` (nothing stated)."""
+    if any(fnmatch.fnmatchcase(claim_id, pat) for pat in scenario.contradicts):
+        return "fail"
     for pattern, outcome in scenario.expect.items():
         if fnmatch.fnmatchcase(claim_id, pattern):
             return outcome
-    if any(fnmatch.fnmatchcase(claim_id, pat) for pat in scenario.contradicts):
-        return "fail"
     return "pass" if scenario.default else "-"
 
 

@@ -1,5 +1,5 @@
 """Describing the recovered segments: sizes against the reported shares, centroids,
-differences in the needs across segments, and the profiling variables."""
+differences in the needs across segments, and (:mod:`.profiling`) the profiling variables."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pandas as pd
 from scipy import stats
 
 from .kselect import k_selection
+from .profiling import profiling_by_segment, profiling_contrasts, profiling_tests
 from .naming import SegmentMatch, match_segments
 from ..study.spec import StudySpec
 from .two_stage import TwoStageClustering
@@ -104,6 +105,7 @@ def segment_analysis(spec: StudySpec, scores: pd.DataFrame, survey: pd.DataFrame
     if survey is not None and spec.profiling:
         tables["profiling_by_segment"] = profiling_by_segment(survey, segment, spec)
         tables["profiling_tests"] = profiling_tests(survey, segment, spec)
+        tables["profiling_contrasts"] = profiling_contrasts(survey, segment, spec)
     return SegmentAnalysis(model=model, match=match, assignments=assignments, tables=tables)
 
 
@@ -248,44 +250,4 @@ def need_anova(scores: pd.DataFrame, labels, needs: list[str]) -> pd.DataFrame:
         ss_total = ((x - x.mean()) ** 2).sum()
         rows.append({"construct": v, "F": f, "df_between": len(parts) - 1, "df_within": len(x) - len(parts),
                      "p_value": p, "eta_squared": ss_between / ss_total, "kruskal_H": h, "kruskal_p": p_kw})
-    return pd.DataFrame(rows)
-
-
-def profiling_by_segment(survey: pd.DataFrame, segments: pd.Series, spec: StudySpec) -> pd.DataFrame:
-    """Mean of each profiling variable per segment (the share using it, for yes/no ones)."""
-    rows = []
-    for p in spec.profiling:
-        for s in spec.segments:
-            x = survey.loc[segments.to_numpy() == s.id, p.id]
-            rows.append({"variable": p.id, "kind": p.kind, "segment": s.id, "name": s.name.value,
-                         "n": int(x.size), "mean": float(x.mean()) if x.size else np.nan})
-    return pd.DataFrame(rows)
-
-
-def profiling_tests(survey: pd.DataFrame, segments: pd.Series, spec: StudySpec) -> pd.DataFrame:
-    """Each profiling variable across segments: chi-square for yes/no variables,
-    Kruskal-Wallis for counts (a 0-5 count as six categories leaves expected cells too small)."""
-    rows = []
-    keep = segments.to_numpy() != "unmatched"
-    for p in spec.profiling:
-        x, g = survey.loc[keep, p.id].to_numpy(), segments[keep].to_numpy()
-        if np.unique(g).size < 2 or np.unique(x).size < 2:
-            # Fewer than two named segments (or a constant variable): nothing to compare.
-            rows.append({"variable": p.id, "test": "not computed", "statistic": np.nan, "df": np.nan,
-                         "p_value": np.nan, "effect_size": np.nan, "effect": "", "min_expected": np.nan})
-            continue
-        if p.kind == "binary":
-            table = pd.crosstab(g, x).to_numpy()
-            stat, pval, dof, expected = stats.chi2_contingency(table)
-            effect = np.sqrt(stat / (table.sum() * (min(table.shape) - 1)))
-            rows.append({"variable": p.id, "test": "chi-square", "statistic": stat, "df": int(dof),
-                         "p_value": pval, "effect_size": effect, "effect": "Cramer's V",
-                         "min_expected": float(expected.min())})
-        else:
-            parts = [x[g == s] for s in np.unique(g)]
-            stat, pval = stats.kruskal(*parts)
-            eps2 = (stat - len(parts) + 1) / (len(x) - len(parts))
-            rows.append({"variable": p.id, "test": "Kruskal-Wallis", "statistic": stat, "df": len(parts) - 1,
-                         "p_value": pval, "effect_size": eps2, "effect": "epsilon squared",
-                         "min_expected": np.nan})
     return pd.DataFrame(rows)

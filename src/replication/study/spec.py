@@ -161,12 +161,20 @@ class Construct(_Strict):
 
 
 class ProfilingVariable(_Strict):
+    """A variable described by segment but not used to form them (behaviour, usage).
+
+    ``rate`` and ``segment_rates`` tell the generator how a binary or count variable
+    depends on the segment (needed only for a synthetic study); a ``categorical`` variable
+    (value labels in ``categories``) comes from a researcher's own data.
+    """
+
     id: str
     label: Sourced[str]
-    kind: Literal["binary", "count"]
+    kind: Literal["binary", "count", "categorical"]
     max: int = 1
-    rate: Sourced[float]
-    segment_rates: Sourced[dict[str, float]]
+    rate: Sourced[float] | None = None
+    segment_rates: Sourced[dict[str, float]] | None = None
+    categories: dict[int, str] | None = None
 
 
 class Demographic(_Strict):
@@ -320,10 +328,13 @@ class Claim(_Provenance):
 
     id: str
     kind: Literal["n_segments", "segment_share", "segment_profile", "model_lr_test", "predictor_lr_test",
-                  "reliability", "stability"]
+                  "reliability", "stability", "segment_stands_out"]
     statement: str
     segment: str | None = None
     predictor: str | None = None
+    #: A profiling variable (``segment_stands_out``), and for a categorical one the level.
+    variable: str | None = None
+    level: int | None = None
     alpha: float | None = None
     min_agree: int | None = None
     min_alpha: float | None = None
@@ -342,6 +353,7 @@ class Claim(_Provenance):
         needs = {"segment_share": ["segment"], "stability": ["min_jaccard"],
                  "segment_profile": ["segment"], "n_segments": ["min_agree"],
                  "model_lr_test": ["alpha"], "predictor_lr_test": ["predictor", "alpha"],
+                 "segment_stands_out": ["segment", "variable", "alpha"],
                  "reliability": ["min_alpha"]}[self.kind]
         missing = [k for k in needs if getattr(self, k) is None]
         if missing:
@@ -526,7 +538,13 @@ def _cross_checks(spec: StudySpec) -> list[Problem]:
                                 "with role 'predictor'"))
 
     for pi, p in enumerate(spec.profiling):
-        for sid, rate in p.segment_rates.value.items():
+        if p.kind == "categorical" and not p.categories:
+            problems.append(Problem(("profiling", pi, "categories"), f"categorical variable '{p.id}' needs "
+                                    "'categories' (its value labels)"))
+        if spec.simulation is not None and (p.kind == "categorical" or p.rate is None or p.segment_rates is None):
+            problems.append(Problem(("profiling", pi), f"the generator simulates '{p.id}' only as a binary or count "
+                                    "variable with 'rate' and 'segment_rates'"))
+        for sid, rate in (p.segment_rates.value if p.segment_rates else {}).items():
             if sid not in segment_ids:
                 problems.append(Problem(("profiling", pi, "segment_rates"), f"unknown segment '{sid}'"))
             if not 0 <= rate <= 1:
@@ -563,6 +581,14 @@ def _cross_checks(spec: StudySpec) -> list[Problem]:
         if claim.predictor is not None and claim.predictor not in predictor_ids:
             problems.append(Problem(("claims", ci, "predictor"), f"claim '{claim.id}' names '{claim.predictor}', "
                                     "which is not a predictor construct"))
+        if claim.variable is not None:
+            var = next((p for p in spec.profiling if p.id == claim.variable), None)
+            if var is None:
+                problems.append(Problem(("claims", ci, "variable"), f"claim '{claim.id}' names '{claim.variable}', "
+                                        "which is not a profiling variable"))
+            elif var.kind == "categorical" and claim.level not in (var.categories or {}):
+                problems.append(Problem(("claims", ci, "level"), f"claim '{claim.id}' needs 'level': one of the "
+                                        f"categories of '{var.id}' ({', '.join(map(str, var.categories or {}))})"))
         if claim.kind in ("model_lr_test", "predictor_lr_test") and not spec.membership:
             problems.append(Problem(("claims", ci, "kind"), f"claim '{claim.id}' tests the membership "
                                     "model, but the study has none"))
