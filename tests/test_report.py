@@ -461,7 +461,7 @@ def test_cli_check_exit_codes(copy_root, tmp_path, capsys):
         assert run_main("check", "--root", good) == 0
         out = capsys.readouterr().out
         assert "FAIL" not in out
-        assert "18 claims: 18 PASS" in out
+        assert "21 claims: 21 PASS" in out
 
         assert run_main("check", "--root", bad_zero, "--study", strict, "--exit-zero") == 0
         out = capsys.readouterr().out
@@ -470,12 +470,12 @@ def test_cli_check_exit_codes(copy_root, tmp_path, capsys):
         assert not card.loc["stability", "passed"]
         # Stability is a premise of the shares, profiles and membership claims: they are
         # NOT ASSESSABLE, the k claim (no premise) still passes.
-        assert card["verdict"].value_counts().to_dict() == {"NOT ASSESSABLE": 16, "PASS": 1, "FAIL": 1}
+        assert card["verdict"].value_counts().to_dict() == {"NOT ASSESSABLE": 19, "PASS": 1, "FAIL": 1}
     finally:
         out, err = proc.communicate(timeout=120)
     assert proc.returncode == 1, (out, err)
     assert "FAIL stability:" in out
-    assert "18 claims: 1 PASS, 1 FAIL, 16 NOT ASSESSABLE" in out
+    assert "21 claims: 1 PASS, 1 FAIL, 19 NOT ASSESSABLE" in out
     assert "Traceback" not in err
 
 
