@@ -9,7 +9,7 @@ seeded replicates, analyses each with the base study, and reports how often ever
 passes, next to what the scenario expects.
 
 Replicates run in parallel with joblib (``backend="loky"``, or ``"dask"`` on a
-dask.distributed cluster); each replicate's seed comes from
+dask.distributed cluster; see :mod:`.parallel`); each replicate's seed comes from
 ``numpy.random.SeedSequence(seed).spawn(R)``, so the results do not depend on the number of
 workers or the backend.
 
@@ -34,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..errors import ReplicationError
 from ..study.spec import StudySpec, load_study
+from .parallel import dask_client, parallel_backend  # noqa: F401 (dask_client: the name callers import)
 from .uncertainty import spawn_seeds
 
 
@@ -206,17 +207,20 @@ def _methods_replicate(base: StudySpec, gen: StudySpec, scenario: Scenario, seed
 
 
 def methods_over_scenarios(base: StudySpec, scenarios: list[Scenario], n_seeds: int = 5, seed: int = 0,
-                           n_jobs: int = 2, backend: str = "loky", progress: bool = True) -> pd.DataFrame:
+                           n_jobs: int = 2, backend: str = "loky", progress: bool = True,
+                           scheduler: str | None = None) -> pd.DataFrame:
     """The comparison of segmentation methods over the control scenarios: per scenario and
     method, how often it chooses the reported k, the k it chooses most, whether every
     cluster fits a reported profile, and its mean agreement with the truth and with the
-    paper's method (``n_seeds`` samples per scenario, seeds spawned as for the controls)."""
-    from joblib import Parallel, delayed, parallel_config
+    paper's method (``n_seeds`` samples per scenario, seeds spawned as for the controls;
+    ``backend``, ``n_jobs`` and ``scheduler`` as for :func:`.parallel.parallel_backend`)."""
+    from joblib import Parallel, delayed
     from tqdm import tqdm
 
     jobs = [delayed(_methods_replicate)(base, generating_spec(base, sc), sc, s)
             for sc in scenarios for s in spawn_seeds(seed, n_seeds)]
-    with parallel_config(backend=backend, n_jobs=n_jobs):
+    # Parallel(return_as="generator") yields in submission order: rows in scenario, seed order.
+    with parallel_backend(backend, n_jobs, scheduler):
         parts = list(tqdm(Parallel(return_as="generator")(jobs), total=len(jobs), desc="methods over scenarios",
                           disable=None if progress else True, leave=False))
     rows = pd.DataFrame([r for part in parts for r in part])
@@ -233,51 +237,24 @@ def methods_over_scenarios(base: StudySpec, scenarios: list[Scenario], n_seeds: 
     return pd.DataFrame(out)
 
 
-def dask_client(address: str | None = None, n_workers: int = 2):
-    """A dask.distributed client: to ``address``, or to a new local cluster on the loopback
-    interface (dask is an optional extra: ``pip install 'dask[distributed]'``)."""
-    try:
-        from dask.distributed import Client, LocalCluster
-    except ImportError:
-        raise ReplicationError("the dask backend needs dask.distributed: pip install 'dask[distributed]'") from None
-    if address:
-        return Client(address)
-    return Client(LocalCluster(n_workers=n_workers, threads_per_worker=1, host="127.0.0.1",
-                               dashboard_address=None, processes=True))
-
-
 def replicate_table(base: StudySpec, scenario: Scenario, n_seeds: int, seed: int = 0, n_jobs: int = 2,
-                    backend: str = "loky", progress: bool = True) -> pd.DataFrame:
+                    backend: str = "loky", progress: bool = True, scheduler: str | None = None) -> pd.DataFrame:
     """One row per replicate: seed, ARI against the truth, pass/fail of every claim.
 
-    ``backend``: ``"loky"`` (processes on this machine) or ``"dask"`` (a dask.distributed
-    cluster: the active client if there is one, else a local cluster on 127.0.0.1).
+    ``backend``: ``"loky"`` (processes on this machine), ``"sequential"`` or ``"dask"`` (a
+    dask.distributed cluster: the one at ``scheduler``, else the active client if there is
+    one, else a local cluster on 127.0.0.1); see :func:`.parallel.parallel_backend`.
     """
-    from joblib import Parallel, delayed, parallel_config
+    from joblib import Parallel, delayed
     from tqdm import tqdm
 
-    if backend not in ("loky", "dask", "sequential"):
-        raise ReplicationError(f"unknown backend '{backend}' (loky, dask or sequential)")
     gen = generating_spec(base, scenario)
     seeds = spawn_seeds(seed, n_seeds)
     jobs = (delayed(_replicate)(base, gen, scenario, s) for s in seeds)
-    client = None
-    if backend == "dask":
-        try:
-            from dask.distributed import get_client
-            get_client()
-        except (ImportError, ValueError):
-            client = dask_client(n_workers=n_jobs)
-    try:
-        with parallel_config(backend=backend, n_jobs=n_jobs if backend != "sequential" else 1):
-            results = Parallel(return_as="generator")(jobs)
-            rows = list(tqdm(results, total=n_seeds, desc=f"controls: {scenario.id}",
-                             disable=None if progress else True, leave=False))
-    finally:
-        if client is not None:
-            cluster = client.cluster
-            client.close()
-            cluster.close()
+    with parallel_backend(backend, n_jobs, scheduler):
+        results = Parallel(return_as="generator")(jobs)
+        rows = list(tqdm(results, total=n_seeds, desc=f"controls: {scenario.id}",
+                         disable=None if progress else True, leave=False))
     # Rows in seed order whatever the backend delivered first.
     return pd.DataFrame(rows).set_index("seed").loc[seeds].reset_index()
 
@@ -314,13 +291,16 @@ def summarise(base: StudySpec, scenario: Scenario, replicates: pd.DataFrame) -> 
 
 
 def run_controls(base: StudySpec, scenarios: list[Scenario], n_seeds: int = 100, seed: int = 0,
-                 n_jobs: int = 2, backend: str = "loky", progress: bool = True) -> pd.DataFrame:
+                 n_jobs: int = 2, backend: str = "loky", progress: bool = True,
+                 scheduler: str | None = None) -> pd.DataFrame:
     """Every scenario's claim pass rates, stacked (see :func:`summarise`)."""
-    frames = []
     for sc in scenarios:
         if sc.base not in (base.id, str(base.path)):
             raise ReplicationError(f"scenario '{sc.id}' is for study '{sc.base}', not '{base.id}'")
-        frames.append(summarise(base, sc, replicate_table(base, sc, n_seeds, seed, n_jobs, backend, progress)))
+    frames = []
+    with parallel_backend(backend, n_jobs, scheduler):      # one cluster for every scenario
+        for sc in scenarios:
+            frames.append(summarise(base, sc, replicate_table(base, sc, n_seeds, seed, n_jobs, backend, progress)))
     out = pd.concat(frames, ignore_index=True)
     out["segments_in_data"] = out["scenario"].map({sc.id: sc.segments for sc in scenarios})
     return out
@@ -359,14 +339,16 @@ class CurvePoint:
 
 
 def replicability_curve(base: StudySpec, separations, n_seeds: int = 200, seed: int = 0, n_jobs: int = 2,
-                        backend: str = "loky", progress: bool = True) -> pd.DataFrame:
+                        backend: str = "loky", progress: bool = True, scheduler: str | None = None) -> pd.DataFrame:
     """Monte Carlo over the separation, with sampled (multinomial) composition: the
     probability that each claim, and all claims, pass; the median ARI against the truth."""
     rows = []
-    for sep in separations:
-        sc = Scenario(id=f"separation_{sep:g}", title=f"separation {sep:g}", description="replicability curve",
-                      base=base.id, generator=GeneratorOverrides(separation=float(sep), composition="multinomial"))
-        reps = replicate_table(base, sc, n_seeds, seed, n_jobs, backend, progress)
+    scenarios = [Scenario(id=f"separation_{sep:g}", title=f"separation {sep:g}", description="replicability curve",
+                          base=base.id, generator=GeneratorOverrides(separation=float(sep), composition="multinomial"))
+                 for sep in separations]
+    with parallel_backend(backend, n_jobs, scheduler):      # one cluster for every separation
+        reps_by_sep = [replicate_table(base, sc, n_seeds, seed, n_jobs, backend, progress) for sc in scenarios]
+    for sep, reps in zip(separations, reps_by_sep):
         claim_cols = [c for c in reps if c.startswith("claim:") and not c.endswith(":stability")]
         row = {"separation": float(sep), "replicates": len(reps),
                "all_claims": float(reps[claim_cols].fillna(False).all(axis=1).mean()),
