@@ -71,19 +71,20 @@ def on_loky(tmp_path_factory):
 @pytest.mark.slow
 @pytest.mark.parametrize("command", list(TINY))
 def test_dask_backend_gives_byte_identical_tables(command, on_loky, tmp_path):
-    # One worker: most of a tiny run is starting a worker process and its imports, and the
-    # loky run (2 workers) already has a different worker count.
-    assert run_command(command, tmp_path, "--backend", "dask", "--jobs", "1") == on_loky(command)
+    # The default 2 workers: joblib runs a cluster of one worker's thread in this process.
+    assert run_command(command, tmp_path, "--backend", "dask") == on_loky(command)
 
 
 @pytest.mark.slow
 def test_scheduler_of_a_running_cluster_gives_byte_identical_tables(on_loky, tmp_path):
     from dask.distributed import LocalCluster
 
-    # Threads in this process: the cheapest cluster to start; the command reaches it by address only.
-    with LocalCluster(host="127.0.0.1", protocol="tcp://", n_workers=1, threads_per_worker=1, processes=False,
+    # Threads in this process: the cheapest cluster to start; the command reaches it by address
+    # only. Two threads: on a cluster of one thread joblib would run the replicates in process.
+    with LocalCluster(host="127.0.0.1", protocol="tcp://", n_workers=1, threads_per_worker=2, processes=False,
                       dashboard_address=None) as cluster:
         tables = run_command("controls", tmp_path, "--scheduler", cluster.scheduler_address)
+        assert cluster.scheduler.transition_counter > 0         # the replicates ran there
     assert tables == on_loky("controls")
 
 

@@ -86,7 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name, default_r in (("controls", 100), ("curve", 200), ("threestep", 100)):
         c = cmd[name]
         c.add_argument("--seeds", type=int, default=default_r, help="replicates per scenario (default: %(default)s)")
-        c.add_argument("--jobs", type=int, default=2, help="parallel workers (default: %(default)s)")
+        c.add_argument("--jobs", type=int, default=2,
+                       help="parallel workers (default: %(default)s; with --scheduler, the cluster's own workers)")
         c.add_argument("--backend", choices=["loky", "dask", "sequential"], default=None,
                        help="loky: processes on this machine; dask: a dask.distributed cluster (a local one on "
                             "127.0.0.1 unless --scheduler); sequential: one at a time (default: loky, or dask "

@@ -96,7 +96,8 @@ def parallel_backend(backend: str = "loky", n_jobs: int = 2, scheduler: str | No
     backend : {"loky", "dask", "sequential"}
         See the module docstring.
     n_jobs : int
-        Parallel workers (loky), or workers of the local dask cluster if one is started.
+        Parallel workers (loky), or workers of the local dask cluster if one is started;
+        on a running dask cluster, all of its workers are used.
     scheduler : str, optional
         Address of a running dask scheduler (only with ``backend="dask"``).
 
@@ -104,6 +105,9 @@ def parallel_backend(backend: str = "loky", n_jobs: int = 2, scheduler: str | No
     -----
     Blocks nest: with dask, an inner block finds the outer block's client and uses it,
     so a command that runs several Monte Carlos starts one cluster, not one per call.
+
+    On a cluster with a single thread in all (``n_jobs=1``), joblib runs the replicates in
+    this process instead of submitting them; the results are the same.
     """
     from joblib import parallel_config
 
@@ -115,8 +119,10 @@ def parallel_backend(backend: str = "loky", n_jobs: int = 2, scheduler: str | No
         elif _running_client() is None:
             client = dask_client(n_workers=n_jobs)
             owned_cluster = client.cluster
+    # dask: every thread of the cluster, whatever n_jobs (which sized a local cluster already).
+    joblib_jobs = {"sequential": 1, "dask": -1}.get(backend, n_jobs)
     try:
-        with parallel_config(backend=backend, n_jobs=1 if backend == "sequential" else n_jobs):
+        with parallel_config(backend=backend, n_jobs=joblib_jobs):
             yield
     finally:
         if client is not None:          # only what this block opened
