@@ -86,9 +86,14 @@ def build_parser() -> argparse.ArgumentParser:
     for name, default_r in (("controls", 100), ("curve", 200), ("threestep", 100)):
         c = cmd[name]
         c.add_argument("--seeds", type=int, default=default_r, help="replicates per scenario (default: %(default)s)")
-        c.add_argument("--jobs", type=int, default=2, help="parallel workers (default: %(default)s)")
-        c.add_argument("--backend", choices=["loky", "dask"], default="loky",
-                       help="loky: processes on this machine; dask: a dask.distributed cluster (default: %(default)s)")
+        c.add_argument("--jobs", type=int, default=2,
+                       help="parallel workers (default: %(default)s; with --scheduler, the cluster's own workers)")
+        c.add_argument("--backend", choices=["loky", "dask", "sequential"], default=None,
+                       help="loky: processes on this machine; dask: a dask.distributed cluster (a local one on "
+                            "127.0.0.1 unless --scheduler); sequential: one at a time (default: loky, or dask "
+                            "with --scheduler)")
+        c.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                       help="address of a running dask scheduler, e.g. tcp://10.0.0.5:8786 (implies --backend dask)")
     cmd["controls"].add_argument("--scenario", action="append", type=Path, default=None,
                                  help="a scenario YAML (repeatable; default: every shipped scenario of the study)")
     cmd["curve"].add_argument("--separations", type=float, nargs="+", default=[0, 1, 2, 3, 4, 5, 6],
@@ -182,8 +187,10 @@ def _step(args, spec) -> int:
     elif args.command == "verify":
         raise AssertionError("handled by _verify")
     elif args.command in ("controls", "curve", "threestep"):
+        backend = args.backend or ("dask" if args.scheduler else "loky")
         written = pipeline.monte_carlo(spec, layout, args.command, seeds=args.seeds, n_jobs=args.jobs,
-                                       backend=args.backend, scenarios=getattr(args, "scenario", None),
+                                       backend=backend, scheduler=args.scheduler,
+                                       scenarios=getattr(args, "scenario", None),
                                        separations=getattr(args, "separations", None), log=print)
     elif args.command == "notebooks":
         from .report.notebooks import execute_notebooks
