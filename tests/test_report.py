@@ -559,7 +559,9 @@ def test_manifest_contents(runs, sid):
     for volatile in ("git_commit", "timings_seconds", "rendered", "volatile_fields"):
         assert volatile not in manifest, volatile
     log = json.loads(layout.run_log.read_text(encoding="utf-8"))
-    assert set(log) == {"git_commit", "timings_seconds"}
+    # package_commit only where the package runs from a git checkout (not from a wheel).
+    assert set(log) - {"package_commit"} == {"git_commit", "package_version", "timings_seconds"}
+    assert log["package_version"] == manifest["package"]["version"]
     assert isinstance(log["git_commit"], str) and log["git_commit"]
 
 

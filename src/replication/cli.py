@@ -62,11 +62,28 @@ def _common(p: argparse.ArgumentParser, many: bool = False) -> None:
                    help="project folder holding data/ and reports/ (default: current folder)")
 
 
+class _VersionAction(argparse.Action):
+    """``--version``: print the version (and the commit of a source checkout) and exit.
+
+    argparse's own ``version`` action takes the text when the parser is built; this one
+    works it out only when asked, so that no other command runs git."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
+                         help="print the version and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from .version import describe
+        print(f"replication {describe()}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="replication",
         description="Replication of published market-segmentation studies: synthetic or real survey, "
                     "segmentation, membership model, claims, and the report.")
+    parser.add_argument("--version", action=_VersionAction)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     cmd = {}
     for name, short, long in [(s.name, s.help, s.description) for s in STEPS] + META:
@@ -138,9 +155,28 @@ def _print_scorecard(card) -> int:
     return int(card["verdict"].isin(["FAIL", "NOT ASSESSABLE"]).sum())
 
 
+#: What executing the notebooks needs beyond the package's own dependencies (the
+#: ``notebooks`` extra of the distribution; requirements.lock pins them for the project).
+NOTEBOOK_MODULES = ("jupyter_client", "nbclient", "nbconvert", "ipykernel")
+
+
+def _check_notebook_support() -> None:
+    """Refuse a run with notebooks, before any work, where Jupyter is not installed (a
+    plain ``pip install segmentation-replication``), saying what to do instead."""
+    from importlib.util import find_spec
+    missing = [m for m in NOTEBOOK_MODULES if find_spec(m) is None]
+    if missing:
+        raise ReplicationError(
+            f"executing the notebooks needs {', '.join(missing)}, which are not installed: "
+            "pass --no-notebooks, or install the notebooks extra "
+            "(pip install 'segmentation-replication[notebooks]')")
+
+
 def _run(args) -> int:
     from tqdm import tqdm
 
+    if not args.no_notebooks:
+        _check_notebook_support()
     specs = [load_study(s) for s in (args.study or shipped_studies())]   # all parsed before any work
     # Progress on a terminal only (disable=None): one tick per finished study.
     progress = tqdm(total=len(specs), desc="replication run", unit="study", disable=None, file=sys.stderr)
@@ -231,7 +267,8 @@ def _demo(args) -> int:
     sav, yml = write_demo_survey(args.folder, n=args.n, force=args.force)
     print(f"wrote {sav} (generated demonstration data, not real respondents)")
     print(f"wrote {yml}")
-    print(f"next: make report STUDY={yml.resolve()}")
+    # Both ways: `make` exists only in the repository; an installed wheel has the command.
+    print(f"next: replication run --study {yml.resolve()} (in the repository: make report STUDY={yml.resolve()})")
     return 0
 
 

@@ -31,9 +31,10 @@ import pandas as pd
 from .. import files
 from ..outputs import notebooks_for, outputs_for
 from ..study.spec import provenance_table
-from .figures import PHONE_SCALE, apa_p, describe_figures
 from ..evaluation.claims import verdict_counts
 from ..evaluation.shares import FAIL, NOT_ASSESSABLE, NOT_DIAGNOSTIC, PASS, VERDICTS, share_rule_text
+from ..version import DISTRIBUTION, describe as describe_version
+from .figures import PHONE_SCALE, apa_p, describe_figures
 from .manifest import read_manifest
 
 #: Readable headers for the columns of the package's tables (a column named after a
@@ -655,7 +656,12 @@ def render_study_page(run) -> str:
     made = pd.DataFrame([{"output": o.path(layout).relative_to(layout.root).as_posix(), "what": o.what,
                           "command": f"replication {o.step}", "library function": o.function,
                           "notebook": o.notebook} for o in outputs_for(spec)])
-    sections.append(("provenance", "Where every output comes from", [rd.table(made)]))
+    # The commit appears here and in the run log, never in the manifest (verify compares
+    # what the manifest records; the page is not compared, so a commit may change it).
+    made_by = (f"<p>Made by <code>{DISTRIBUTION}</code> version {html.escape(describe_version())} "
+               f"(<code>replication --version</code>); checksums and versions of the packages used: "
+               f"<a href='manifest.json'>manifest.json</a>.</p>")
+    sections.append(("provenance", "Where every output comes from", [made_by, rd.table(made)]))
 
     header = [f"<h1>Replication report: <em>{html.escape(s.title)}</em></h1>",
               f"<p>{html.escape(s.citation)}</p>" if s.citation else "",
