@@ -283,13 +283,13 @@ def test_wheel_runs_the_shipped_study_from_an_empty_folder(wheel_env, empty):
     cwd, root = empty
     proc = _ok(_run([bin_ / "replication", "run", "--study", "golovacheva2022", "--root", root, "--no-notebooks"],
                     cwd, env))
-    summary = re.search(r"golovacheva2022: N = 586; (\d+) of (\d+) claims pass", proc.stdout)
+    summary = re.search(r"golovacheva2022: N = 586; (\d+) claims: (\d+) PASS;", proc.stdout)
     assert summary and summary.group(1) == summary.group(2), proc.stdout
     layout = pipeline.layout_for(load_study("golovacheva2022"), root)
     card = layout.tables / "scorecard.csv"
     import pandas as pd
     scorecard = pd.read_csv(card)
-    assert len(scorecard) == int(summary.group(2)) and scorecard["passed"].all()
+    assert len(scorecard) == int(summary.group(1)) and scorecard["passed"].all()
     assert layout.page.exists() and (root / "reports" / "index.html").exists()
     assert json.loads(layout.manifest.read_text())["package"] == {"name": DISTRIBUTION, "version": VERSION}
     # The same data and tables as the committed reference run: pip's newer dependencies
