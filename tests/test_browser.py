@@ -410,8 +410,8 @@ def test_p_values_in_apa_style(site):
     assert figures.apa_p(0.0234) == ".023" and figures.apa_p(3e-45) == "< .001" and figures.apa_p(0.5) == ".500"
     assert figures.apa_p(float("nan")) == "" and figures.apa_p(1.0) == "1.000"
     rd = Readable()
-    assert rd.value(True, "within_tolerance") == "Yes" and rd.value(np.bool_(False), "matched") == "No"
-    assert rd.header("within_tolerance") == "within tolerance" and rd.header("reported_pct") == "reported share (%)"
+    assert rd.value(True, "consistent") == "Yes" and rd.value(np.bool_(False), "matched") == "No"
+    assert rd.header("margin_pp") == "margin pp" and rd.header("reported_pct") == "reported share (%)"
 
 
 # --- the figures --------------------------------------------------------------------------

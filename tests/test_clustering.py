@@ -26,7 +26,7 @@ from replication.segmentation.two_stage import TwoStageClustering
 from replication.study.measurement import reliability, scale_scores
 from replication.study.simulate import simulate_survey
 
-CLUSTER_CLAIM_KINDS = {"segment_share_interval", "segment_profile", "n_segments"}
+CLUSTER_CLAIM_KINDS = {"segment_share", "segment_profile", "n_segments"}
 
 
 # ---------------------------------------------------------------------------------------
@@ -77,13 +77,15 @@ def profile_matrix(spec, needs):
     return np.array([[1.0 if s.profile.value[c] == "H" else -1.0 for c in needs] for s in spec.segments])
 
 
-def cluster_claims(spec, result, survey):
-    """The scorecard rows of the cluster-analysis claims (share, profile, number of segments)."""
-    from replication.evaluation.uncertainty import share_intervals
+def cluster_claims(spec, result, survey, premises=True):
+    """The scorecard rows of the cluster-analysis claims (share, profile, number of segments);
+    with ``premises=False`` each judged on its own (the k and stability claims left out)."""
+    from replication.evaluation.shares import share_verdicts
     tables = dict(result.tables)
     tables["reliability"] = reliability(survey, spec)
-    tables["share_intervals"] = share_intervals(spec, result.assignments["segment"])
-    card = evaluate_claims(spec, tables)
+    X = scale_scores(survey, spec)[spec.dimension_ids].to_numpy(dtype=float)
+    tables["share_verdicts"] = share_verdicts(spec, result.assignments["segment"], result.model.labels_, X)
+    card = evaluate_claims(spec, tables, skip_kinds=() if premises else ("n_segments", "stability"))
     kinds = {c.id: c.kind for c in spec.claims}
     card["kind"] = card["claim"].map(kinds)
     return card[card["kind"].isin(CLUSTER_CLAIM_KINDS)]
@@ -94,7 +96,7 @@ def cluster_claims(spec, result, survey):
 # ---------------------------------------------------------------------------------------
 
 
-def test_default_seed_shares_within_two_points(spec, default_result):
+def test_default_seed_shares_within_two_points(spec, default_result, default_scores):
     sizes = default_result.tables["cluster_sizes"]
     # Every reported segment has a row and no cluster was left unnamed.
     assert sizes["segment"].tolist() == spec.segment_ids
@@ -102,8 +104,10 @@ def test_default_seed_shares_within_two_points(spec, default_result):
     # misclassification expected at separation 5.5 (the claims use the 95 % interval).
     diff = (sizes["replicated_pct"] - sizes["reported_pct"]).abs()
     assert (diff <= 2.0).all(), sizes[["segment", "reported_pct", "replicated_pct"]]
-    from replication.evaluation.uncertainty import share_intervals
-    assert share_intervals(spec, default_result.assignments["segment"]).loc[:, "reported_inside"].all()
+    from replication.evaluation.shares import share_verdicts
+    X = default_scores[spec.dimension_ids].to_numpy(dtype=float)
+    v = share_verdicts(spec, default_result.assignments["segment"], default_result.model.labels_, X)
+    assert (v["verdict"] == "PASS").all(), v
     # The replicated shares are the assignments, recounted independently of the table.
     counts = default_result.assignments["segment"].value_counts()
     n = len(default_result.assignments)
@@ -171,9 +175,12 @@ def test_negative_control_fails_cluster_claims(spec, null_sample, null_result):
     card = cluster_claims(spec, null_result, null_sample.survey)
     assert set(card["kind"]) == CLUSTER_CLAIM_KINDS
     assert not card["passed"].all(), card[["claim", "replicated_value", "passed"]]
-    shares = card[card["kind"] == "segment_share_interval"]
+    shares = card[card["kind"] == "segment_share"]
     assert len(shares) == len(spec.segments)
-    assert not shares["passed"].all(), shares[["claim", "replicated_value"]]
+    assert not shares["passed"].any(), shares[["claim", "replicated_value"]]
+    # On their own (premises left out) the share and profile comparisons fail too.
+    alone = cluster_claims(spec, null_result, null_sample.survey, premises=False)
+    assert not alone.loc[alone["kind"] == "segment_share", "passed"].all()
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -185,11 +192,10 @@ def test_negative_control_fails_cluster_claims_across_seeds(spec, seed):
     sample = simulate_survey(spec, separation=0, random_state=seed)
     result = profiles.segment_analysis(spec, scale_scores(sample.survey, spec), None,
                                        with_k_selection=False)
-    card = cluster_claims(spec, result, sample.survey)
-    card = card[card["kind"] != "n_segments"]
+    card = cluster_claims(spec, result, sample.survey, premises=False)
     assert len(card) == 2 * len(spec.segments)
     assert not card["passed"].all()
-    assert not card.loc[card["kind"] == "segment_share_interval", "passed"].all()
+    assert not card.loc[card["kind"] == "segment_share", "passed"].all()
 
 
 # ---------------------------------------------------------------------------------------

@@ -2,10 +2,11 @@
 
 The full Monte Carlo (R = 100 per scenario, 200 per separation) is `replication controls`
 and `replication curve` (minutes); here each shipped scenario runs with R = 6 replicates
-and the tests check the *direction* of every expected failure. Tolerance: a contradicted
+and the tests check the *direction* of every expectation. Tolerance: a contradicted
 claim may pass in at most 2 of 6 replicates (at the required 5 % pass rate, 3 or more
-passes out of 6 has probability 0.002), and the default scenario must pass every claim in
-every replicate.
+passes out of 6 has probability 0.002); a claim expected to pass, or to read NOT
+ASSESSABLE or NOT DIAGNOSTIC, must do so in at least 4 of 6 (at 95 %, 3 or fewer has
+probability 0.002), the default scenario included.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import pytest
 
 from replication import analyse, cli, load_study, simulate_survey
 from replication.evaluation import controls as C
-from replication.evaluation.uncertainty import share_intervals, spawn_seeds
+from replication.evaluation.shares import share_verdicts
+from replication.evaluation.uncertainty import spawn_seeds
 
 R = 6
 
@@ -35,15 +37,16 @@ def scenario_results(golovacheva):
 
 def test_shipped_scenarios_cover_the_required_cases():
     ids = {C.load_scenario(p).id for p in C.shipped_scenarios("golovacheva2022")}
-    assert {"default", "no_structure", "shuffled", "missing_segment", "extra_segment",
-            "predictor_driven", "separation_3", "separation_4"} <= ids
-    assert {C.load_scenario(p).id for p in C.shipped_scenarios("forrester2016")} >= {"default", "no_structure"}
+    assert {"default", "no_structure", "shuffled", "missing_segment", "extra_segment", "equal_shares",
+            "ceiling_skew", "sampled", "predictor_driven", "separation_3", "separation_4"} <= ids
+    assert {C.load_scenario(p).id for p in C.shipped_scenarios("forrester2016")} >= {
+        "default", "no_structure", "missing_segment", "extra_segment", "equal_shares", "ceiling_skew", "sampled"}
 
 
 def test_default_scenario_passes_every_claim(scenario_results):
     sc, table = scenario_results["default"]
     rates = table[table["expected"] == "pass"].set_index("claim")["pass_rate"]
-    assert len(rates) >= 16 and (rates == 1.0).all(), rates[rates < 1]
+    assert len(rates) >= 16 and (rates >= 4 / R).all(), rates[rates < 4 / R]
 
 
 @pytest.mark.parametrize("scenario", ["no_structure", "shuffled", "missing_segment", "extra_segment",
@@ -56,6 +59,31 @@ def test_contradicted_claims_fail(scenario_results, scenario):
     assert too_often.empty, too_often[["claim", "pass_rate"]].to_string()
 
 
+@pytest.mark.parametrize("scenario", ["extra_segment", "missing_segment", "equal_shares", "ceiling_skew", "sampled"])
+def test_every_stated_expectation_holds(scenario_results, scenario):
+    """Each expectation in the scenario's YAML, at R = 6 (tolerances in the module docstring)."""
+    _, table = scenario_results[scenario]
+    rate = {"pass": "pass_rate", "not_assessable": "not_assessable_rate", "not_diagnostic": "not_diagnostic_rate"}
+    for row in table[table["expected"].isin(["pass", "fail", "not_assessable", "not_diagnostic"])].itertuples():
+        if row.expected == "fail":
+            assert row.pass_rate <= 2 / R, (row.claim, row.pass_rate)
+        else:
+            assert getattr(row, rate[row.expected]) >= 4 / R, (row.claim, row.expected, row._asdict())
+
+
+def test_equal_shares_pass_no_share_claim(scenario_results):
+    """Each true share 2 to 23 points from the reported one: no share claim reads PASS."""
+    _, table = scenario_results["equal_shares"]
+    shares = table[table["claim"].str.startswith("share.")]
+    assert len(shares) == 5 and (shares["pass_rate"] == 0).all(), shares
+
+
+def test_more_segments_than_reported_leave_shares_and_profiles_not_assessable(scenario_results):
+    _, table = scenario_results["extra_segment"]
+    t = table[table["claim"].str.match(r"(share|profile)\.")]
+    assert (t["pass_rate"] == 0).all() and (t["not_assessable_rate"] == 1).all(), t
+
+
 def test_four_true_segments_fail_the_missing_segments_profile(scenario_results):
     """The audit's case: with no social customizers, naming used to manufacture their profile."""
     _, table = scenario_results["missing_segment"]
@@ -63,17 +91,19 @@ def test_four_true_segments_fail_the_missing_segments_profile(scenario_results):
     assert row["pass_rate"] == 0.0
 
 
-def test_membership_claims_are_not_diagnostic_of_segments(scenario_results):
-    """Dimensions driven linearly by the predictors: no segments, yet the logit claims pass
-    in most replicates; the report must say they do not test the segmentation."""
+def test_membership_claims_presuppose_the_segments(scenario_results, golovacheva):
+    """Dimensions driven linearly by the predictors: no segments, and the LR tests of a
+    forced five-cluster solution would be significant; because the membership claims
+    presuppose the segment structure (the k claim), they are NOT ASSESSABLE instead of PASS."""
     _, table = scenario_results["predictor_driven"]
     logit = table[table["claim"].str.startswith("logit.")]
-    assert logit["pass_rate"].max() >= 0.5
+    assert logit["pass_rate"].max() <= 2 / R and logit["not_assessable_rate"].min() >= 4 / R, logit
     matrix = C.diagnostic_table(pd.concat([t for _, t in scenario_results.values()], ignore_index=True),
                                 [sc for sc, _ in scenario_results.values()]).set_index("claim")
     assert matrix.loc["profile.social_customizers", "fails_when_contradicted"] == "yes"
     assert matrix.loc["profile.social_customizers", "diagnostic_of_segments"] == "yes"
-    assert matrix.loc["logit.model", "diagnostic_of_segments"] == "no"
+    assert matrix.loc["logit.model", "diagnostic_of_segments"] == "yes"
+    assert "zero_slopes" in matrix.loc["logit.model", "shown_to_fail_by"]
 
 
 def test_scenario_changes_only_the_generator(golovacheva):
@@ -112,16 +142,17 @@ def test_spawned_seeds_are_distinct_and_reproducible():
     assert a == b and len(set(a)) == 50
 
 
-def test_share_interval_covers_the_truth_at_its_level(golovacheva):
-    """The multinomial-bootstrap interval of a share covers the population share in about
-    95 % of samples drawn with sampled composition (tolerance: 85-100 % over 40 samples)."""
-    inside = []
-    for s in range(40):
+def test_simultaneous_intervals_cover_every_share_at_their_level(golovacheva):
+    """Goodman's simultaneous intervals cover all five population shares at once in at
+    least 95 % of samples drawn with sampled composition (tolerance: at least 85 % of 60
+    samples, about three Monte Carlo SDs below 95 %)."""
+    together = []
+    truth = 100 * golovacheva.shares
+    for s in range(60):
         seg = np.random.default_rng(s).choice(golovacheva.segment_ids, size=586, p=golovacheva.shares)
-        tab = share_intervals(golovacheva, seg, 1000, seed=s)
-        truth = 100 * golovacheva.shares
-        inside.append(((tab["ci_low"] <= truth) & (truth <= tab["ci_high"])).to_numpy())
-    assert 0.85 <= np.mean(inside) <= 1.0
+        tab = share_verdicts(golovacheva, seg, composition="sampled")
+        together.append(bool(((tab["ci_low"] <= truth) & (truth <= tab["ci_high"])).all()))
+    assert np.mean(together) >= 0.85
 
 
 def test_stability_tables_and_claim(spec, sample):
@@ -146,8 +177,9 @@ def test_panel_scale_bootstrap_draws_smaller_samples_and_rescales(forrester):
     shares = result.tables["bootstrap_shares"].set_index("segment")
     assert shares["computed_on"].str.contains("of 2,000 of 8,000 respondents \\(m-out-of-n").all()
     width = shares["ci_high"] - shares["ci_low"]
-    sampling = result.tables["share_intervals"].set_index("segment")
-    ratio = width / (sampling["ci_high"] - sampling["ci_low"])
+    p = shares["replicated_pct"] / 100
+    sampling_width = 2 * 1.96 * 100 * np.sqrt(p * (1 - p) / len(survey))     # the multinomial 95 % interval
+    ratio = width / sampling_width
     assert ((ratio > 0.6) & (ratio < 1.6)).all(), ratio
     assert (shares["ci_low"] <= shares["replicated_pct"]).all() and (shares["replicated_pct"] <= shares["ci_high"]).all()
     glob = result.tables["stability_global"].set_index("statistic")["value"]
@@ -188,10 +220,13 @@ def test_replicable_above_needs_every_larger_separation_to_pass(golovacheva):
     assert C.replicable_above(curve, column="share.avoiders") == 4.0
     assert C.replicable_above(curve.assign(all_claims=0.5)) is None
     text = C.replicability_statement(curve, golovacheva)
-    assert "Each claim alone passes with probability >= 0.8 from separation 5" in text
+    assert "Each diagnostic claim alone passes with probability >= 0.8 from separation 5" in text
     assert "from separation 6" in text
-    # Five share claims judged by 95 % intervals: the stated ceiling on all claims together.
-    assert "0.95^5 = 0.77" in text
+    # A claim that is NOT DIAGNOSTIC in every sample is named as such, and not counted.
+    nd = curve.assign(**{"share.avoiders:not_diagnostic": 1.0, "n_segments:not_diagnostic": 0.0})
+    text = C.replicability_statement(nd, golovacheva)
+    assert "read NOT DIAGNOSTIC" in text and "(share.avoiders)" in text
+    assert "from separation 5 (the last to get there: n_segments)" in text
 
 
 def test_methods_compared_over_the_scenarios(golovacheva):

@@ -33,12 +33,20 @@ def parse_pins(path: Path) -> dict[str, str]:
 
 
 def parse_conda(path: Path) -> dict[str, str]:
-    """Conda ``name=version`` entries of environment.yml (the pip: sub-list is skipped)."""
+    """Conda ``name=version`` entries of environment.yml, and the ``name==version`` pins of
+    its pip: sub-list (a package conda-forge names differently, such as PyPA's build, is
+    installed by pip under its PyPI name); other pip entries (``-e .``) are skipped."""
     env = yaml.safe_load(path.read_text(encoding="utf-8"))
     pins = {}
     for dep in env["dependencies"]:
         if isinstance(dep, dict):  # {"pip": [...]}
             assert set(dep) == {"pip"}, dep
+            for entry in dep["pip"]:
+                m = re.fullmatch(r"([A-Za-z0-9][A-Za-z0-9._-]*)\s*==\s*(\S+)", str(entry).strip())
+                if m:
+                    name = norm(m.group(1))
+                    assert name not in pins, f"environment.yml: {name} listed twice"
+                    pins[name] = m.group(2)
             continue
         name, _, version = str(dep).partition("=")
         name = norm(name)
@@ -107,11 +115,12 @@ def test_parsers_catch_drift(tmp_path):
     """The comparison really fails when a version drifts or a package is missing."""
     (tmp_path / "requirements.in").write_text("numpy==2.0.0\nPyYAML==6.0\n")
     (tmp_path / "environment.yml").write_text(
-        "dependencies:\n  - python=3.11\n  - pip\n  - numpy=2.0.1\n  - pip:\n      - -e .\n")
+        "dependencies:\n  - python=3.11\n  - pip\n  - numpy=2.0.1\n  - pip:\n      - build==1.0\n      - -e .\n")
     pins = parse_pins(tmp_path / "requirements.in")
     conda = parse_conda(tmp_path / "environment.yml")
     assert pins == {"numpy": "2.0.0", "pyyaml": "6.0"}
-    assert conda == {"numpy": "2.0.1"}
+    assert conda == {"numpy": "2.0.1", "build": "1.0"}
+    conda.pop("build")
     with pytest.raises(AssertionError, match="pyyaml"):
         test_environment_yml_matches_requirements_in(pins, conda)
     with pytest.raises(AssertionError, match="versions differ"):

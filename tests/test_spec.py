@@ -372,11 +372,10 @@ def test_forrester_has_no_membership_model(forrester):
     assert forrester.membership is None and not forrester.has_membership_model
     assert forrester.is_synthetic
     assert forrester.predictor_constructs == []
-    assert forrester.share_tolerance_pp is None
     # Without a membership model the reference is the largest segment.
     assert forrester.reference_segment == "convenience_conformers"
     kinds = {c.kind for c in forrester.claims}
-    assert "segment_share_rounds" in kinds and "segment_share" not in kinds
+    assert "segment_share" in kinds
     assert not kinds & {"model_lr_test", "predictor_lr_test"}
 
 
@@ -476,14 +475,24 @@ def test_predictor_simulation_fields_required_when_there_are_predictors(base, tm
     assert "missing key 'predictor_loading'" in msg
 
 
-def test_share_claim_needs_a_share_tolerance(base, tmp_path):
+@pytest.mark.parametrize("older", ["segment_share_rounds", "segment_share_interval"])
+def test_older_share_kinds_read_as_the_one_share_rule(base, tmp_path, older):
+    """Specifications written for earlier versions keep working: every share claim is
+    judged by the one stated rule (replication.evaluation.shares)."""
     def change(d):
-        d.pop("share_tolerance_pp", None)
-        d["claims"][1]["kind"] = "segment_share"    # the tolerance kind of share claim
+        d["claims"][1]["kind"] = older
+    path, _ = write_spec(tmp_path, modified(base, change))
+    spec = load_study(path)
+    assert spec.claims[1].kind == "segment_share"
+
+
+def test_a_share_tolerance_is_no_longer_a_setting(base, tmp_path):
+    def change(d):
+        d["share_tolerance_pp"] = {"value": 2.0, "assumed": "old"}
     path, _ = write_spec(tmp_path, modified(base, change))
     msg = load_error(path)
     assert_names_file(msg, path)
-    assert "claim 'share.avoiders' needs 'share_tolerance_pp' at the top level" in msg
+    assert "share_tolerance_pp" in msg
 
 
 def test_citation_fields_beyond_id_and_title_are_optional(base, tmp_path):

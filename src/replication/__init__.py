@@ -7,7 +7,10 @@ section: :mod:`~replication.study`, :mod:`~replication.segmentation`,
 :mod:`~replication.membership`, :mod:`~replication.evaluation`, :mod:`~replication.report`.
 """
 
-__version__ = "0.2.0"
+from .version import package_version as _package_version
+
+#: The installed distribution's version (pyproject.toml is the one place it is written).
+__version__ = _package_version()
 
 #: Public names and the modules that define them. They load on first use (PEP 562), so
 #: that ``replication run`` can start its Jupyter kernels before importing the scientific

@@ -24,8 +24,9 @@ from threadpoolctl import threadpool_limits
 
 from . import files
 from .errors import ReplicationError
-from .evaluation.claims import evaluate_claims
-from .evaluation.uncertainty import bootstrap_stability, row_order_agreement, share_intervals
+from .evaluation.claims import card_fails, evaluate_claims, verdict_counts
+from .evaluation.shares import share_verdicts
+from .evaluation.uncertainty import bootstrap_stability, row_order_agreement
 from .layout import Layout
 from .membership.logit import MultinomialLogitResult, multinomial_logit
 from .outputs import outputs_for
@@ -91,8 +92,9 @@ class AnalysisResult:
 
     @property
     def passed(self) -> bool:
-        """Whether every claim passes (True for a study with no claims)."""
-        return bool(self.scorecard["passed"].all())
+        """Whether no claim FAILs or is NOT ASSESSABLE (True for a study with no claims; a
+        NOT DIAGNOSTIC claim does not count against it: the sample cannot tell)."""
+        return not card_fails(self.scorecard)
 
     def figures(self) -> dict:
         """Every figure, by output name (matplotlib figures; shown inline in a notebook)."""
@@ -125,8 +127,9 @@ class AnalysisResult:
                           f"p = {f['lr_p_value']:.3g}; McFadden R2 = {f['mcfadden_r2']:.3f}; "
                           f"hit rate {f['hit_rate']:.3f}"]
         card = self.scorecard
-        lines += ["", f"Scorecard: {int(card['passed'].sum())} of {len(card)} claims pass"]
-        lines += [f"  FAIL {r.claim}: reported {r.reported_value}, replicated {r.replicated_value} "
+        counts = ", ".join(f"{n} {v}" for v, n in verdict_counts(card).items() if n)
+        lines += ["", f"Scorecard: {len(card)} claims: {counts or 'none'}"]
+        lines += [f"  {r.verdict} {r.claim}: reported {r.reported_value}, replicated {r.replicated_value} "
                   f"({r.tolerance})" for r in card[~card["passed"]].itertuples()]
         lines += [f"Problem: {p}" for p in self.problems]
         return "\n".join(lines)
@@ -220,7 +223,7 @@ def check_survey_matches(spec: StudySpec, survey: pd.DataFrame, source="the surv
 
 def analyse(spec: StudySpec, survey: pd.DataFrame, *, with_k_selection: bool = True,
             crosscheck: bool = True, stability: bool = True, n_jobs: int | None = None,
-            source="the survey") -> AnalysisResult:
+            source="the survey", composition: str | None = None) -> AnalysisResult:
     """Run the study's whole analysis on a survey, in memory.
 
     Parameters
@@ -242,6 +245,12 @@ def analyse(spec: StudySpec, survey: pd.DataFrame, *, with_k_selection: bool = T
         process, which is quicker for the shipped studies (see the comment in the code).
     source : str
         How error messages name the survey (usually its file).
+    composition : {"exact", "sampled"}, optional
+        How the survey's segment composition came about, which decides how the share claims
+        are judged (:mod:`replication.evaluation.shares`): ``exact`` for a synthetic sample
+        built with the reported composition, ``sampled`` for a real survey or one drawn
+        respondent by respondent. Default: from the specification (its ``data:`` block or
+        ``simulation.composition``). This is the sample's design, never its truth.
 
     Returns
     -------
@@ -255,17 +264,18 @@ def analyse(spec: StudySpec, survey: pd.DataFrame, *, with_k_selection: bool = T
     # scikit-learn re-validates its arguments on every call (about a tenth of a Monte Carlo
     # replicate); the arguments here are the package's own, and the data were checked above.
     with threadpool_limits(limits=limit), sklearn_config(skip_parameter_validation=True):
-        return _analyse(spec, survey, with_k_selection, crosscheck, stability, n_jobs, source)
+        return _analyse(spec, survey, with_k_selection, crosscheck, stability, n_jobs, source, composition)
 
 
-def _analyse(spec, survey, with_k_selection, crosscheck, stability, n_jobs, source) -> AnalysisResult:
+def _analyse(spec, survey, with_k_selection, crosscheck, stability, n_jobs, source, composition) -> AnalysisResult:
     scores = scale_scores(survey, spec)
     tables = {"reliability": reliability(survey, spec)}
     segmentation = segment_analysis(spec, scores, survey, with_k_selection=with_k_selection)
     tables.update(segmentation.tables)
     u = spec.uncertainty
     segments = segmentation.assignments["segment"].to_numpy()
-    tables["share_intervals"] = share_intervals(spec, segments, u.share_resamples, spec.seed.value, u.level)
+    tables["share_verdicts"] = share_verdicts(spec, segments, segmentation.model.labels_,
+                                              scores[spec.dimension_ids].to_numpy(dtype=float), composition)
     # Above the exact limit the resampling runs on samples of panel_resample_size (see
     # evaluation.uncertainty): a refit of all respondents costs seconds there.
     panel = u.panel_resample_size if len(survey) > spec.segmentation.exact_limit else None
@@ -306,7 +316,7 @@ def _analyse(spec, survey, with_k_selection, crosscheck, stability, n_jobs, sour
             tables.update(corrected_membership(spec, scores))
         except ReplicationError as exc:
             problems.append(f"corrected membership model not estimated: {exc}")
-    scorecard = evaluate_claims(spec, tables)
+    scorecard = evaluate_claims(spec, tables, skip_kinds=() if stability else ("stability",))
     tables["scorecard"] = scorecard
     return AnalysisResult(spec=spec, survey=survey, scores=scores, segmentation=segmentation,
                           membership=membership, membership_data=data, tables=tables,

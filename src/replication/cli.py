@@ -62,11 +62,28 @@ def _common(p: argparse.ArgumentParser, many: bool = False) -> None:
                    help="project folder holding data/ and reports/ (default: current folder)")
 
 
+class _VersionAction(argparse.Action):
+    """``--version``: print the version (and the commit of a source checkout) and exit.
+
+    argparse's own ``version`` action takes the text when the parser is built; this one
+    works it out only when asked, so that no other command runs git."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
+                         help="print the version and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from .version import describe
+        print(f"replication {describe()}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="replication",
         description="Replication of published market-segmentation studies: synthetic or real survey, "
                     "segmentation, membership model, claims, and the report.")
+    parser.add_argument("--version", action=_VersionAction)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     cmd = {}
     for name, short, long in [(s.name, s.help, s.description) for s in STEPS] + META:
@@ -86,9 +103,14 @@ def build_parser() -> argparse.ArgumentParser:
     for name, default_r in (("controls", 100), ("curve", 200), ("threestep", 100)):
         c = cmd[name]
         c.add_argument("--seeds", type=int, default=default_r, help="replicates per scenario (default: %(default)s)")
-        c.add_argument("--jobs", type=int, default=2, help="parallel workers (default: %(default)s)")
-        c.add_argument("--backend", choices=["loky", "dask"], default="loky",
-                       help="loky: processes on this machine; dask: a dask.distributed cluster (default: %(default)s)")
+        c.add_argument("--jobs", type=int, default=2,
+                       help="parallel workers (default: %(default)s; with --scheduler, the cluster's own workers)")
+        c.add_argument("--backend", choices=["loky", "dask", "sequential"], default=None,
+                       help="loky: processes on this machine; dask: a dask.distributed cluster (a local one on "
+                            "127.0.0.1 unless --scheduler); sequential: one at a time (default: loky, or dask "
+                            "with --scheduler)")
+        c.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                       help="address of a running dask scheduler, e.g. tcp://10.0.0.5:8786 (implies --backend dask)")
     cmd["controls"].add_argument("--scenario", action="append", type=Path, default=None,
                                  help="a scenario YAML (repeatable; default: every shipped scenario of the study)")
     cmd["curve"].add_argument("--separations", type=float, nargs="+", default=[0, 1, 2, 3, 4, 5, 6],
@@ -122,17 +144,39 @@ def _log(msg: str) -> None:
 
 
 def _print_scorecard(card) -> int:
-    failed = card[~card["passed"]]
-    print(f"{len(card) - len(failed)} of {len(card)} claims pass")
-    for _, row in failed.iterrows():
-        print(f"FAIL {row['claim']}: reported {row['reported_value']}, replicated "
-              f"{row['replicated_value']} (tolerance {row['tolerance']})")
-    return len(failed)
+    """Print the verdict counts and every claim that did not PASS; the number of claims
+    that FAIL or are NOT ASSESSABLE (NOT DIAGNOSTIC is no failure: the sample cannot tell)."""
+    from .evaluation.claims import verdict_counts
+    counts = ", ".join(f"{n} {v}" for v, n in verdict_counts(card).items() if n)
+    print(f"{len(card)} claims: {counts or 'none'}")
+    for _, row in card[~card["passed"]].iterrows():
+        print(f"{row['verdict']} {row['claim']}: reported {row['reported_value']}, replicated "
+              f"{row['replicated_value']} ({row['tolerance']})")
+    return int(card["verdict"].isin(["FAIL", "NOT ASSESSABLE"]).sum())
+
+
+#: What executing the notebooks needs beyond the package's own dependencies (the
+#: ``notebooks`` extra of the distribution; requirements.lock pins them for the project).
+NOTEBOOK_MODULES = ("jupyter_client", "nbclient", "nbconvert", "ipykernel")
+
+
+def _check_notebook_support() -> None:
+    """Refuse a run with notebooks, before any work, where Jupyter is not installed (a
+    plain ``pip install segmentation-replication``), saying what to do instead."""
+    from importlib.util import find_spec
+    missing = [m for m in NOTEBOOK_MODULES if find_spec(m) is None]
+    if missing:
+        raise ReplicationError(
+            f"executing the notebooks needs {', '.join(missing)}, which are not installed: "
+            "pass --no-notebooks, or install the notebooks extra "
+            "(pip install 'segmentation-replication[notebooks]')")
 
 
 def _run(args) -> int:
     from tqdm import tqdm
 
+    if not args.no_notebooks:
+        _check_notebook_support()
     specs = [load_study(s) for s in (args.study or shipped_studies())]   # all parsed before any work
     # Progress on a terminal only (disable=None): one tick per finished study.
     progress = tqdm(total=len(specs), desc="replication run", unit="study", disable=None, file=sys.stderr)
@@ -179,8 +223,10 @@ def _step(args, spec) -> int:
     elif args.command == "verify":
         raise AssertionError("handled by _verify")
     elif args.command in ("controls", "curve", "threestep"):
+        backend = args.backend or ("dask" if args.scheduler else "loky")
         written = pipeline.monte_carlo(spec, layout, args.command, seeds=args.seeds, n_jobs=args.jobs,
-                                       backend=args.backend, scenarios=getattr(args, "scenario", None),
+                                       backend=backend, scheduler=args.scheduler,
+                                       scenarios=getattr(args, "scenario", None),
                                        separations=getattr(args, "separations", None), log=print)
     elif args.command == "notebooks":
         from .report.notebooks import execute_notebooks
@@ -221,7 +267,8 @@ def _demo(args) -> int:
     sav, yml = write_demo_survey(args.folder, n=args.n, force=args.force)
     print(f"wrote {sav} (generated demonstration data, not real respondents)")
     print(f"wrote {yml}")
-    print(f"next: make report STUDY={yml.resolve()}")
+    # Both ways: `make` exists only in the repository; an installed wheel has the command.
+    print(f"next: replication run --study {yml.resolve()} (in the repository: make report STUDY={yml.resolve()})")
     return 0
 
 

@@ -15,7 +15,9 @@ class StudyOutcome:
     passed: int
     claims: int
     page: str
+    #: Verdict counts in words (``17 PASS, 1 NOT DIAGNOSTIC``).
+    verdicts: str = ""
 
     @property
     def verdict(self) -> str:
-        return f"{self.passed} of {self.claims} claims pass" if self.claims else "no claims"
+        return f"{self.claims} claims: {self.verdicts}" if self.claims else "no claims"

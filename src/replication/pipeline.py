@@ -89,9 +89,11 @@ class StudyRun:
     timings: dict = field(default_factory=dict)   # seconds per stage, for the run log
 
     def outcome(self) -> StudyOutcome:
+        from .evaluation.claims import verdict_counts
         card = self.result.scorecard
+        words = ", ".join(f"{n} {v}" for v, n in verdict_counts(card).items() if n)
         return StudyOutcome(self.spec.id, self.result.n, int(card["passed"].sum()) if len(card) else 0,
-                            len(card), str(self.layout.page))
+                            len(card), str(self.layout.page), words)
 
 
 def load_user_data(spec: StudySpec):
@@ -260,51 +262,61 @@ def run_study(spec: StudySpec, root: str | Path = ".", notebooks: bool = True, l
 
 
 def monte_carlo(spec: StudySpec, layout: Layout, which: str, seeds: int, n_jobs: int = 2, backend: str = "loky",
-                scenarios=None, separations=None, log=print) -> list[Path]:
+                scenarios=None, separations=None, log=print, scheduler: str | None = None) -> list[Path]:
     """Run the control scenarios (``which="controls"``), the replicability curve
     (``"curve"``) or the three-step Monte Carlo (``"threestep"``) for a synthetic study and
-    write their on-demand outputs."""
+    write their on-demand outputs.
+
+    ``backend``, ``n_jobs`` and ``scheduler`` say where the replicates run
+    (:func:`.evaluation.parallel.parallel_backend`); the tables do not depend on them.
+    """
     from .evaluation import controls as C
+    from .evaluation.parallel import check_backend, parallel_backend
     from .outputs import outputs_for
 
+    check_backend(backend, scheduler)
     if not spec.is_synthetic:
         raise ReplicationError(f"study '{spec.id}' has no simulation block: control scenarios need a generator")
-    written = []
-    if which == "controls":
+    if which == "controls":      # the user's scenario files checked before any cluster starts
         paths = scenarios or C.shipped_scenarios(spec.id)
         if not paths:
             raise ReplicationError(f"no control scenarios for study '{spec.id}' (give --scenario PATH)")
         loaded = [C.load_scenario(p) for p in paths]
-        table = C.run_controls(spec, loaded, n_seeds=seeds, seed=spec.seed.value, n_jobs=n_jobs, backend=backend)
-        matrix = C.diagnostic_table(table, loaded)
-        methods = C.methods_over_scenarios(spec, loaded, n_seeds=min(seeds, C.METHOD_SEEDS), seed=spec.seed.value,
-                                           n_jobs=n_jobs, backend=backend)
-        written += [files.write_csv(layout.tables / "controls.csv", table),
-                    files.write_csv(layout.tables / "controls_matrix.csv", matrix),
-                    files.write_csv(layout.tables / "method_comparison_controls.csv", methods)]
-        for sc_id, part in table.groupby("scenario", sort=False):
-            bad = part[part["meets_expectation"] == False]  # noqa: E712 (None means no expectation)
-            log(f"{sc_id}: " + ("every expectation met" if bad.empty else
-                                "NOT met: " + ", ".join(f"{r.claim} passes {r.pass_rate:.0%}" for r in bad.itertuples())))
-    elif which == "threestep":
-        from .evaluation import three_step_mc as T
-        from .report.figures import save_figure
-        from .report.montecarlo import three_step_bias
-        tables = T.three_step_montecarlo(spec, n_seeds=seeds, seed=spec.seed.value, n_jobs=n_jobs, backend=backend)
-        written += [files.write_csv(layout.tables / f"{name}.csv", tables[name])
-                    for name in ("three_step_montecarlo", "three_step_slopes")]
-        written.append(save_figure(three_step_bias(tables["three_step_slopes"], tables["three_step_montecarlo"]),
-                                   layout.figures / "three_step_montecarlo.png"))
-        log(T.statement(tables["three_step_montecarlo"]))
-    else:
-        curve = C.replicability_curve(spec, separations, n_seeds=seeds, seed=spec.seed.value, n_jobs=n_jobs,
-                                      backend=backend)
-        written.append(files.write_csv(layout.tables / "replicability.csv", curve))
-        from .report.figures import save_figure
-        from .report.montecarlo import replicability_curve
-        default = spec.simulation.separation.value
-        written.append(save_figure(replicability_curve(curve, default), layout.figures / "replicability.png"))
-        log(C.replicability_statement(curve, spec))
+    written = []
+    # One block around the whole command: with dask, one cluster (or one connection) for
+    # all of it; the Monte Carlo functions inside find its client and use it.
+    with parallel_backend(backend, n_jobs, scheduler):
+        if which == "controls":
+            table = C.run_controls(spec, loaded, n_seeds=seeds, seed=spec.seed.value, n_jobs=n_jobs, backend=backend)
+            matrix = C.diagnostic_table(table, loaded)
+            methods = C.methods_over_scenarios(spec, loaded, n_seeds=min(seeds, C.METHOD_SEEDS), seed=spec.seed.value,
+                                               n_jobs=n_jobs, backend=backend)
+            written += [files.write_csv(layout.tables / "controls.csv", table),
+                        files.write_csv(layout.tables / "controls_matrix.csv", matrix),
+                        files.write_csv(layout.tables / "method_comparison_controls.csv", methods)]
+            for sc_id, part in table.groupby("scenario", sort=False):
+                bad = part[part["meets_expectation"] == False]  # noqa: E712 (None means no expectation)
+                log(f"{sc_id}: " + ("every expectation met" if bad.empty else
+                                    "NOT met: " + ", ".join(f"{r.claim} passes {r.pass_rate:.0%}" for r in bad.itertuples())))
+        elif which == "threestep":
+            from .evaluation import three_step_mc as T
+            from .report.figures import save_figure
+            from .report.montecarlo import three_step_bias
+            tables = T.three_step_montecarlo(spec, n_seeds=seeds, seed=spec.seed.value, n_jobs=n_jobs, backend=backend)
+            written += [files.write_csv(layout.tables / f"{name}.csv", tables[name])
+                        for name in ("three_step_montecarlo", "three_step_slopes")]
+            written.append(save_figure(three_step_bias(tables["three_step_slopes"], tables["three_step_montecarlo"]),
+                                       layout.figures / "three_step_montecarlo.png"))
+            log(T.statement(tables["three_step_montecarlo"]))
+        else:
+            curve = C.replicability_curve(spec, separations, n_seeds=seeds, seed=spec.seed.value, n_jobs=n_jobs,
+                                          backend=backend)
+            written.append(files.write_csv(layout.tables / "replicability.csv", curve))
+            from .report.figures import save_figure
+            from .report.montecarlo import replicability_curve
+            default = spec.simulation.separation.value
+            written.append(save_figure(replicability_curve(curve, default), layout.figures / "replicability.png"))
+            log(C.replicability_statement(curve, spec))
     expected = {o.path(layout) for o in outputs_for(spec, step=which, on_demand=True)}
     assert set(written) <= expected, set(written) - expected
     return written

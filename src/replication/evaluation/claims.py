@@ -1,8 +1,12 @@
 """The scorecard: every claim in the study specification checked against the results.
 
 Claims are data (``claims:`` in the specification); this module only knows how to
-evaluate each *kind* of claim from the result tables. A claim whose table is missing
-fails with "not computed": a check never passes by default.
+evaluate each *kind* of claim from the result tables, and what each kind presupposes.
+
+A verdict is one of four words (:data:`~replication.evaluation.shares.VERDICTS` says what
+each means): PASS, FAIL, NOT DIAGNOSTIC (consistent, but this sample could not have shown
+a difference that matters) and NOT ASSESSABLE (a claim it presupposes did not pass). A
+claim whose table is missing fails with "not computed": a check never passes by default.
 """
 
 from __future__ import annotations
@@ -10,107 +14,60 @@ from __future__ import annotations
 import pandas as pd
 
 from ..study.spec import Claim, StudySpec
+from .shares import FAIL, NOT_ASSESSABLE, NOT_DIAGNOSTIC, PASS, share_rule_text
+
+#: What each claim kind presupposes: the kinds of the claims that must pass before a claim
+#: of this kind can be judged. A premise with a segment counts only for the claim about the
+#: same segment (a share presupposes that segment's profile, not the others').
+PREMISES: dict[str, tuple[str, ...]] = {
+    "n_segments": (),
+    "stability": (),
+    "reliability": (),
+    "segment_profile": ("n_segments", "stability"),
+    "segment_share": ("n_segments", "stability", "segment_profile"),
+    "model_lr_test": ("n_segments", "stability"),
+    "predictor_lr_test": ("n_segments", "stability"),
+    "segment_stands_out": ("n_segments", "stability", "segment_profile"),
+}
+
+#: Claim kinds that judge a segment's share (the specification reads the older names
+#: ``segment_share_rounds`` and ``segment_share_interval`` as ``segment_share``).
+SHARE_KINDS = ("segment_share",)
+
+#: What a PASS of a share claim rests on in a sample built with the reported composition.
+BUILT_IN = "recovered from a sample with the reported composition"
 
 
-def _row(claim, reported, replicated, tolerance, passed):
+def premises(claim: Claim, spec: StudySpec) -> list[Claim]:
+    """The claims of the specification that ``claim`` presupposes."""
+    kinds = PREMISES[claim.kind]
+    return [c for c in spec.claims if c.id != claim.id and c.kind in kinds and (c.segment is None or claim.segment is None or c.segment == claim.segment)]
+
+
+def _row(claim, reported, replicated, tolerance, verdict, basis=None):
+    verdict = verdict if isinstance(verdict, str) else (PASS if verdict else FAIL)
+    if claim.tolerance_source and tolerance:     # where the rule's threshold comes from
+        tolerance = f"{tolerance} ({claim.tolerance_source})"
     return {"claim": claim.id, "statement": claim.statement,
             "source": f"reported: {claim.reported}" if claim.reported else f"assumed: {claim.assumed}",
             "reported_value": reported, "replicated_value": replicated, "tolerance": tolerance,
-            "passed": bool(passed)}
+            "verdict": verdict, "basis": basis or None}
 
 
 def _share(claim: Claim, spec: StudySpec, t):
-    sizes = t["cluster_sizes"].set_index("segment")
-    seg = spec.segment(claim.segment)
-    r = sizes.loc[claim.segment]
-    return _row(claim, f"{seg.share.value:g}%", f"{r['replicated_pct']:.1f}% (n = {int(r['n'])})",
-                f"± {spec.share_tolerance_pp.value:g} points", r["within_tolerance"])
-
-
-def _share_rounds(claim: Claim, spec: StudySpec, t):
-    r = t["cluster_sizes"].set_index("segment").loc[claim.segment]
-    seg = spec.segment(claim.segment)
-    found = _segment_found(claim.segment, t)
-    return _row(claim, f"{seg.share.value:g}%", f"{r['replicated_pct']:.2f}% (n = {int(r['n'])})"
-                + ("" if found else "; the segment's profile does not hold"),
-                "the segment found (its profile holds) and its share rounds to the reported whole percent",
-                bool(r["rounds_to_reported"]) and found)
-
-
-def _segment_found(segment: str, t) -> bool:
-    """A share is only the share of a segment that was found: some cluster is named after
-    it, and its profile holds by the absolute rule (else a cluster of the right size cut
-    from noise would pass)."""
-    check = t["profile_check"]
-    mine = check[(check["segment"] == segment) & (check["reported"] != "M")]
-    named = (t["segment_match"]["segment"] == segment).any()
-    return bool(named and mine["holds"].all())
-
-
-#: Claim kinds that judge a segment's share.
-SHARE_KINDS = ("segment_share", "segment_share_rounds", "segment_share_interval")
-
-
-def share_rule(spec: StudySpec) -> tuple[str | None, str]:
-    """The kind of the study's share claims and their size criterion in words (the first
-    share claim's kind; ``None`` when the study makes no share claim)."""
-    kind = next((c.kind for c in spec.claims if c.kind in SHARE_KINDS), None)
-    u = spec.uncertainty
-    text = {None: "(the study makes no share claim)",
-            "segment_share": (f"lies within ± {spec.share_tolerance_pp.value:g} percentage points of the reported "
-                              "share" if spec.share_tolerance_pp is not None else ""),
-            "segment_share_rounds": "rounds (half up) to the reported whole percent",
-            "segment_share_interval": (f"has the reported share inside its {u.level:.0%} sampling interval "
-                                       f"({u.share_resamples:,} multinomial resamples of the segment counts)")}[kind]
-    return kind, text
-
-
-def share_check(spec: StudySpec, segments) -> pd.DataFrame:
-    """Each segment's share judged by the size criterion of the study's share claims.
-
-    The claims also ask that the segment be found (its profile holds by the absolute
-    rule); this is the size part alone, for a segmentation without the other tables (a
-    repeated sample, a negative control).
-
-    Returns
-    -------
-    DataFrame
-        ``segment, name, reported_pct, replicated_pct, difference_pp, passes`` (and
-        ``ci_low, ci_high`` for the interval criterion).
-    """
-    from ..segmentation.profiles import cluster_size_table
-    from .uncertainty import share_intervals
-
-    kind, _ = share_rule(spec)
-    seg = pd.Series(segments).reset_index(drop=True)
-    sizes = cluster_size_table(spec, seg)
-    sizes = sizes[sizes["segment"].isin(spec.segment_ids)]
-    out = sizes[["segment", "name", "reported_pct", "replicated_pct", "difference_pp"]].copy()
-    if kind == "segment_share_interval":
-        u = spec.uncertainty
-        iv = share_intervals(spec, seg.to_numpy(), u.share_resamples, spec.seed.value, u.level).set_index("segment")
-        out["ci_low"] = out["segment"].map(iv["ci_low"])
-        out["ci_high"] = out["segment"].map(iv["ci_high"])
-        out["passes"] = out["segment"].map(iv["reported_inside"]).astype(bool)
-    elif kind == "segment_share_rounds":
-        out["passes"] = sizes["rounds_to_reported"].to_numpy()
-    elif kind == "segment_share":
-        out["passes"] = sizes["within_tolerance"].to_numpy()
+    r = t["share_verdicts"].set_index("segment").loc[claim.segment]
+    if r["basis"] == "recovery":
+        replicated = (f"{r['replicated_pct']:.1f}% (n = {int(r['n'])}) against {r['built_in_pct']:.1f}% built in; "
+                      f"tolerance ± {r['tolerance_pp']:.2f} points")
+        basis = BUILT_IN
     else:
-        out["passes"] = True
-    return out.reset_index(drop=True)
-
-
-def _share_interval(claim: Claim, spec: StudySpec, t):
-    r = t["share_intervals"].set_index("segment").loc[claim.segment]
-    level = f"{spec.uncertainty.level:.0%}"
-    found = _segment_found(claim.segment, t)
-    return _row(claim, f"{r['reported_pct']:g}%",
-                f"{r['replicated_pct']:.1f}% ({level} interval {r['ci_low']:.1f}-{r['ci_high']:.1f}; "
-                f"difference {r['difference_pp']:+.1f} points)" + ("" if found else
-                                                                   "; the segment's profile does not hold"),
-                f"the segment found (its profile holds) and the reported share inside the replication's "
-                f"{level} interval", bool(r["reported_inside"]) and found)
+        replicated = (f"{r['replicated_pct']:.1f}% (n = {int(r['n'])}; simultaneous interval "
+                      f"{r['ci_low']:.1f}-{r['ci_high']:.1f}); detects {r['detectable_pp']:.1f} points")
+        basis = "sampled composition"
+        if r["verdict"] == NOT_DIAGNOSTIC:
+            replicated += f"; diagnostic from N = {int(r['n_diagnostic']):,}"
+    return _row(claim, f"{r['reported_pct']:g}%", replicated, f"margin ± {r['margin_pp']:.2f} points",
+                r["verdict"], basis)
 
 
 def _stability(claim: Claim, spec: StudySpec, t):
@@ -124,11 +81,11 @@ def _stability(claim: Claim, spec: StudySpec, t):
 
 
 def _profile(claim: Claim, spec: StudySpec, t):
-    from ..segmentation.profiles import EFFECT_SIZE_MIN, MIDPOINT_MARGIN
+    from ..segmentation.profiles import EFFECT_SIZE_MIN
     seg = spec.segment(claim.segment)
     reported = seg.pattern(spec.dimension_ids)
-    rule = (f"each reported level at least {MIDPOINT_MARGIN:.3g} of the scale range beyond its midpoint, "
-            f"and d >= {EFFECT_SIZE_MIN:g} against the segments reported on the other side")
+    rule = (f"each reported level on its side of the sample mean, and d >= {EFFECT_SIZE_MIN:g} against "
+            "the segments reported on the other side")
     m = t["segment_match"]
     hit = m[m["segment"] == claim.segment]
     if hit.empty:
@@ -136,8 +93,7 @@ def _profile(claim: Claim, spec: StudySpec, t):
     check = t["profile_check"]
     mine = check[(check["segment"] == claim.segment) & (check["reported"] != "M")]
     failed = mine[~mine["holds"]]
-    detail = "; ".join(f"{r.dimension} mean {r.mean:.2f} (midpoint {r.midpoint:g}, d = {r.effect_size:.1f})"
-                       for r in failed.itertuples())
+    detail = "; ".join(f"{r.dimension} z = {r.z:+.2f}, d = {r.effect_size:.1f}" for r in failed.itertuples())
     replicated = f"{hit['pattern'].iloc[0]} (cluster {int(hit['cluster'].iloc[0])})" + \
         (f"; fails on {detail}" if detail else "")
     return _row(claim, reported, replicated, rule, bool(hit["matched"].iloc[0]) and failed.empty)
@@ -166,6 +122,26 @@ def _predictor_lr(claim: Claim, spec: StudySpec, t):
                 f"p < {claim.alpha:g}", lr["p_value"] < claim.alpha)
 
 
+def _stands_out(claim: Claim, spec: StudySpec, t):
+    c = t["profiling_contrasts"]
+    level = c["level"].isna() if claim.level is None else c["level"] == claim.level
+    rows = c[(c["variable"] == claim.variable) & (c["segment"] == claim.segment) & level]
+    if rows.empty:
+        raise KeyError(f"profiling_contrasts of {claim.variable}")
+    r = rows.iloc[0]
+    var = next(p for p in spec.profiling if p.id == claim.variable)
+    what = {"binary": "share", "count": "mean", "categorical": f"share '{(var.categories or {}).get(claim.level)}'"}[var.kind]
+    fmt = (lambda v: f"{v:.2f}") if var.kind == "count" else (lambda v: f"{100 * v:.0f}%")
+    replicated = (f"{what} {fmt(r['mean'])} (n = {int(r['n'])}) against {fmt(r['others_mean'])} in the other segments; "
+                  f"{r['test']} p = {r['p_value']:.2g}")
+    # On a synthetic sample the finding is built into the generator (segment_rates): say so.
+    built = spec.is_synthetic and var.segment_rates is not None and claim.segment in var.segment_rates.value
+    return _row(claim, f"{claim.segment} higher on {claim.variable}", replicated,
+                f"higher than the other segments together, one-sided p < {claim.alpha:g}",
+                bool(r["difference"] > 0 and r["p_value"] < claim.alpha),
+                "built into the generator (the study's segment_rates)" if built else "")
+
+
 def _reliability(claim: Claim, spec: StudySpec, t):
     rel = t["reliability"]
     worst = rel.loc[rel["alpha"].idxmin()]
@@ -173,26 +149,67 @@ def _reliability(claim: Claim, spec: StudySpec, t):
                 f">= {claim.min_alpha:.2f}", rel["alpha"].min() >= claim.min_alpha)
 
 
-EVALUATORS = {"segment_share": _share, "segment_share_rounds": _share_rounds,
-              "segment_share_interval": _share_interval, "stability": _stability, "segment_profile": _profile, "n_segments": _n_segments,
-              "model_lr_test": _model_lr, "predictor_lr_test": _predictor_lr, "reliability": _reliability}
+EVALUATORS = {"segment_share": _share, "stability": _stability, "segment_profile": _profile,
+              "n_segments": _n_segments, "model_lr_test": _model_lr, "predictor_lr_test": _predictor_lr,
+              "reliability": _reliability, "segment_stands_out": _stands_out}
+
+COLUMNS = ["verdict", "claim", "statement", "source", "reported_value", "replicated_value", "tolerance",
+           "passed", "premises", "basis"]
 
 
-def evaluate_claims(spec: StudySpec, tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """One scorecard row per claim: ``claim, statement, source, reported_value,
-    replicated_value, tolerance, passed``.
+def evaluate_claims(spec: StudySpec, tables: dict[str, pd.DataFrame], skip_kinds: tuple[str, ...] = ()) -> pd.DataFrame:
+    """One scorecard row per claim: ``verdict, claim, statement, source, reported_value,
+    replicated_value, tolerance, passed, premises, basis`` (``premises`` and ``basis``
+    empty where a claim has none).
+
+    Each claim is judged on its own first; then a claim any of whose premises (see
+    :data:`PREMISES`) did not pass is NOT ASSESSABLE, whatever its own comparison said
+    (premises of premises count too). ``passed`` is ``verdict == "PASS"``.
 
     Parameters
     ----------
     spec : StudySpec
     tables : dict
         Result tables by name (as in ``AnalysisResult.tables``); missing ones make their claims fail.
+    skip_kinds : tuple of str
+        Claim kinds not evaluated in this run (the stability claim in a Monte Carlo
+        replicate, which skips the re-segmentation bootstrap): left off the scorecard,
+        and not counted as premises.
     """
-    rows = []
-    for claim in spec.claims:
+    claims = [c for c in spec.claims if c.kind not in skip_kinds]
+    rows = {}
+    for claim in claims:
         try:
-            rows.append(EVALUATORS[claim.kind](claim, spec, tables))
+            rows[claim.id] = EVALUATORS[claim.kind](claim, spec, tables)
         except KeyError as exc:
-            rows.append(_row(claim, "", f"not computed (missing {exc.args[0]})", "", False))
-    return pd.DataFrame(rows, columns=["claim", "statement", "source", "reported_value",
-                                       "replicated_value", "tolerance", "passed"])
+            rows[claim.id] = _row(claim, "", f"not computed (missing {exc.args[0]})", "", False)
+    for claim in claims:
+        rows[claim.id]["premises"] = ", ".join(p.id for p in premises(claim, spec) if p.id in rows) or None
+    changed = True
+    while changed:          # premise chains (share -> profile -> k) settle in a few passes
+        changed = False
+        for claim in claims:
+            row = rows[claim.id]
+            blocked = [p.id for p in premises(claim, spec) if p.id in rows and rows[p.id]["verdict"] in (FAIL, NOT_ASSESSABLE)]
+            if blocked and row["verdict"] != NOT_ASSESSABLE:
+                row["verdict"] = NOT_ASSESSABLE
+                row["replicated_value"] = f"not judged: {', '.join(blocked)} did not pass ({row['replicated_value']})"
+                changed = True
+    out = pd.DataFrame([rows[c.id] for c in claims], columns=COLUMNS)
+    out["passed"] = out["verdict"] == PASS
+    return out
+
+
+def verdict_counts(card: pd.DataFrame) -> dict[str, int]:
+    """How many claims have each verdict (every word, zeros included)."""
+    return {v: int((card["verdict"] == v).sum()) for v in (PASS, FAIL, NOT_DIAGNOSTIC, NOT_ASSESSABLE)}
+
+
+def card_fails(card: pd.DataFrame) -> bool:
+    """Whether a scorecard counts as failed: some claim FAILs or is NOT ASSESSABLE (its
+    premise failed). NOT DIAGNOSTIC is not a failure: it says the sample cannot tell."""
+    return bool(card["verdict"].isin([FAIL, NOT_ASSESSABLE]).any())
+
+
+__all__ = ["BUILT_IN", "EVALUATORS", "PREMISES", "SHARE_KINDS", "evaluate_claims", "premises",
+           "share_rule_text", "verdict_counts", "card_fails"]

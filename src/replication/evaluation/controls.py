@@ -9,14 +9,22 @@ seeded replicates, analyses each with the base study, and reports how often ever
 passes, next to what the scenario expects.
 
 Replicates run in parallel with joblib (``backend="loky"``, or ``"dask"`` on a
-dask.distributed cluster); each replicate's seed comes from
+dask.distributed cluster; see :mod:`.parallel`); each replicate's seed comes from
 ``numpy.random.SeedSequence(seed).spawn(R)``, so the results do not depend on the number of
 workers or the backend.
 
 Replicates skip the re-segmentation bootstrap (it would multiply the cost by its number
-of resamples); every claim is judged as in the main analysis otherwise (share claims by
-the sampling interval, profile claims by the absolute rule, the stability claim is not
-evaluated in replicates and is reported as such).
+of resamples); every claim is judged as in the main analysis otherwise, with its verdict
+word (PASS, FAIL, NOT DIAGNOSTIC, NOT ASSESSABLE); the stability claim is not evaluated in
+replicates and is reported as such (so it is no premise there). The analysis is told how
+the scenario's sample composition came about (its design: built exactly, or sampled),
+never the truth.
+
+An expectation is met when the binomial 95 % interval (Wilson) of the observed rate is on
+the right side of its bound: a claim expected to fail must not be shown to PASS in more
+than 5 % of samples (the interval's lower end at most 0.05), one expected to pass must not
+be shown to PASS in fewer than 95 % (upper end at least 0.95), and likewise for the other
+verdicts. So R = 100 replicates judge a rule at 5 % to within their Monte Carlo error.
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ import fnmatch
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -34,7 +42,14 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..errors import ReplicationError
 from ..study.spec import StudySpec, load_study
+from .parallel import dask_client, parallel_backend  # noqa: F401 (dask_client: the name callers import)
+from .shares import NOT_ASSESSABLE, NOT_DIAGNOSTIC, PASS
 from .uncertainty import spawn_seeds
+
+#: Expected outcomes a scenario can state for a claim, and the verdict whose rate each is about.
+EXPECTATIONS = {"pass": PASS, "fail": PASS, "not_assessable": NOT_ASSESSABLE, "not_diagnostic": NOT_DIAGNOSTIC}
+#: The bound of an expectation: ``fail`` means PASS in at most 5 %; the others at least 95 %.
+BOUND = 0.05
 
 
 #: Samples per scenario for the comparison of segmentation methods (each compares three
@@ -65,6 +80,10 @@ class GeneratorOverrides(_Strict):
     profiles: dict[str, dict[str, Any]] = {}
     shares: dict[str, float] = {}
     coefficients: dict[str, dict[str, float]] | str | None = None
+    #: A response style: every Likert answer this many points higher (clipped to the scale).
+    response_shift: int = 0
+    #: Profiling variables that do not depend on the segment (every segment at the base rate).
+    flat_profiling: bool = False
 
 
 class Scenario(_Strict):
@@ -75,6 +94,10 @@ class Scenario(_Strict):
     generator: GeneratorOverrides = GeneratorOverrides()
     #: Claim ids (glob patterns such as ``share.*``) this scenario contradicts: they should fail.
     contradicts: list[str] = []
+    #: Other expected outcomes, by claim id pattern: ``pass``, ``fail``, ``not_assessable``
+    #: or ``not_diagnostic`` (``contradicts`` comes first and means ``fail``; then the first
+    #: matching pattern here wins).
+    expect: dict[str, Literal["pass", "fail", "not_assessable", "not_diagnostic"]] = {}
     #: Whether this is the study's default (every claim should pass).
     default: bool = False
     #: Whether the generated data hold segments at all (False: no segment structure).
@@ -138,7 +161,9 @@ def generating_spec(base: StudySpec, scenario: Scenario) -> StudySpec:
     d["claims"] = []
     ids = {s["id"] for s in segs}
     for p in d.get("profiling", []):
-        p["segment_rates"]["value"] = {k: v for k, v in p["segment_rates"]["value"].items() if k in ids}
+        if p.get("segment_rates"):
+            p["segment_rates"]["value"] = {k: v for k, v in p["segment_rates"]["value"].items()
+                                           if k in ids and not g.flat_profiling}
     if d.get("membership"):
         if d["membership"]["reference"]["value"] not in ids:
             d["membership"]["reference"]["value"] = max(segs, key=lambda s: s["share"]["value"])["id"]
@@ -166,7 +191,18 @@ def scenario_sample(base: StudySpec, gen: StudySpec, scenario: Scenario, seed: i
     return simulate_survey(gen, n=g.n or base.n.value, separation=g.separation, random_state=seed,
                            composition=g.composition, predictor_error=g.predictor_error,
                            shuffle_dimensions=g.shuffle_dimensions,
-                           dimensions_from_predictors=g.dimensions_from_predictors)
+                           dimensions_from_predictors=g.dimensions_from_predictors,
+                           response_shift=g.response_shift)
+
+
+def scenario_composition(base: StudySpec, scenario: Scenario) -> str:
+    """How a scenario's samples get their composition (its design, which the analysis is
+    told, as a researcher knows how a sample was drawn): ``exact`` or ``sampled``."""
+    from .shares import composition_of
+
+    if scenario.generator.composition is not None:
+        return "exact" if scenario.generator.composition == "exact" else "sampled"
+    return composition_of(base)
 
 
 def _replicate(base: StudySpec, gen: StudySpec, scenario: Scenario, seed: int) -> dict:
@@ -179,12 +215,13 @@ def _replicate(base: StudySpec, gen: StudySpec, scenario: Scenario, seed: int) -
     with threadpool_limits(limits=1):
         sample = scenario_sample(base, gen, scenario, seed)
         try:
-            result = analyse(base, sample.survey, crosscheck=False, stability=False)
+            result = analyse(base, sample.survey, crosscheck=False, stability=False,
+                             composition=scenario_composition(base, scenario))
         except ReplicationError as exc:          # e.g. a survey the analysis cannot segment
             return {"seed": seed, "error": str(exc)}
     truth = sample.true_segments.reindex(result.assignments["respondent_id"]).to_numpy()
     out = {"seed": seed, "ari_truth": adjusted_rand_score(truth, result.assignments["cluster"])}
-    out.update({f"claim:{c}": bool(p) for c, p in zip(result.scorecard["claim"], result.scorecard["passed"])})
+    out.update({f"claim:{c}": v for c, v in zip(result.scorecard["claim"], result.scorecard["verdict"])})
     return out
 
 
@@ -201,22 +238,25 @@ def _methods_replicate(base: StudySpec, gen: StudySpec, scenario: Scenario, seed
         except ReplicationError as exc:
             return [{"scenario": scenario.id, "seed": seed, "error": str(exc)}]
     return [{"scenario": scenario.id, "seed": seed, "method": r.method, "k_chosen": int(r.k_chosen),
-             "all_matched": bool(r.all_matched), "ari_vs_paper": r.ari_vs_paper, "ari_vs_truth": r.ari_vs_truth,
-             "ari_vs_truth_at_chosen_k": r.ari_vs_truth_at_chosen_k} for r in table.itertuples()]
+             "all_matched": bool(r.all_matched), "ari_vs_paper_at_reported_k": r.ari_vs_paper_at_reported_k,
+             "ari_vs_truth_at_reported_k": r.ari_vs_truth_at_reported_k} for r in table.itertuples()]
 
 
 def methods_over_scenarios(base: StudySpec, scenarios: list[Scenario], n_seeds: int = 5, seed: int = 0,
-                           n_jobs: int = 2, backend: str = "loky", progress: bool = True) -> pd.DataFrame:
+                           n_jobs: int = 2, backend: str = "loky", progress: bool = True,
+                           scheduler: str | None = None) -> pd.DataFrame:
     """The comparison of segmentation methods over the control scenarios: per scenario and
     method, how often it chooses the reported k, the k it chooses most, whether every
-    cluster fits a reported profile, and its mean agreement with the truth and with the
-    paper's method (``n_seeds`` samples per scenario, seeds spawned as for the controls)."""
-    from joblib import Parallel, delayed, parallel_config
+    cluster fits a reported profile, and its mean agreement (at the reported k, like
+    ``all_clusters_named``) with the truth and with the paper's method (``n_seeds`` samples per scenario, seeds spawned as for the controls;
+    ``backend``, ``n_jobs`` and ``scheduler`` as for :func:`.parallel.parallel_backend`)."""
+    from joblib import Parallel, delayed
     from tqdm import tqdm
 
     jobs = [delayed(_methods_replicate)(base, generating_spec(base, sc), sc, s)
             for sc in scenarios for s in spawn_seeds(seed, n_seeds)]
-    with parallel_config(backend=backend, n_jobs=n_jobs):
+    # Parallel(return_as="generator") yields in submission order: rows in scenario, seed order.
+    with parallel_backend(backend, n_jobs, scheduler):
         parts = list(tqdm(Parallel(return_as="generator")(jobs), total=len(jobs), desc="methods over scenarios",
                           disable=None if progress else True, leave=False))
     rows = pd.DataFrame([r for part in parts for r in part])
@@ -228,83 +268,93 @@ def methods_over_scenarios(base: StudySpec, scenarios: list[Scenario], n_seeds: 
                     "chooses_reported_k": float((g["k_chosen"] == k).mean()),
                     "k_chosen_most": int(g["k_chosen"].mode().min()),
                     "all_clusters_named": float(g["all_matched"].mean()),
-                    "mean_ari_vs_truth": float(g["ari_vs_truth"].mean()),
-                    "mean_ari_vs_paper": float(g["ari_vs_paper"].mean())})
+                    "mean_ari_vs_truth": float(g["ari_vs_truth_at_reported_k"].mean()),
+                    "mean_ari_vs_paper": float(g["ari_vs_paper_at_reported_k"].mean())})
     return pd.DataFrame(out)
 
 
-def dask_client(address: str | None = None, n_workers: int = 2):
-    """A dask.distributed client: to ``address``, or to a new local cluster on the loopback
-    interface (dask is an optional extra: ``pip install 'dask[distributed]'``)."""
-    try:
-        from dask.distributed import Client, LocalCluster
-    except ImportError:
-        raise ReplicationError("the dask backend needs dask.distributed: pip install 'dask[distributed]'") from None
-    if address:
-        return Client(address)
-    return Client(LocalCluster(n_workers=n_workers, threads_per_worker=1, host="127.0.0.1",
-                               dashboard_address=None, processes=True))
-
-
 def replicate_table(base: StudySpec, scenario: Scenario, n_seeds: int, seed: int = 0, n_jobs: int = 2,
-                    backend: str = "loky", progress: bool = True) -> pd.DataFrame:
+                    backend: str = "loky", progress: bool = True, scheduler: str | None = None) -> pd.DataFrame:
     """One row per replicate: seed, ARI against the truth, pass/fail of every claim.
 
-    ``backend``: ``"loky"`` (processes on this machine) or ``"dask"`` (a dask.distributed
-    cluster: the active client if there is one, else a local cluster on 127.0.0.1).
+    ``backend``: ``"loky"`` (processes on this machine), ``"sequential"`` or ``"dask"`` (a
+    dask.distributed cluster: the one at ``scheduler``, else the active client if there is
+    one, else a local cluster on 127.0.0.1); see :func:`.parallel.parallel_backend`.
     """
-    from joblib import Parallel, delayed, parallel_config
+    from joblib import Parallel, delayed
     from tqdm import tqdm
 
-    if backend not in ("loky", "dask", "sequential"):
-        raise ReplicationError(f"unknown backend '{backend}' (loky, dask or sequential)")
     gen = generating_spec(base, scenario)
     seeds = spawn_seeds(seed, n_seeds)
     jobs = (delayed(_replicate)(base, gen, scenario, s) for s in seeds)
-    client = None
-    if backend == "dask":
-        try:
-            from dask.distributed import get_client
-            get_client()
-        except (ImportError, ValueError):
-            client = dask_client(n_workers=n_jobs)
-    try:
-        with parallel_config(backend=backend, n_jobs=n_jobs if backend != "sequential" else 1):
-            results = Parallel(return_as="generator")(jobs)
-            rows = list(tqdm(results, total=n_seeds, desc=f"controls: {scenario.id}",
-                             disable=None if progress else True, leave=False))
-    finally:
-        if client is not None:
-            cluster = client.cluster
-            client.close()
-            cluster.close()
+    with parallel_backend(backend, n_jobs, scheduler):
+        results = Parallel(return_as="generator")(jobs)
+        rows = list(tqdm(results, total=n_seeds, desc=f"controls: {scenario.id}",
+                         disable=None if progress else True, leave=False))
     # Rows in seed order whatever the backend delivered first.
     return pd.DataFrame(rows).set_index("seed").loc[seeds].reset_index()
 
 
-def _contradicted(claim_id: str, scenario: Scenario) -> bool:
-    return any(fnmatch.fnmatchcase(claim_id, pat) for pat in scenario.contradicts)
+def expectation(claim_id: str, scenario: Scenario) -> str:
+    """What a scenario expects of a claim: ``pass``, ``fail``, ``not_assessable``,
+    ``not_diagnostic`` or ``-`` (nothing stated)."""
+    if any(fnmatch.fnmatchcase(claim_id, pat) for pat in scenario.contradicts):
+        return "fail"
+    for pattern, outcome in scenario.expect.items():
+        if fnmatch.fnmatchcase(claim_id, pattern):
+            return outcome
+    return "pass" if scenario.default else "-"
+
+
+def rate_interval(hits: int, n: int) -> tuple[float, float]:
+    """Wilson 95 % interval of a rate observed in ``hits`` of ``n`` replicates."""
+    from statsmodels.stats.proportion import proportion_confint
+    lo, hi = proportion_confint(hits, n, alpha=0.05, method="wilson") if n else (np.nan, np.nan)
+    return float(lo), float(hi)
+
+
+def meets(expected: str, hits: int, n: int) -> bool | None:
+    """Whether an observed rate meets an expectation within Monte Carlo error (see the
+    module docstring); None where nothing is expected."""
+    if expected not in EXPECTATIONS or not n:
+        return None
+    lo, hi = rate_interval(hits, n)
+    return bool(lo <= BOUND) if expected == "fail" else bool(hi >= 1 - BOUND)
+
+
+def _verdicts(replicates: pd.DataFrame, claim_id: str) -> pd.Series:
+    col = f"claim:{claim_id}"
+    return replicates[col].fillna("error") if col in replicates else pd.Series(dtype=object)
 
 
 def summarise(base: StudySpec, scenario: Scenario, replicates: pd.DataFrame) -> pd.DataFrame:
-    """Pass rate of every claim in a scenario, with what the scenario expects."""
+    """Verdict rates of every claim in a scenario, with what the scenario expects.
+
+    Columns: ``scenario, claim, expected, pass_rate, pass_low, pass_high`` (Wilson 95 %
+    interval), ``not_diagnostic_rate, not_assessable_rate, meets_expectation, replicates``.
+    """
     rows = []
     n = len(replicates)
     for claim in base.claims:
-        col = f"claim:{claim.id}"
-        rate = float(replicates[col].fillna(False).mean()) if col in replicates else np.nan
-        contradicted = _contradicted(claim.id, scenario)
-        expected = "fail" if contradicted else ("pass" if scenario.default else "-")
+        v = _verdicts(replicates, claim.id)
+        expected = expectation(claim.id, scenario)
         if claim.kind == "stability":
-            rate, expected = np.nan, "not evaluated in replicates"
-        meets = (rate <= 0.05 if expected == "fail" else rate >= 0.95 if expected == "pass" else None) \
-            if not np.isnan(rate) else None
-        rows.append({"scenario": scenario.id, "claim": claim.id, "expected": expected, "pass_rate": rate,
-                     "meets_expectation": meets, "replicates": n})
-    rows.append({"scenario": scenario.id, "claim": "(all claims)", "expected": "pass" if scenario.default else "-",
-                 "pass_rate": float(replicates[[c for c in replicates if c.startswith("claim:")
-                                                and not c.endswith(":stability")]].fillna(False).all(axis=1).mean()),
-                 "meets_expectation": None, "replicates": n})
+            rows.append({"scenario": scenario.id, "claim": claim.id, "expected": "not evaluated in replicates",
+                         "pass_rate": np.nan, "pass_low": np.nan, "pass_high": np.nan, "not_diagnostic_rate": np.nan,
+                         "not_assessable_rate": np.nan, "meets_expectation": None, "replicates": n})
+            continue
+        hits = {w: int((v == w).sum()) for w in (PASS, NOT_DIAGNOSTIC, NOT_ASSESSABLE)}
+        lo, hi = rate_interval(hits[PASS], n)
+        rows.append({"scenario": scenario.id, "claim": claim.id, "expected": expected,
+                     "pass_rate": hits[PASS] / n if n else np.nan, "pass_low": lo, "pass_high": hi,
+                     "not_diagnostic_rate": hits[NOT_DIAGNOSTIC] / n if n else np.nan,
+                     "not_assessable_rate": hits[NOT_ASSESSABLE] / n if n else np.nan,
+                     "meets_expectation": meets(expected, hits.get(EXPECTATIONS.get(expected, PASS), 0), n),
+                     "replicates": n})
+    judged = _judged_claims(base, replicates)
+    rows.append({"scenario": scenario.id, "claim": "(all diagnostic claims)",
+                 "expected": "pass" if scenario.default else "-",
+                 "pass_rate": all_diagnostic_pass(replicates, judged), "meets_expectation": None, "replicates": n})
     rows.append({"scenario": scenario.id, "claim": "(median ARI vs truth)", "expected": "-",
                  "pass_rate": float(replicates["ari_truth"].median()) if "ari_truth" in replicates else np.nan,
                  "meets_expectation": None, "replicates": n})
@@ -313,40 +363,67 @@ def summarise(base: StudySpec, scenario: Scenario, replicates: pd.DataFrame) -> 
     return out
 
 
+def _judged_claims(base: StudySpec, replicates: pd.DataFrame) -> list[str]:
+    return [f"claim:{c.id}" for c in base.claims if f"claim:{c.id}" in replicates]
+
+
+def all_diagnostic_pass(replicates: pd.DataFrame, columns: list[str]) -> float:
+    """Share of replicates in which every claim that is diagnostic in that replicate (its
+    verdict is not NOT DIAGNOSTIC) passes."""
+    if not columns or not len(replicates):
+        return np.nan
+    v = replicates[columns].fillna("error")
+    return float(((v == PASS) | (v == NOT_DIAGNOSTIC)).all(axis=1).mean())
+
+
 def run_controls(base: StudySpec, scenarios: list[Scenario], n_seeds: int = 100, seed: int = 0,
-                 n_jobs: int = 2, backend: str = "loky", progress: bool = True) -> pd.DataFrame:
+                 n_jobs: int = 2, backend: str = "loky", progress: bool = True,
+                 scheduler: str | None = None) -> pd.DataFrame:
     """Every scenario's claim pass rates, stacked (see :func:`summarise`)."""
-    frames = []
     for sc in scenarios:
         if sc.base not in (base.id, str(base.path)):
             raise ReplicationError(f"scenario '{sc.id}' is for study '{sc.base}', not '{base.id}'")
-        frames.append(summarise(base, sc, replicate_table(base, sc, n_seeds, seed, n_jobs, backend, progress)))
+    frames = []
+    with parallel_backend(backend, n_jobs, scheduler):      # one cluster for every scenario
+        for sc in scenarios:
+            frames.append(summarise(base, sc, replicate_table(base, sc, n_seeds, seed, n_jobs, backend, progress)))
     out = pd.concat(frames, ignore_index=True)
     out["segments_in_data"] = out["scenario"].map({sc.id: sc.segments for sc in scenarios})
     return out
 
 
 def diagnostic_table(controls: pd.DataFrame, scenarios: list[Scenario] | None = None) -> pd.DataFrame:
-    """Claims x scenarios pass rates, with two verdicts per claim.
+    """Claims x scenarios PASS rates, with what shows that each claim can fail.
 
-    ``fails_when_contradicted``: the claim passes in at most 5 % of the replicates of every
-    scenario that contradicts it (``untested`` if none does). ``diagnostic_of_segments``:
-    it also passes in at most 5 % of the replicates of every scenario whose data hold no
-    segments at all (``segments: false``): a claim that passes there does not test the
-    segment structure, whatever else it tests.
+    ``fails_when_contradicted``: in every scenario that contradicts the claim, its PASS
+    rate's Wilson 95 % interval reaches down to 5 % or below (``untested`` if no scenario
+    contradicts it). ``false_pass``: the highest PASS rate among those scenarios, with its
+    interval. ``diagnostic_of_segments``: likewise in every scenario whose data hold no
+    segments at all (``segments: false``). ``shown_to_fail_by``: the scenarios in which the
+    claim was shown to fail (the page names them beside the verdict).
     """
     claims = controls[~controls["claim"].str.startswith("(")]
     order = list(dict.fromkeys(claims["claim"]))
     wide = claims.pivot(index="claim", columns="scenario", values="pass_rate").reindex(order)
     expected = claims.pivot(index="claim", columns="scenario", values="expected").reindex(order)
+    low = claims.pivot(index="claim", columns="scenario", values="pass_low").reindex(order)
+    high = claims.pivot(index="claim", columns="scenario", values="pass_high").reindex(order)
     no_segments = [sc.id for sc in (scenarios or []) if not sc.segments and sc.id in wide.columns]
-    fails, diag = [], []
+    fails, diag, false_pass, shown = [], [], [], []
     for claim in order:
-        rates = [wide.loc[claim, s] for s in wide.columns if expected.loc[claim, s] == "fail"]
-        fails.append("untested" if not rates else "yes" if all(r <= 0.05 for r in rates) else "no")
-        null = [wide.loc[claim, s] for s in no_segments]
-        null = [r for r in null if not pd.isna(r)]
-        diag.append("untested" if not null else "yes" if all(r <= 0.05 for r in null) else "no")
+        contra = [s for s in wide.columns if expected.loc[claim, s] == "fail" and not pd.isna(wide.loc[claim, s])]
+        fails.append("untested" if not contra else "yes" if all(low.loc[claim, s] <= BOUND for s in contra) else "no")
+        if contra:
+            worst = max(contra, key=lambda s: wide.loc[claim, s])
+            false_pass.append(f"{wide.loc[claim, worst]:.2f} ({low.loc[claim, worst]:.2f}-{high.loc[claim, worst]:.2f}, "
+                              f"{worst})")
+        else:
+            false_pass.append("")
+        shown.append(", ".join(s for s in contra if low.loc[claim, s] <= BOUND))
+        null = [s for s in no_segments if not pd.isna(wide.loc[claim, s])]
+        diag.append("untested" if not null else "yes" if all(low.loc[claim, s] <= BOUND for s in null) else "no")
+    wide.insert(0, "shown_to_fail_by", shown)
+    wide.insert(0, "false_pass", false_pass)
     wide.insert(0, "diagnostic_of_segments", diag)
     wide.insert(0, "fails_when_contradicted", fails)
     return wide.reset_index()
@@ -359,19 +436,25 @@ class CurvePoint:
 
 
 def replicability_curve(base: StudySpec, separations, n_seeds: int = 200, seed: int = 0, n_jobs: int = 2,
-                        backend: str = "loky", progress: bool = True) -> pd.DataFrame:
+                        backend: str = "loky", progress: bool = True, scheduler: str | None = None) -> pd.DataFrame:
     """Monte Carlo over the separation, with sampled (multinomial) composition: the
-    probability that each claim, and all claims, pass; the median ARI against the truth."""
+    probability that each claim passes (and that it reads NOT DIAGNOSTIC: ``<claim>:not_diagnostic``),
+    that every claim diagnostic in the sample passes (``all_claims``), and the median ARI
+    against the truth."""
     rows = []
-    for sep in separations:
-        sc = Scenario(id=f"separation_{sep:g}", title=f"separation {sep:g}", description="replicability curve",
-                      base=base.id, generator=GeneratorOverrides(separation=float(sep), composition="multinomial"))
-        reps = replicate_table(base, sc, n_seeds, seed, n_jobs, backend, progress)
-        claim_cols = [c for c in reps if c.startswith("claim:") and not c.endswith(":stability")]
+    scenarios = [Scenario(id=f"separation_{sep:g}", title=f"separation {sep:g}", description="replicability curve",
+                          base=base.id, generator=GeneratorOverrides(separation=float(sep), composition="multinomial"))
+                 for sep in separations]
+    with parallel_backend(backend, n_jobs, scheduler):      # one cluster for every separation
+        reps_by_sep = [replicate_table(base, sc, n_seeds, seed, n_jobs, backend, progress) for sc in scenarios]
+    for sep, reps in zip(separations, reps_by_sep):
+        claim_cols = _judged_claims(base, reps)
         row = {"separation": float(sep), "replicates": len(reps),
-               "all_claims": float(reps[claim_cols].fillna(False).all(axis=1).mean()),
+               "all_claims": all_diagnostic_pass(reps, claim_cols),
                "median_ari": float(reps["ari_truth"].median())}
-        row.update({c.removeprefix("claim:"): float(reps[c].fillna(False).mean()) for c in claim_cols})
+        row.update({c.removeprefix("claim:"): float((reps[c] == PASS).mean()) for c in claim_cols})
+        row.update({f"{c.removeprefix('claim:')}:not_diagnostic": float((reps[c] == NOT_DIAGNOSTIC).mean())
+                    for c in claim_cols})
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -386,40 +469,43 @@ def replicable_above(curve: pd.DataFrame, probability: float = 0.8, column: str 
 
 
 def claim_columns(curve: pd.DataFrame) -> list[str]:
-    return [c for c in curve.columns if c not in ("separation", "replicates", "all_claims", "median_ari")]
+    return [c for c in curve.columns if c not in ("separation", "replicates", "all_claims", "median_ari")
+            and not c.endswith(":not_diagnostic")]
 
 
 def replicability_statement(curve: pd.DataFrame, base: StudySpec, probability: float = 0.8) -> str:
     """What the replicability curve says, in a few sentences (the page, the log, the README).
 
-    With sampled composition each share claim judged by a 95 % interval fails in about 5 %
-    of samples even when the segments are recovered perfectly, so with m such claims all
-    claims pass together with probability at most about ``0.95 ** m`` (the shares are not
-    independent, hence "about"): a ceiling that no separation can lift.
+    With sampled composition a share claim is judged with its power: at an N where a share
+    difference of its margin cannot be detected it reads NOT DIAGNOSTIC instead of passing or
+    failing by chance, so "all claims" means all claims that are diagnostic in the sample.
     """
     each = {c: replicable_above(curve, probability, c) for c in claim_columns(curve)}
     joint = replicable_above(curve, probability)
-    interval_claims = [c for c in base.claims if c.kind == "segment_share_interval"]
-    level = base.uncertainty.level
-    ceiling = level ** len(interval_claims)
     top = curve.sort_values("separation").iloc[-1]
+    default = base.simulation.separation.value if base.simulation else None
     out = []
-    if all(v is not None for v in each.values()):
-        worst = max(each, key=each.get)
-        out.append(f"Each claim alone passes with probability >= {probability:g} from separation "
-                   f"{max(each.values()):g} (the last to get there: {worst}).")
-    else:
-        never = [c for c, v in each.items() if v is None]
+    never_diag = [c for c in claim_columns(curve) if f"{c}:not_diagnostic" in curve
+                  and (curve[f"{c}:not_diagnostic"] >= 0.95).all()]
+    judged = {c: v for c, v in each.items() if c not in never_diag}
+    if judged and all(v is not None for v in judged.values()):
+        worst = max(judged, key=judged.get)
+        out.append(f"Each diagnostic claim alone passes with probability >= {probability:g} from separation "
+                   f"{max(judged.values()):g} (the last to get there: {worst}).")
+    elif judged:
+        never = [c for c, v in judged.items() if v is None]
         out.append(f"{len(never)} claim(s) never pass with probability >= {probability:g} at the separations "
                    f"simulated: {', '.join(never)}.")
     if joint is not None:
-        out.append(f"All claims pass together with probability >= {probability:g} from separation {joint:g}.")
+        out.append(f"All diagnostic claims pass together with probability >= {probability:g} from separation {joint:g}.")
     else:
-        out.append(f"All claims never pass together with probability >= {probability:g} at the separations "
+        out.append(f"All diagnostic claims never pass together with probability >= {probability:g} at the separations "
                    f"simulated (at separation {top['separation']:g}: {top['all_claims']:.2f}).")
-    if interval_claims:
-        out.append(f"With sampled composition, each of the {len(interval_claims)} share claims judged by its "
-                   f"{100 * level:g} % interval fails in about {100 * (1 - level):g} % of samples even when the "
-                   f"segments are recovered perfectly, so all claims can pass together with probability at most "
-                   f"about {level:g}^{len(interval_claims)} = {ceiling:.2f}; no separation lifts that ceiling.")
+    if default is not None and (curve["separation"] == default).any():
+        at = curve.loc[curve["separation"] == default, "all_claims"].iloc[0]
+        out.append(f"At the default separation {default:g} they pass together in {at:.0%} of samples.")
+    if never_diag:
+        out.append(f"With sampled composition at N = {base.n.value:,}, {len(never_diag)} claim(s) read NOT DIAGNOSTIC in at least "
+                   f"95 % of samples at every separation ({', '.join(never_diag)}): at this N a share difference as "
+                   "large as the claim's margin cannot be detected with 80 % power, so they are not counted either way.")
     return " ".join(out)

@@ -109,7 +109,7 @@ def recovery_tables(result, truth: dict, methods: bool | None = None) -> dict[st
     summary, confusion = clustering_recovery(spec, truth, result.assignments)
     tables = {"recovery_clustering": summary, "recovery_confusion": confusion}
     if methods is None:
-        methods = "share_intervals" in result.tables and "stability" in result.tables
+        methods = "share_verdicts" in result.tables and "stability" in result.tables
     if methods:
         from .comparison import compare_methods
         tables["method_comparison"] = compare_methods(spec, result.survey, truth)

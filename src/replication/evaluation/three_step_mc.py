@@ -19,8 +19,9 @@ the 95 % intervals over all slopes. Replicates whose step 1 finds a class that f
 reported profile (so its contrasts cannot be named) are counted and left out. Targets: the
 corrected estimates within 10 % of the truth on average, coverage >= 90 %.
 
-Replicates run in parallel (joblib), seeds from ``numpy.random.SeedSequence(seed).spawn(R)``,
-so the results do not depend on the number of workers; each replicate uses one BLAS thread.
+Replicates run in parallel (joblib, on a backend of :mod:`.parallel`), seeds from
+``numpy.random.SeedSequence(seed).spawn(R)``, so the results do not depend on the backend or
+the number of workers; each replicate uses one BLAS thread.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import pandas as pd
 
 from ..errors import ReplicationError
 from ..seeding import spawn_seeds
+from .parallel import parallel_backend
 
 #: Separation at which the latent profile analysis of golovacheva2022 (N = 2,000, k = 5)
 #: has a mean relative entropy of about 0.7 (``benchmarks/three_step_montecarlo.py --scan``).
@@ -111,8 +113,11 @@ def summarise(est: pd.DataFrame, n: int, separation: float) -> tuple[pd.DataFram
 
 def three_step_montecarlo(spec, n_seeds: int = 100, seed: int = 0, n: int = N, separation: float = SEPARATION,
                           n_jobs: int = 2, backend: str = "loky", se: str = "analytic",
-                          progress: bool = True) -> dict[str, pd.DataFrame]:
+                          progress: bool = True, scheduler: str | None = None) -> dict[str, pd.DataFrame]:
     """Run the Monte Carlo; its tables by output name.
+
+    ``backend``, ``n_jobs`` and ``scheduler``: where the replicates run
+    (:func:`.parallel.parallel_backend`); the results do not depend on them.
 
     Returns
     -------
@@ -121,7 +126,7 @@ def three_step_montecarlo(spec, n_seeds: int = 100, seed: int = 0, n: int = N, s
         ``three_step_slopes`` (one row per method and slope) and ``estimates`` (every
         estimate of every replicate).
     """
-    from joblib import Parallel, delayed, parallel_config
+    from joblib import Parallel, delayed
     from tqdm import tqdm
 
     if not spec.is_synthetic or not spec.has_membership_model:
@@ -130,7 +135,8 @@ def three_step_montecarlo(spec, n_seeds: int = 100, seed: int = 0, n: int = N, s
     seeds = spawn_seeds(seed, n_seeds)
     jobs = (delayed(one_replicate)(spec, s, n, separation, se) for s in seeds)
     rows = []
-    with parallel_config(backend=backend, n_jobs=n_jobs):
+    # Parallel(return_as="generator") yields in submission order: rows in seed order.
+    with parallel_backend(backend, n_jobs, scheduler):
         for part in tqdm(Parallel(return_as="generator")(jobs), total=n_seeds, desc="three-step replicates",
                          disable=None if progress else True, leave=False):
             rows.extend(part)

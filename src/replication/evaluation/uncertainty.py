@@ -1,14 +1,9 @@
 """Uncertainty and stability of the segments: intervals on every replicated share and
 centroid, and how stable the segments are when the sample changes.
 
-Two resampling schemes, each stated where its numbers are shown:
+The share claims are judged by :mod:`replication.evaluation.shares` (simultaneous
+intervals, power and margins); this module gives the resampling behind the rest:
 
-* :func:`share_intervals`: the sampling interval of each replicated share, a percentile
-  bootstrap over respondents (``B`` multinomial resamples of the sample's segment
-  counts). It is cheap, so every analysis and every Monte Carlo replicate uses it, and the
-  share claims are judged by it: the reported share must lie inside the 95 % interval (one
-  of the Open Science Collaboration's 2015 replication criteria), with the point
-  difference shown beside it.
 * :func:`bootstrap_stability`: ``B`` bootstrap samples of respondents, each segmented again
   from scratch (both stages, naming included). It gives intervals that include the
   segmentation's own variability, for each share and each centroid, and the stability
@@ -49,38 +44,6 @@ from ..segmentation.two_stage import TwoStageClustering
 STABLE, DISSOLVED = 0.75, 0.5
 
 
-def share_intervals(spec, segments, n_resamples: int = 1000, seed: int = 0, level: float = 0.95) -> pd.DataFrame:
-    """Percentile-bootstrap interval of each replicated segment share.
-
-    Parameters
-    ----------
-    spec : StudySpec
-    segments : array-like
-        Segment id of each respondent (``"unmatched"`` allowed).
-    n_resamples, seed, level
-        Bootstrap resamples (multinomial draws of the counts), seed, interval level.
-
-    Returns
-    -------
-    DataFrame
-        ``segment, name, reported_pct, replicated_pct, ci_low, ci_high, difference_pp,
-        reported_inside, resamples``.
-    """
-    seg = np.asarray(segments)
-    n = seg.size
-    ids = spec.segment_ids
-    counts = np.array([(seg == s).sum() for s in ids] + [(~np.isin(seg, ids)).sum()])
-    rng = np.random.default_rng(seed)
-    draws = rng.multinomial(n, counts / n, size=n_resamples)[:, :-1] * 100.0 / n
-    lo, hi = np.percentile(draws, [50 * (1 - level), 100 - 50 * (1 - level)], axis=0)
-    rows = []
-    for j, s in enumerate(spec.segments):
-        pct = 100.0 * counts[j] / n
-        rows.append({"segment": s.id, "name": s.name.value, "reported_pct": s.share.value,
-                     "replicated_pct": pct, "ci_low": lo[j], "ci_high": hi[j],
-                     "difference_pp": pct - s.share.value,
-                     "reported_inside": bool(lo[j] <= s.share.value <= hi[j]), "resamples": n_resamples})
-    return pd.DataFrame(rows)
 
 
 def _refit(spec, X, idx, seed):

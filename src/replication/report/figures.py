@@ -57,7 +57,7 @@ plt.rcParams.update({
     "font.size": 10, "axes.titlesize": 10.5, "axes.labelsize": 10, "xtick.labelsize": 9,
     "ytick.labelsize": 9, "legend.fontsize": 9, "legend.title_fontsize": 9, "figure.titlesize": 11.5,
 })
-PASS, FAIL = "#2b8a3e", "#c92a2a"
+PASS, FAIL = "#2b7a3b", "#c92a2a"
 #: Colour-blind-safe segment colours, in the specification's order of the segments
 #: (seaborn's "colorblind" palette; the pale ones last).
 SEGMENT_COLOURS = ("#0173b2", "#de8f05", "#029e73", "#d55e00", "#cc78bc", "#ca9161", "#56b4e9",
@@ -94,23 +94,6 @@ def _wrap(text: str, width: int = 22) -> str:
     return "\n".join(textwrap.wrap(str(text).replace("_", " "), width)) or str(text)
 
 
-def _size_rule(df: pd.DataFrame):
-    """The band a replicated share must fall in: ``(half width, verdict column, band's
-    label, words for in/out)``, from the tolerance when the table has one."""
-    tol = df["tolerance_pp"].iloc[0] if "tolerance_pp" in df.columns and len(df) else np.nan
-    if pd.notna(tol):
-        return tol, "within_tolerance", f"reported ± {tol:g} points (tolerance)", ("within", "outside")
-    return 0.5, "rounds_to_reported", "rounds to the reported whole percent", ("rounds to it", "does not round to it")
-
-
-def size_intervals(spec, tables: dict) -> pd.DataFrame | None:
-    """The share intervals the size figure draws: those of the analysis when the study's
-    share claims judge by intervals (``segment_share_interval``), else None."""
-    from ..evaluation.claims import share_rule
-    kind, _ = share_rule(spec)
-    return tables.get("share_intervals") if kind == "segment_share_interval" else None
-
-
 def render_png(fig, dpi: int = DPI) -> bytes:
     """The figure as PNG bytes at its own size (no trimming, so its width is the width
     drawn), without the metadata (software version) that would differ across machines;
@@ -143,44 +126,46 @@ def _fig(width: float, height: float, *args, **kwargs):
 
 # --- the figures ----------------------------------------------------------------------
 
-def cluster_size_check(sizes: pd.DataFrame, palette=None, intervals: pd.DataFrame | None = None):
+def cluster_size_check(sizes: pd.DataFrame, palette=None, verdicts: pd.DataFrame | None = None):
     """Reported against replicated share per segment, judged as the share claims judge it.
 
-    With ``intervals`` (``segment, ci_low, ci_high`` and ``reported_inside`` or ``passes``:
-    :func:`~replication.evaluation.uncertainty.share_intervals` or
-    :func:`~replication.evaluation.claims.share_check`), each replicated share is drawn
-    with its interval and passes when the interval holds the reported share (the
-    ``segment_share_interval`` claims). Without, the band is the reported share ± the
-    specification's tolerance or, without a tolerance, the rounding interval of the
-    reported whole percent. Each segment's dot has the segment's colour; the verdict is
-    written beside it.
+    With ``verdicts`` (:func:`~replication.evaluation.shares.share_verdicts`), the grey
+    band is the reported share ± the claim's margin, the bar through the dot is the
+    replicated share's simultaneous interval (sampled composition) or its
+    classification-error tolerance (a sample built with the reported composition), and the
+    verdict word is written beside each dot. Each segment's dot has the segment's colour.
     """
     df = sizes[sizes["segment"] != "unmatched"].reset_index(drop=True)
     colours = _palette(palette, df["segment"])
     fig, ax = _fig(NARROW, max(3.4, 0.55 * len(df) + 1.9))
     y = np.arange(len(df))
     dot_colours = [colours.get(s, UNMATCHED_COLOUR) for s in df["segment"]]
-    if intervals is not None:
-        iv = intervals.set_index("segment").reindex(df["segment"])
-        verdicts = (iv["reported_inside"] if "reported_inside" in iv.columns else iv["passes"]).fillna(False)
-        verdicts = pd.Series(verdicts.to_numpy(dtype=bool), index=df.index)
-        words = ("interval holds it", "interval misses it")
-        ax.hlines(y, iv["ci_low"], iv["ci_high"], colors=dot_colours, lw=5, alpha=0.45)
-        ax.plot([], [], color="#868e96", lw=5, alpha=0.6, label="95 % interval of the replicated share")
+    high = df["replicated_pct"].max()
+    if verdicts is not None:
+        v = verdicts.set_index("segment").reindex(df["segment"])
+        margin = v["margin_pp"].to_numpy()
+        ax.barh(y, 2 * margin, left=df["reported_pct"].to_numpy() - margin, height=0.6, color="#dee2e6",
+                label="reported share ± its margin")
+        recovery = (v["basis"] == "recovery").to_numpy()
+        rep, tol = df["replicated_pct"].to_numpy(), v["tolerance_pp"].to_numpy()
+        lo = np.where(recovery, rep - tol, v["ci_low"].to_numpy())
+        hi = np.where(recovery, rep + tol, v["ci_high"].to_numpy())
+        ax.hlines(y, lo, hi, colors=dot_colours, lw=5, alpha=0.55)
+        ax.plot([], [], color="#868e96", lw=5, alpha=0.6,
+                label="classification tolerance" if recovery.all() else "simultaneous 95 % interval")
+        words = v["verdict"].fillna("").to_numpy()
+        high = np.nanmax([high, np.nanmax(hi)])
     else:
-        half, ok_col, band, words = _size_rule(df)
-        ax.barh(y, 2 * half, left=df["reported_pct"] - half, height=0.6, color="#dee2e6", label=band)
-        verdicts = df[ok_col] if ok_col in df.columns else pd.Series(True, index=df.index)
+        words = np.array([""] * len(df))
     ax.scatter(df["reported_pct"], y, marker="|", s=400, color="black", label="reported share", zorder=3)
     ax.scatter(df["replicated_pct"], y, s=70, color=dot_colours, edgecolor="black", linewidth=0.6, zorder=4)
-    for yi, (rep, ok) in enumerate(zip(df["replicated_pct"], verdicts)):
-        ax.annotate(f"{rep:.1f}% {words[0] if ok else words[1]}", (rep, yi), xytext=(0, 11), ha="center",
-                    textcoords="offset points", fontsize=9, color=PASS if ok else FAIL)
+    for yi, (rep, word) in enumerate(zip(df["replicated_pct"], words)):
+        ax.annotate(f"{rep:.1f}% {word}".strip(), (rep, yi), xytext=(0, 11), ha="center",
+                    textcoords="offset points", fontsize=9, color=FAIL if word in ("FAIL", "NOT ASSESSABLE") else
+                    PASS if word == "PASS" else "#5c3c00")
     ax.set_yticks(y, df["name"])
     ax.set_ylim(len(df) - 0.4, -0.8)
     ax.set_xlabel("share of the sample (%)")
-    high = df["replicated_pct"].max() if intervals is None else np.nanmax([df["replicated_pct"].max(),
-                                                                            intervals["ci_high"].max()])
     ax.set_xlim(0, max(df["reported_pct"].max(), high) + 8)
     unmatched = sizes.loc[sizes["segment"] == "unmatched", "replicated_pct"]
     title = "Segment sizes: reported vs replicated"
@@ -190,7 +175,7 @@ def cluster_size_check(sizes: pd.DataFrame, palette=None, intervals: pd.DataFram
     handles, names = ax.get_legend_handles_labels()
     handles.append(Line2D([], [], marker="o", ls="", color="#adb5bd", markeredgecolor="black", markersize=8))
     names.append("replicated share (segment colour)")
-    fig.legend(handles, names, loc="outside lower center", ncol=3, frameon=False)
+    fig.legend(handles, names, loc="outside lower center", ncol=2, frameon=False)
     return fig
 
 
@@ -410,7 +395,7 @@ def study_figures(result) -> dict:
     labels = spec.dimension_labels
     model = result.segmentation.model
     figs = {
-        "cluster_size_check": cluster_size_check(t["cluster_sizes"], palette, size_intervals(spec, t)),
+        "cluster_size_check": cluster_size_check(t["cluster_sizes"], palette, t.get("share_verdicts")),
         "segment_profiles": segment_profiles(t["centroids"], spec.dimension_ids, names, spec.study.dimensions,
                                              palette, labels),
         "dendrogram": dendrogram(model.linkage_, k, leaves=dendrogram_leaves(model, result.assignments),
@@ -448,20 +433,18 @@ def _n(x, digits: int = 2) -> str:
     return f"{x:.0f}" if x.is_integer() else f"{x:.{digits}f}"
 
 
-def _sizes_alt(sizes: pd.DataFrame, names: dict, intervals: pd.DataFrame | None = None) -> str:
+def _sizes_alt(sizes: pd.DataFrame, names: dict, verdicts: pd.DataFrame | None = None) -> str:
     df = sizes[sizes["segment"] != "unmatched"]
-    if intervals is not None:
-        iv = intervals.set_index("segment")
-        ok = iv["reported_inside"] if "reported_inside" in iv.columns else iv["passes"]
-        parts = [f"{names.get(r.segment, r.name)} reported {r.reported_pct:g} %, replicated {r.replicated_pct:.1f} %"
-                 f" (95 % interval {iv.loc[r.segment, 'ci_low']:.1f} to {iv.loc[r.segment, 'ci_high']:.1f}: "
-                 f"{'holds' if ok.get(r.segment, False) else 'misses'} the reported share)" for r in df.itertuples()]
-    else:
-        half, ok_col, _, _ = _size_rule(df)
-        yes, no = ((f"within the tolerance of ± {half:g} points", "outside the tolerance")
-                   if ok_col == "within_tolerance" else ("rounds to the reported percent", "does not round to it"))
-        parts = [f"{names.get(r.segment, r.name)} reported {r.reported_pct:g} %, replicated {r.replicated_pct:.1f} %"
-                 + (f" ({yes if getattr(r, ok_col) else no})" if ok_col in df.columns else "") for r in df.itertuples()]
+    v = verdicts.set_index("segment") if verdicts is not None else None
+    parts = []
+    for r in df.itertuples():
+        part = f"{names.get(r.segment, r.name)} reported {r.reported_pct:g} %, replicated {r.replicated_pct:.1f} %"
+        if v is not None and r.segment in v.index:
+            row = v.loc[r.segment]
+            how = (f"tolerance ± {row['tolerance_pp']:.2f} points" if row["basis"] == "recovery" else
+                   f"interval {row['ci_low']:.1f} to {row['ci_high']:.1f}")
+            part += f" ({how}, margin ± {row['margin_pp']:.2f}: {row['verdict']})"
+        parts.append(part)
     text = "Segment sizes, reported vs replicated share of the sample: " + "; ".join(parts) + "."
     unmatched = sizes.loc[sizes["segment"] == "unmatched", "replicated_pct"]
     if len(unmatched):
@@ -539,7 +522,7 @@ def describe_figures(result) -> dict[str, str]:
     names, labels = spec.segment_names, spec.dimension_labels
     model = result.segmentation.model
     out = {
-        "cluster_size_check": _sizes_alt(t["cluster_sizes"], names, size_intervals(spec, t)),
+        "cluster_size_check": _sizes_alt(t["cluster_sizes"], names, t.get("share_verdicts")),
         "segment_profiles": _profiles_alt(t["centroids"], spec.dimension_ids, names, labels, spec.study.dimensions),
         "dendrogram": _dendrogram_alt(t["agglomeration_schedule_tail"], k, result.n, getattr(model, "path_", "exact")),
     }

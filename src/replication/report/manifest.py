@@ -1,9 +1,11 @@
 """The manifest of a study's run, and ``verify``.
 
 ``reports/<study>/manifest.json`` records the SHA-256 of every input and output, the
-settings that generated the data, the specification's checksum and the package versions.
+settings that generated the data, the specification's checksum, this package's version
+and the versions of the packages it uses.
 It holds nothing that changes from run to run, so rerunning with nothing changed leaves
-it byte-identical; the run's timings and commit go to ``reports/<study>/.run.json``
+it byte-identical; the run's timings and the commits (of the project folder and of the
+package's source checkout) go to ``reports/<study>/.run.json``
 (ignored by git). ``verify`` regenerates everything into a temporary folder through the
 same :func:`~replication.pipeline.run_study` and compares checksums.
 """
@@ -21,8 +23,10 @@ from pathlib import Path
 
 from .. import files
 from ..layout import Layout
+from ..evaluation.claims import verdict_counts
 from ..outputs import outputs_for
 from ..study.spec import StudySpec
+from ..version import DISTRIBUTION, package_version, source_commit
 
 #: Packages whose versions the manifest records.
 PACKAGES = ["numpy", "pandas", "scipy", "statsmodels", "scikit-learn", "matplotlib", "seaborn",
@@ -78,9 +82,13 @@ def build_manifest(run) -> dict:
         "synthetic": spec.is_synthetic,
         "generation": run.generation,
         "n_analysed": result.n,
-        "claims": {"total": int(len(card)), "passed": int(card["passed"].sum())},
+        # Verdict counts split as every page shows them: reported claims, and our standards.
+        "claims": {key: verdict_counts(card[card["source"].astype(str).str.startswith("reported") == (key == "reported")])
+                   for key in ("reported", "ours")},
         "study_specification": {"file": _spec_file(spec, layout.root),
                                 "sha256": sha256(spec.path) if spec.path else ""},
+        # The version only: the commit changes with every commit, so it goes to the run log.
+        "package": {"name": DISTRIBUTION, "version": package_version()},
         "python": platform.python_version(),
         "packages": _versions(),
         "inputs": {rel(p): sha256(p) for p in groups["inputs"] if p.exists()},
@@ -108,7 +116,10 @@ def write_manifest(run, timings: dict | None = None, landing: bool = True) -> Pa
 
     layout = run.layout
     path = files.write_json(layout.manifest, build_manifest(run))
-    files.write_json(layout.run_log, {"git_commit": _git_commit(layout.root), "timings_seconds": timings or {}})
+    log = {"git_commit": _git_commit(layout.root), "package_version": package_version()}
+    if source_commit():   # the commit of the package's own checkout; none for an installed wheel
+        log["package_commit"] = source_commit()
+    files.write_json(layout.run_log, {**log, "timings_seconds": timings or {}})
     if landing:
         write_landing_page(layout.root)
     return path

@@ -36,10 +36,15 @@ NOTEBOOK_DIR = Path("notebooks")
 
 
 def notebook_dir(root: Path | None = None) -> Path:
-    """The notebooks folder: the project's, or the one beside the installed package."""
-    here = Path(__file__).resolve().parents[3] / "notebooks"
+    """The notebooks folder: the project's; else the source checkout's (``notebooks/``
+    beside ``src/``); else the copy an installed wheel carries (``replication/notebooks``,
+    put there when the wheel is built: see setup.py)."""
     candidate = Path(root) / NOTEBOOK_DIR if root is not None else None
-    return candidate if candidate is not None and candidate.is_dir() else here
+    if candidate is not None and candidate.is_dir():
+        return candidate
+    checkout = Path(__file__).resolve().parents[3] / "notebooks"
+    packaged = Path(__file__).resolve().parents[1] / "notebooks"
+    return packaged if not checkout.is_dir() and packaged.is_dir() else checkout
 
 
 #: The lab template without anything fetched from the network: no require.js, MathJax,

@@ -31,7 +31,10 @@ import pandas as pd
 from .. import files
 from ..outputs import notebooks_for, outputs_for
 from ..study.spec import provenance_table
-from .figures import PHONE_SCALE, apa_p, describe_figures, size_intervals
+from ..evaluation.claims import verdict_counts
+from ..evaluation.shares import FAIL, NOT_ASSESSABLE, NOT_DIAGNOSTIC, PASS, VERDICTS, share_rule_text
+from ..version import DISTRIBUTION, describe as describe_version
+from .figures import PHONE_SCALE, apa_p, describe_figures
 from .manifest import read_manifest
 
 #: Readable headers for the columns of the package's tables (a column named after a
@@ -279,13 +282,44 @@ def _value(v) -> str:
     return str(v)
 
 
-def _scorecard(card: pd.DataFrame, readable: Readable) -> str:
-    """The scorecard, the verdict first and the claim beside it (both always in view)."""
-    shown = card.drop(columns=[c for c in ("source",) if c in card.columns])
-    verdict = ["PASS" if p else "FAIL" for p in shown["passed"]]
-    shown = shown.drop(columns="passed")
-    shown.insert(0, "passed", verdict)
-    return readable.table(shown, unlabelled=2, classes={"passed": lambda v: "pass" if v == "PASS" else "fail"})
+#: CSS class of each verdict word.
+VERDICT_CLASS = {PASS: "pass", FAIL: "fail", NOT_DIAGNOSTIC: "nd", NOT_ASSESSABLE: "na"}
+
+
+def _scorecard(card: pd.DataFrame, readable: Readable, controls: pd.DataFrame | None = None) -> str:
+    """The scorecard, the verdict first and the claim beside it (both always in view); with
+    the controls matrix, what shows that each claim can fail, and a label on a claim the
+    controls could not show to fail."""
+    shown = card.drop(columns=[c for c in ("source", "passed") if c in card.columns]).copy()
+    shown[["premises", "basis"]] = shown[["premises", "basis"]].fillna("-")
+    if controls is not None:
+        m = controls.set_index("claim")
+        def can_fail(cid):
+            if cid not in m.index:
+                return "not in the controls"
+            r = m.loc[cid]
+            if r["fails_when_contradicted"] == "no":
+                return f"NOT DIAGNOSTIC of segment structure: passes in {r['false_pass']}"
+            by = r.get("shown_to_fail_by", "")
+            return f"fails in: {by}" if isinstance(by, str) and by else "no control contradicts it"
+        shown["shown to fail by"] = [can_fail(c) for c in shown["claim"]]
+    return readable.table(shown, unlabelled=2, classes={"verdict": lambda v: VERDICT_CLASS.get(v, "fail")})
+
+
+def verdict_legend() -> str:
+    """One short line per verdict word (under the scorecard)."""
+    return "<ul class='legend'>" + "".join(
+        f"<li><span class='{VERDICT_CLASS[w]}'>{w}</span>: {html.escape(text)}</li>" for w, text in VERDICTS.items()) + "</ul>"
+
+
+def verdict_summary(counts: dict) -> str:
+    """``17 PASS`` or ``12 PASS, 5 NOT DIAGNOSTIC``: the same words on every page."""
+    total = sum(counts.values())
+    if not total:
+        return "no claims"
+    words = ", ".join(f"{n} {w}" for w, n in counts.items() if n)
+    bad = counts.get(FAIL, 0) or counts.get(NOT_ASSESSABLE, 0)
+    return f"<span class='{'fail' if bad else 'pass'}'>{total} claims: {words}</span>"
 
 
 CSS = """
@@ -295,7 +329,8 @@ body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:10
 h1{font-size:1.6em;line-height:1.25}h2{border-bottom:2px solid #dee2e6;padding-bottom:.2em;margin-top:2em}h3{margin-top:1.5em}
 a,code{overflow-wrap:anywhere}
 p,li{overflow-wrap:anywhere}
-.cap{font-weight:600;margin:1.2em 0 .3em}.pass{color:#2b8a3e;font-weight:700}.fail{color:#c92a2a;font-weight:700}
+.cap{font-weight:600;margin:1.2em 0 .3em}.pass{color:#2b7a3b;font-weight:700}.fail{color:#c92a2a;font-weight:700}
+.nd{color:#8a5a00;font-weight:700}.na{color:#495057;font-weight:700}
 .banner{background:#fff3bf;border:1px solid #fab005;padding:.6em 1em;border-radius:4px}
 .assumed{background:#f8f9fa;border-left:4px solid #868e96;padding:.2em 1em}
 .reported{border-left:4px solid #2b8a3e;padding:.2em 1em}small{color:#555}
@@ -345,8 +380,7 @@ def _page(title: str, body: list[str]) -> str:
 
 
 def _verdict(card: pd.DataFrame) -> str:
-    ok = int(card["passed"].sum())
-    return f"<span class='{'pass' if ok == len(card) else 'fail'}'>{ok} of {len(card)} pass</span>"
+    return verdict_summary(verdict_counts(card))
 
 
 def _segment_table(spec) -> pd.DataFrame:
@@ -364,24 +398,14 @@ def _segment_table(spec) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _sizes(sizes: pd.DataFrame, intervals: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Segment sizes: the segment's name, and only the verdict of the rule in force (with
-    ``intervals``, the share intervals the share claims judge by)."""
+def _sizes(sizes: pd.DataFrame) -> pd.DataFrame:
+    """Segment sizes under the segment's name (the normalised share only where it differs)."""
     df = sizes.copy()
-    if intervals is not None:
-        iv = intervals.set_index("segment")
-        for col in ("ci_low", "ci_high", "reported_inside"):
-            df[col] = df["segment"].map(iv[col])
     if "name" in df.columns:
         df["segment"] = df["name"].where(df["name"].notna() & (df["name"] != ""), df["segment"])
         df = df.drop(columns="name")
-    if intervals is not None:
-        drop = ["tolerance_pp", "within_tolerance", "rounds_to_reported"]
-    elif "tolerance_pp" not in df.columns or df["tolerance_pp"].isna().all():
-        drop = ["tolerance_pp", "within_tolerance"]
-    else:
-        drop = ["rounds_to_reported"]
-    df = df.drop(columns=[c for c in drop if c in df.columns])
+    if (df["normalised_pct"] - df["reported_pct"]).abs().max() < 1e-9:
+        df = df.drop(columns="normalised_pct")
     return df
 
 
@@ -395,7 +419,7 @@ def _methods_over_controls(layout, rd) -> list[str]:
     return [f"<p>The same comparison over the control scenarios ({n} samples per scenario, "
             "<code>replication controls</code>): how often each method's own criterion chooses the reported k, "
             "the k it chooses most often, how often every cluster fits a reported profile, and its mean agreement "
-            "with the truth and with the package's reading. Where the data hold no segments (no structure, "
+            "with the truth and with the package's reading (these two at the reported k). Where the data hold no segments (no structure, "
             "dimensions driven by the predictors), agreement with the truth is near 0 for every method: none of "
             "them can find segments that are not there, and a method that still chooses the reported k there "
             "says little when it chooses it on real data.</p>",
@@ -430,20 +454,36 @@ def render_study_page(run) -> str:
     gen = run.generation
     sections: list[tuple[str, str, list[str]]] = []   # (anchor, heading, parts)
 
+    controls_path = layout.tables / "controls_matrix.csv"
+    matrix = pd.read_csv(controls_path, keep_default_na=False) if controls_path.exists() else None
     if len(card):
+        share_rows = t.get("share_verdicts")
+        built = share_rows is not None and (share_rows["basis"] == "recovery").any()
         sections.append(("scorecard", f"Scorecard: reported claims, {_verdict(reported_card)}", [
             "<p>One row per finding the source reports (the claims are data in the study specification); "
-            "the rule column states how each claim is judged.</p>",
-            _scorecard(reported_card, rd) if len(reported_card) else "<p>none</p>",
+            "the rule column states how each claim is judged, <b>premises</b> the claims it presupposes (when one "
+            "of them does not pass, it is NOT ASSESSABLE), <b>basis</b> what a PASS rests on, and <b>shown to fail "
+            "by</b> the control scenarios in which it was shown to fail (<a href='#controls'>controls</a>).</p>",
+            verdict_legend(),
+            ("<p>Shares: " + html.escape(share_rule_text(spec)) + ("." if not built else
+             ". This synthetic sample is built with the reported composition, so a share PASS means the "
+             "segments were <i>recovered</i>, not that a sample reproduced the shares.") + "</p>"
+             if share_rows is not None else ""),
+            _scorecard(reported_card, rd, matrix) if len(reported_card) else "<p>none</p>",
             f"<h3>Our standards (not reported by the source), {_verdict(standards_card) if len(standards_card) else ''}</h3>",
-            _scorecard(standards_card, rd) if len(standards_card) else "<p>none</p>"]))
+            _scorecard(standards_card, rd, matrix) if len(standards_card) else "<p>none</p>"]))
     else:
         sections.append(("scorecard", "Scorecard", [
             "<p>This study specification states no claims, so there is no scorecard: the analysis "
             "is shown as it came out.</p>"]))
+    sizes_note = []
+    if (t["cluster_sizes"]["normalised_pct"] - t["cluster_sizes"]["reported_pct"]).abs().max() > 1e-9:
+        sizes_note = [f"<p>The reported shares sum to {sum(x.share.value for x in spec.segments):g} % (each is "
+                      "rounded), so the synthetic sample is built from them rescaled to 100 % (<b>normalised "
+                      "pct</b>); <b>difference pp</b> is the replicated share minus the reported one as printed.</p>"]
     sections.append(("sizes", "Segment sizes", [
-        _img(fig / "cluster_size_check.png", alt["cluster_size_check"]),
-        rd.table(rd.in_segment_order(_sizes(t["cluster_sizes"], size_intervals(spec, t))),
+        _img(fig / "cluster_size_check.png", alt["cluster_size_check"]), *sizes_note,
+        rd.table(rd.in_segment_order(_sizes(t["cluster_sizes"])),
                  "Reported vs replicated shares (percent of the sample)")]))
     if "k_preferred" in t:
         agree = int((t["k_preferred"]["preferred_k"] == k).sum())
@@ -455,13 +495,17 @@ def render_study_page(run) -> str:
             parts.append(rd.table(t["segmentation_path"], "How the segmentation and each criterion were computed"))
         parts.append(_img(fig / "dendrogram.png", alt["dendrogram"]))
         sections.append(("k", "Choosing k", parts))
-    if "share_intervals" in t:
+    if "share_verdicts" in t:
         u = spec.uncertainty
-        parts = [f"<p>Every replicated share with its {u.level:.0%} sampling interval (a percentile bootstrap of "
-                 f"{u.share_resamples:,} multinomial resamples of the segment counts); a share claim passes when the "
-                 "segment is found (its profile holds) and the reported share lies inside this interval, one of "
-                 "the Open Science Collaboration's (2015) replication criteria.</p>",
-                 rd.table(rd.in_segment_order(t["share_intervals"]), "Replicated shares with their 95 % intervals")]
+        parts = ["<p>How each share claim was judged: " + html.escape(share_rule_text(spec)) + ". <b>detectable "
+                 "pp</b> is the smallest difference from the reported share this sample detects (with 80 % power "
+                 "for a sampled composition; the classification-error tolerance for a built-in one); a share whose "
+                 "detectable difference exceeds its <b>margin pp</b> is NOT DIAGNOSTIC at this N, and "
+                 "<b>n diagnostic</b> is the N from which it would be. Goodman's intervals hold for all the shares "
+                 "at once (family-wise 95 %), so judging five shares does not multiply the chance of a spurious "
+                 "FAIL; they suit a handful of segments of dozens of respondents each (Sison-Glaz's intervals suit "
+                 "many small categories).</p>",
+                 rd.table(rd.in_segment_order(t["share_verdicts"]), "How each share claim was judged")]
         if "bootstrap_shares" in t:
             parts += [f"<p>The same shares when each of {u.stability_resamples} bootstrap samples of respondents is "
                       "segmented again from scratch (both stages and the naming): wider, because they include the "
@@ -481,22 +525,23 @@ def render_study_page(run) -> str:
                          f"not depend on the order of the file. Fitted in {len(ro)} random orders without that sort, "
                          f"the partitions agree with it at ARI {ro.min():.3f} to {ro.max():.3f}.</p>")
         sections.append(("uncertainty", "Uncertainty and stability", parts))
-    controls_path = layout.tables / "controls_matrix.csv"
-    if controls_path.exists():
-        matrix = pd.read_csv(controls_path)
+    if matrix is not None:
         long = pd.read_csv(layout.tables / "controls.csv")
         reps = int(long["replicates"].max())
         scen = long.drop_duplicates("scenario")[["scenario"]]
         sections.append(("controls", "Control scenarios: can each claim fail?", [
             f"<p>Each scenario changes only what the generator does (no structure, shuffled dimensions, a segment "
-            f"missing, an extra segment, dimensions driven by the predictors, segments unrelated to the predictors, "
-            f"weaker separations); the analysis always uses this study's specification. {reps} seeded replicates "
-            "per scenario (<code>replication controls</code>); cells are the share of replicates in which the claim "
-            "passes. <b>fails when contradicted</b>: the claim passes in at most 5 % of the replicates of every "
-            "scenario that contradicts it; <b>diagnostic of segments</b>: it also fails where the data hold no "
-            "segments at all. A claim that is not diagnostic of segments (the membership-model tests pass when the "
-            "dimensions are a continuum driven by the predictors) tests something real, but not the segmentation. "
-            "Replicates skip the re-segmentation bootstrap, so the stability claim is not evaluated there.</p>",
+            f"missing, an extra segment, equal shares, a response style, sampled composition, dimensions driven by "
+            f"the predictors, segments unrelated to the predictors, weaker separations); the analysis always uses "
+            f"this study's specification, told only how the sample's composition came about. {reps} seeded "
+            "replicates per scenario (<code>replication controls</code>); cells are the share of replicates in "
+            "which the claim reads PASS. <b>fails when contradicted</b>: in every scenario that contradicts the "
+            "claim, the Wilson 95 % interval of its PASS rate reaches 5 % or below (Monte Carlo error taken into "
+            "account); <b>false pass</b>: its highest PASS rate there, with the interval; <b>diagnostic of "
+            "segments</b>: likewise where the data hold no segments at all. Significance levels and margins were "
+            "fixed before these runs; a claim the controls cannot show to fail is labelled so on the scorecard, "
+            "never re-tuned. Replicates skip the re-segmentation bootstrap, so the stability claim is not "
+            "evaluated there (nor counted as a premise).</p>",
             rd.table(matrix, f"Pass rate of every claim in every scenario ({len(scen)} scenarios)")]))
     curve_path = layout.tables / "replicability.csv"
     if curve_path.exists():
@@ -518,10 +563,13 @@ def render_study_page(run) -> str:
         mc = t["method_comparison"]
         sections.append(("methods", "Beyond the source's method: TwoStep and latent profiles", [
             "<p>The source names only its method family. Each candidate reading runs on the same scale scores: the "
-            "k it chooses by its own criterion, its shares at the reported k (clusters named by the reported "
-            "profiles), and its agreement with the package's reading (ARI) and, on synthetic data, with the truth.</p>",
-            rd.table(mc[[c for c in ("method", "k_chosen", "shares_at_chosen_k", "ari_vs_paper", "ari_vs_truth",
-                                     "compared_on") if c in mc.columns]], "Segmentation methods compared"),
+            "k it chooses by its own criterion and its shares at that k, then its agreement (ARI) with the "
+            "package's reading and, on synthetic data, with the truth, computed both at the reported k and at the "
+            "k it chooses (the column names say which).</p>",
+            rd.table(mc[[c for c in ("method", "k_reported", "k_chosen", "shares_at_chosen_k",
+                                     "ari_vs_paper_at_reported_k", "ari_vs_paper_at_chosen_k",
+                                     "ari_vs_truth_at_reported_k", "ari_vs_truth_at_chosen_k", "compared_on")
+                        if c in mc.columns]], "Segmentation methods compared"),
             "<p>" + html.escape(divergence_notes(mc, spec)).replace("\n", "<br>") + "</p>"]
             + _methods_over_controls(layout, rd)))
     if "three_step_coefficients" in t:
@@ -608,7 +656,12 @@ def render_study_page(run) -> str:
     made = pd.DataFrame([{"output": o.path(layout).relative_to(layout.root).as_posix(), "what": o.what,
                           "command": f"replication {o.step}", "library function": o.function,
                           "notebook": o.notebook} for o in outputs_for(spec)])
-    sections.append(("provenance", "Where every output comes from", [rd.table(made)]))
+    # The commit appears here and in the run log, never in the manifest (verify compares
+    # what the manifest records; the page is not compared, so a commit may change it).
+    made_by = (f"<p>Made by <code>{DISTRIBUTION}</code> version {html.escape(describe_version())} "
+               f"(<code>replication --version</code>); checksums and versions of the packages used: "
+               f"<a href='manifest.json'>manifest.json</a>.</p>")
+    sections.append(("provenance", "Where every output comes from", [made_by, rd.table(made)]))
 
     header = [f"<h1>Replication report: <em>{html.escape(s.title)}</em></h1>",
               f"<p>{html.escape(s.citation)}</p>" if s.citation else "",
@@ -657,9 +710,9 @@ def render_landing_page(root: Path) -> str:
         if not m or "study" not in m:
             continue
         c = m.get("claims", {})
-        total, passed = c.get("total", 0), c.get("passed", 0)
-        verdict = ("no claims" if not total else
-                   f"<span class='{'pass' if passed == total else 'fail'}'>{passed} of {total} claims pass</span>")
+        verdict = "; ".join(f"{label}: {verdict_summary(c[key])}" for key, label in
+                            (("reported", "reported claims"), ("ours", "our standards")) if sum(c.get(key, {}).values())) \
+            or "no claims"
         data = "synthetic" if m.get("synthetic") else "survey data"
         n = m.get("n_analysed", "?")
         n = f"{n:,}" if isinstance(n, int) else html.escape(str(n))

@@ -225,9 +225,6 @@ class LatentProfileClustering(ClusterMixin, BaseEstimator):
         """Modal class for new respondents."""
         return self.predict_proba(X).argmax(axis=1)
 
-    def select_k(self, X, k_min: int = 1, k_max: int = 10):
-        """:func:`select_k` of this estimator (kept for callers of the method)."""
-        return select_k(self, X, k_min, k_max)
 
 
 def _fit_quietly(gm: GaussianMixture, Z) -> GaussianMixture:

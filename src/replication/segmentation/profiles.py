@@ -1,5 +1,5 @@
 """Describing the recovered segments: sizes against the reported shares, centroids,
-differences in the needs across segments, and the profiling variables."""
+differences in the needs across segments, and (:mod:`.profiling`) the profiling variables."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import pandas as pd
 from scipy import stats
 
 from .kselect import k_selection
+from .profiling import profiling_by_segment, profiling_contrasts, profiling_tests
+from .registry import K_RULES, make_segmentation, select_k
 from .naming import SegmentMatch, match_segments
 from ..study.spec import StudySpec
 from .two_stage import TwoStageClustering
@@ -63,7 +65,6 @@ def segment_analysis(spec: StudySpec, scores: pd.DataFrame, survey: pd.DataFrame
     needs = [c.id for c in spec.clustering_constructs]
     k = spec.n_segments.value
     method = spec.segmentation
-    from ..evaluation.comparison import make_segmentation   # the one map from method name to estimator
     model = make_segmentation(method.method.value, k, spec).fit(scores[needs])
     # Naming reads centroids as z-scores against the sample, whether or not the
     # clustering itself ran on standardized variables.
@@ -85,8 +86,8 @@ def segment_analysis(spec: StudySpec, scores: pd.DataFrame, survey: pd.DataFrame
     if with_k_selection and model.linkage_ is None:
         # A method without Ward's tree chooses k by its own criterion (TwoStep: BIC and the
         # distance jump; latent profiles: BIC); that single criterion is the k check.
-        own, chosen = model.select_k(scores[needs].to_numpy(dtype=float), method.k_min, method.k_max)
-        from ..evaluation.comparison import K_RULES
+        own, chosen = select_k(method.method.value, model, scores[needs].to_numpy(dtype=float), method.k_min,
+                               method.k_max)
         preferred = pd.DataFrame([{"criterion": f"{method.method.value} own rule", "rule": K_RULES[method.method.value],
                                    "preferred_k": int(chosen)}])
         preferred["agrees_with_reported_k"] = preferred["preferred_k"] == k
@@ -104,6 +105,7 @@ def segment_analysis(spec: StudySpec, scores: pd.DataFrame, survey: pd.DataFrame
     if survey is not None and spec.profiling:
         tables["profiling_by_segment"] = profiling_by_segment(survey, segment, spec)
         tables["profiling_tests"] = profiling_tests(survey, segment, spec)
+        tables["profiling_contrasts"] = profiling_contrasts(survey, segment, spec)
     return SegmentAnalysis(model=model, match=match, assignments=assignments, tables=tables)
 
 
@@ -133,30 +135,27 @@ def cluster_size_table(spec: StudySpec, segments: pd.Series) -> pd.DataFrame:
     Returns
     -------
     DataFrame
-        ``segment, name, reported_pct, n, replicated_pct, difference_pp, tolerance_pp,
-        within_tolerance, rounds_to_reported``; a row ``unmatched`` is added when some
-        clusters have no name. ``difference_pp`` is against the normalised reported share;
-        ``rounds_to_reported`` says whether the replicated share rounds (half up) to the
-        reported whole percent. Without a share tolerance in the specification,
-        ``tolerance_pp`` is empty and ``within_tolerance`` false.
+        ``segment, name, reported_pct, normalised_pct, n, replicated_pct, difference_pp``;
+        a row ``unmatched`` is added when some clusters have no name. ``difference_pp`` is
+        replicated minus reported as printed; ``normalised_pct`` is the reported share
+        rescaled so that the shares sum to 100 (it differs from ``reported_pct`` only where
+        the rounded reported shares do not sum to 100; the synthetic sample is built from it).
+        Whether a share agrees is judged by :mod:`replication.evaluation.shares`.
     """
     n = len(segments)
-    tol = spec.share_tolerance_pp.value if spec.share_tolerance_pp is not None else np.nan
     counts = segments.value_counts()
     rows = []
     for s, share in zip(spec.segments, spec.shares * 100):
         k = int(counts.get(s.id, 0))
         pct = 100 * k / n
-        rows.append({"segment": s.id, "name": s.name.value, "reported_pct": s.share.value, "n": k,
-                     "replicated_pct": pct, "difference_pp": pct - share, "tolerance_pp": tol,
-                     "within_tolerance": bool(abs(pct - share) <= tol),
-                     "rounds_to_reported": bool(np.floor(pct + 0.5) == round(s.share.value))})
+        rows.append({"segment": s.id, "name": s.name.value, "reported_pct": s.share.value,
+                     "normalised_pct": share, "n": k, "replicated_pct": pct,
+                     "difference_pp": pct - s.share.value})
     k = int(counts.get("unmatched", 0))
     if k:
         rows.append({"segment": "unmatched", "name": "(clusters fitting no reported profile)",
-                     "reported_pct": 0.0, "n": k, "replicated_pct": 100 * k / n,
-                     "difference_pp": 100 * k / n, "tolerance_pp": tol, "within_tolerance": False,
-                     "rounds_to_reported": False})
+                     "reported_pct": 0.0, "normalised_pct": 0.0, "n": k, "replicated_pct": 100 * k / n,
+                     "difference_pp": 100 * k / n})
     return pd.DataFrame(rows)
 
 
@@ -176,35 +175,34 @@ def centroid_table(model, match, needs: list[str], centers_z=None) -> pd.DataFra
     return pd.DataFrame(rows)
 
 
-#: The absolute profile rule: a reported High (Low) level holds when the segment's mean lies
-#: above (below) the scale midpoint by at least MIDPOINT_MARGIN of the scale's range (one
-#: point on a 1-7 scale: clearly agreeing, not just leaning) AND at least EFFECT_SIZE_MIN
-#: pooled within-segment SDs above (below) the mean of the segments reported on the other
-#: side (Cohen's d; 0.8 is "large").
-MIDPOINT_MARGIN = 1 / 6
+#: The profile rule, relative to the sample and between segments: a reported High (Low)
+#: level holds when the segment's mean lies above (below) the sample mean of that dimension
+#: AND at least EFFECT_SIZE_MIN pooled within-segment SDs above (below) the mean of the
+#: segments reported on the other side (Cohen's d; 0.8 is "large"). Both parts are
+#: unchanged when every answer moves or is squeezed by a response style; without segments
+#: the structure claims (k, stability) fail and the profile claims are not assessable.
 EFFECT_SIZE_MIN = 1.0
 
 
 def profile_check(spec: StudySpec, scores: pd.DataFrame, segment: pd.Series) -> pd.DataFrame:
-    """Each reported High/Low level checked by an absolute rule, not by the best match.
+    """Each reported High/Low level checked relative to the sample and to the other segments.
 
-    Naming (:func:`match_segments`) assigns each cluster the best-fitting reported profile
-    relative to the sample mean, so it can name a cluster "Low" that is high on the scale
-    when most respondents are higher still. This check cannot be manufactured that way: for
-    segment s and dimension d reported High, s's mean must lie above the midpoint of d's
-    answer scale, and Cohen's d of s against the segments reported Low on d (their pooled
-    mean; pooled within-segment SD of all segments) must be at least
-    :data:`EFFECT_SIZE_MIN`; mirrored for Low. A level with no side (``M``) is not checked.
+    Naming (:func:`match_segments`) already puts each named cluster on its reported side
+    of the sample mean; this check adds that the segments must also be clearly apart: for
+    segment s and dimension d reported High, s's mean lies above the sample mean of d, and
+    Cohen's d of s against the segments reported Low on d (their pooled mean; pooled
+    within-segment SD of all segments) is at least :data:`EFFECT_SIZE_MIN`; mirrored for
+    Low. A level with no side (``M``) is not checked. No part refers to the answer scale's
+    midpoint, so a response style (everyone a point higher) does not change a verdict.
 
     Returns
     -------
     DataFrame
-        One row per segment and dimension: ``segment, dimension, reported, mean, midpoint,
-        other_side_mean, effect_size, holds`` (``holds`` is False for a segment no cluster
-        was named after).
+        One row per segment and dimension: ``segment, dimension, reported, mean, z``
+        (the segment mean in sample SDs from the sample mean), ``other_side_mean,
+        effect_size, holds`` (``holds`` is False for a segment no cluster was named after).
     """
     dims = spec.dimension_ids
-    points = {c.id: c.scale_points.value for c in spec.clustering_constructs}
     seg = np.asarray(segment)
     rows = []
     for d in dims:
@@ -212,8 +210,7 @@ def profile_check(spec: StudySpec, scores: pd.DataFrame, segment: pd.Series) -> 
         groups = [x[seg == g] for g in np.unique(seg)]
         within = sum(((g - g.mean()) ** 2).sum() for g in groups)
         sd = float(np.sqrt(within / max(len(x) - len(groups), 1))) or np.nan
-        midpoint = (points[d] + 1) / 2
-        margin = MIDPOINT_MARGIN * (points[d] - 1)
+        centre, spread = float(x.mean()), float(x.std(ddof=1)) or np.nan
         for s in spec.segments:
             side = s.pattern([d])
             mine = x[seg == s.id]
@@ -223,12 +220,13 @@ def profile_check(spec: StudySpec, scores: pd.DataFrame, segment: pd.Series) -> 
             other = float(theirs.mean()) if theirs.size else np.nan
             sign = 1.0 if side == "H" else -1.0
             effect = sign * (mean - other) / sd if mine.size and theirs.size else np.nan
+            z = (mean - centre) / spread if mine.size else np.nan
             if side == "M":
                 holds = bool(mine.size)
             else:
-                holds = bool(mine.size) and sign * (mean - midpoint) >= margin and \
+                holds = bool(mine.size) and sign * z > 0 and \
                     (np.isnan(effect) and not theirs.size or effect >= EFFECT_SIZE_MIN)
-            rows.append({"segment": s.id, "dimension": d, "reported": side, "mean": mean, "midpoint": midpoint,
+            rows.append({"segment": s.id, "dimension": d, "reported": side, "mean": mean, "z": z,
                          "other_side_mean": other, "effect_size": effect, "holds": bool(holds)})
     return pd.DataFrame(rows)
 
@@ -252,44 +250,4 @@ def need_anova(scores: pd.DataFrame, labels, needs: list[str]) -> pd.DataFrame:
         ss_total = ((x - x.mean()) ** 2).sum()
         rows.append({"construct": v, "F": f, "df_between": len(parts) - 1, "df_within": len(x) - len(parts),
                      "p_value": p, "eta_squared": ss_between / ss_total, "kruskal_H": h, "kruskal_p": p_kw})
-    return pd.DataFrame(rows)
-
-
-def profiling_by_segment(survey: pd.DataFrame, segments: pd.Series, spec: StudySpec) -> pd.DataFrame:
-    """Mean of each profiling variable per segment (the share using it, for yes/no ones)."""
-    rows = []
-    for p in spec.profiling:
-        for s in spec.segments:
-            x = survey.loc[segments.to_numpy() == s.id, p.id]
-            rows.append({"variable": p.id, "kind": p.kind, "segment": s.id, "name": s.name.value,
-                         "n": int(x.size), "mean": float(x.mean()) if x.size else np.nan})
-    return pd.DataFrame(rows)
-
-
-def profiling_tests(survey: pd.DataFrame, segments: pd.Series, spec: StudySpec) -> pd.DataFrame:
-    """Each profiling variable across segments: chi-square for yes/no variables,
-    Kruskal-Wallis for counts (a 0-5 count as six categories leaves expected cells too small)."""
-    rows = []
-    keep = segments.to_numpy() != "unmatched"
-    for p in spec.profiling:
-        x, g = survey.loc[keep, p.id].to_numpy(), segments[keep].to_numpy()
-        if np.unique(g).size < 2 or np.unique(x).size < 2:
-            # Fewer than two named segments (or a constant variable): nothing to compare.
-            rows.append({"variable": p.id, "test": "not computed", "statistic": np.nan, "df": np.nan,
-                         "p_value": np.nan, "effect_size": np.nan, "effect": "", "min_expected": np.nan})
-            continue
-        if p.kind == "binary":
-            table = pd.crosstab(g, x).to_numpy()
-            stat, pval, dof, expected = stats.chi2_contingency(table)
-            effect = np.sqrt(stat / (table.sum() * (min(table.shape) - 1)))
-            rows.append({"variable": p.id, "test": "chi-square", "statistic": stat, "df": int(dof),
-                         "p_value": pval, "effect_size": effect, "effect": "Cramer's V",
-                         "min_expected": float(expected.min())})
-        else:
-            parts = [x[g == s] for s in np.unique(g)]
-            stat, pval = stats.kruskal(*parts)
-            eps2 = (stat - len(parts) + 1) / (len(x) - len(parts))
-            rows.append({"variable": p.id, "test": "Kruskal-Wallis", "statistic": stat, "df": len(parts) - 1,
-                         "p_value": pval, "effect_size": eps2, "effect": "epsilon squared",
-                         "min_expected": np.nan})
     return pd.DataFrame(rows)

@@ -431,9 +431,6 @@ class TwoStepClustering(ClusterMixin, BaseEstimator):
         Z = self._transform(X)
         return self._distances(Z, self.cluster_n_, self.cluster_ls_, self.cluster_ss_, self.delta_).argmin(axis=1)
 
-    def select_k(self, X, k_min: int = 2, k_max: int = 15):
-        """:func:`select_k` of this estimator (kept for callers of the method)."""
-        return select_k(self, X, k_min, k_max)
 
 
 # -- the number of clusters ---------------------------------------------------------------

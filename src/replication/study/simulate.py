@@ -111,7 +111,7 @@ def _calibrate_intercepts(linear: np.ndarray, shares: np.ndarray, ref: int) -> n
 def simulate_survey(spec: StudySpec, n: int | None = None, separation: float | None = None,
                     random_state: int | None = None, *, composition: str | None = None,
                     predictor_error: bool | None = None, shuffle_dimensions: bool = False,
-                    dimensions_from_predictors: float | None = None) -> SyntheticSample:
+                    dimensions_from_predictors: float | None = None, response_shift: int = 0) -> SyntheticSample:
     """Simulate the survey for a study.
 
     Parameters
@@ -143,6 +143,9 @@ def simulate_survey(spec: StudySpec, n: int | None = None, separation: float | N
         Control scenario: no segments on the dimensions; each dimension's latent value is
         this weight times one standardized predictor trait (cycling through them) plus
         individual noise, so the dimensions depend linearly on the predictors.
+    response_shift : int
+        Control scenario: a response style; every Likert answer this many points higher
+        (clipped to the answer scale), the segment structure unchanged.
 
     Returns
     -------
@@ -211,7 +214,7 @@ def simulate_survey(spec: StudySpec, n: int | None = None, separation: float | N
                           c.scale_points.value, len(c.items.value))
         if shuffle_dimensions:
             answers = answers[rng.permutation(n)]
-        need_items.append(answers)
+        need_items.append(np.clip(answers + response_shift, 1, c.scale_points.value))
 
     # Step 4: demographics and profiling variables.
     columns: dict[str, np.ndarray] = {"respondent_id": np.arange(1, n + 1)}
@@ -223,6 +226,10 @@ def simulate_survey(spec: StudySpec, n: int | None = None, separation: float | N
             columns[d.id] = rng.choice(codes, size=n, p=d.probabilities.value)
     for c, answers in zip(spec.clustering_constructs, need_items):
         columns.update({item: answers[:, i] for i, item in enumerate(c.items.value)})
+    if response_shift:
+        top = np.repeat([c.scale_points.value for c in spec.predictor_constructs],
+                        [len(c.items.value) for c in spec.predictor_constructs])
+        pred_items = np.clip(pred_items + response_shift, 1, top)
     pred_cols = [item for c in spec.predictor_constructs for item in c.items.value]
     columns.update({item: pred_items[:, i] for i, item in enumerate(pred_cols)})
     for p in spec.profiling:
@@ -241,6 +248,7 @@ def simulate_survey(spec: StudySpec, n: int | None = None, separation: float | N
             "predictor_error": predictor_error,
             "shuffle_dimensions": shuffle_dimensions,
             "dimensions_from_predictors": dimensions_from_predictors,
+            **({"response_shift": response_shift} if response_shift else {}),
             "need_loading": sim.need_loading.value,
             "need_item_noise": sim.need_item_noise.value,
             **{key: getattr(sim, key).value for key in ("predictor_loading", "predictor_item_noise",

@@ -160,12 +160,20 @@ class Construct(_Strict):
 
 
 class ProfilingVariable(_Strict):
+    """A variable described by segment but not used to form them (behaviour, usage).
+
+    ``rate`` and ``segment_rates`` tell the generator how a binary or count variable
+    depends on the segment (needed only for a synthetic study); a ``categorical`` variable
+    (value labels in ``categories``) comes from a researcher's own data.
+    """
+
     id: str
     label: Sourced[str]
-    kind: Literal["binary", "count"]
+    kind: Literal["binary", "count", "categorical"]
     max: int = 1
-    rate: Sourced[float]
-    segment_rates: Sourced[dict[str, float]]
+    rate: Sourced[float] | None = None
+    segment_rates: Sourced[dict[str, float]] | None = None
+    categories: dict[int, str] | None = None
 
 
 class Demographic(_Strict):
@@ -235,8 +243,6 @@ class Segmentation(_Strict):
 class Uncertainty(_Strict):
     """How replicated numbers get their uncertainty (see :mod:`replication.evaluation.uncertainty`)."""
 
-    #: Multinomial resamples for the sampling interval of each share (the share claims use it).
-    share_resamples: int = 1000
     #: Bootstrap samples re-segmented from scratch (intervals with the segmentation's own
     #: variability, and stability); 100 is Hennig's recommendation. 0 skips them.
     stability_resamples: int = 100
@@ -249,8 +255,8 @@ class Uncertainty(_Strict):
 
     @model_validator(mode="after")
     def _ranges(self):
-        if self.share_resamples < 100 or self.stability_resamples < 0 or self.row_orders < 0:
-            raise ValueError("share_resamples must be >= 100; stability_resamples and row_orders >= 0")
+        if self.stability_resamples < 0 or self.row_orders < 0:
+            raise ValueError("stability_resamples and row_orders must be >= 0")
         if self.panel_resample_size < 100:
             raise ValueError("panel_resample_size must be >= 100")
         if not 0.5 < self.level < 1:
@@ -272,23 +278,33 @@ class Claim(_Provenance):
     :mod:`replication.evaluation.claims`."""
 
     id: str
-    kind: Literal["n_segments", "segment_share", "segment_share_rounds", "segment_share_interval",
-                  "segment_profile", "model_lr_test", "predictor_lr_test", "reliability", "stability"]
+    kind: Literal["n_segments", "segment_share", "segment_profile", "model_lr_test", "predictor_lr_test",
+                  "reliability", "stability", "segment_stands_out"]
     statement: str
     segment: str | None = None
     predictor: str | None = None
+    #: A profiling variable (``segment_stands_out``), and for a categorical one the level.
+    variable: str | None = None
+    level: int | None = None
     alpha: float | None = None
     min_agree: int | None = None
     min_alpha: float | None = None
     min_jaccard: float | None = None
     tolerance_source: str | None = None
 
+    @field_validator("kind", mode="before")
+    @classmethod
+    def _older_share_kinds(cls, v):
+        # Earlier versions judged shares three ways; every share claim is now judged by one
+        # rule (replication.evaluation.shares), so the older names read as segment_share.
+        return "segment_share" if v in ("segment_share_rounds", "segment_share_interval") else v
+
     @model_validator(mode="after")
     def _complete(self):
-        needs = {"segment_share": ["segment"], "segment_share_rounds": ["segment"],
-                 "segment_share_interval": ["segment"], "stability": ["min_jaccard"],
+        needs = {"segment_share": ["segment"], "stability": ["min_jaccard"],
                  "segment_profile": ["segment"], "n_segments": ["min_agree"],
                  "model_lr_test": ["alpha"], "predictor_lr_test": ["predictor", "alpha"],
+                 "segment_stands_out": ["segment", "variable", "alpha"],
                  "reliability": ["min_alpha"]}[self.kind]
         missing = [k for k in needs if getattr(self, k) is None]
         if missing:
@@ -302,7 +318,6 @@ class StudySpec(_Strict):
     study: StudyInfo
     n: Sourced[int]
     seed: Sourced[int]
-    share_tolerance_pp: Sourced[float] | None = None
     n_segments: Sourced[int]
     segments: list[Segment]
     constructs: list[Construct]

@@ -81,7 +81,13 @@ def cross_checks(spec) -> list[Problem]:
                                 "with role 'predictor'"))
 
     for pi, p in enumerate(spec.profiling):
-        for sid, rate in p.segment_rates.value.items():
+        if p.kind == "categorical" and not p.categories:
+            problems.append(Problem(("profiling", pi, "categories"), f"categorical variable '{p.id}' needs "
+                                    "'categories' (its value labels)"))
+        if spec.simulation is not None and (p.kind == "categorical" or p.rate is None or p.segment_rates is None):
+            problems.append(Problem(("profiling", pi), f"the generator simulates '{p.id}' only as a binary or count "
+                                    "variable with 'rate' and 'segment_rates'"))
+        for sid, rate in (p.segment_rates.value if p.segment_rates else {}).items():
             if sid not in segment_ids:
                 problems.append(Problem(("profiling", pi, "segment_rates"), f"unknown segment '{sid}'"))
             if not 0 <= rate <= 1:
@@ -118,12 +124,17 @@ def cross_checks(spec) -> list[Problem]:
         if claim.predictor is not None and claim.predictor not in predictor_ids:
             problems.append(Problem(("claims", ci, "predictor"), f"claim '{claim.id}' names '{claim.predictor}', "
                                     "which is not a predictor construct"))
+        if claim.variable is not None:
+            var = next((p for p in spec.profiling if p.id == claim.variable), None)
+            if var is None:
+                problems.append(Problem(("claims", ci, "variable"), f"claim '{claim.id}' names '{claim.variable}', "
+                                        "which is not a profiling variable"))
+            elif var.kind == "categorical" and claim.level not in (var.categories or {}):
+                problems.append(Problem(("claims", ci, "level"), f"claim '{claim.id}' needs 'level': one of the "
+                                        f"categories of '{var.id}' ({', '.join(map(str, var.categories or {}))})"))
         if claim.kind in ("model_lr_test", "predictor_lr_test") and not spec.membership:
             problems.append(Problem(("claims", ci, "kind"), f"claim '{claim.id}' tests the membership "
                                     "model, but the study has none"))
-        if claim.kind == "segment_share" and spec.share_tolerance_pp is None:
-            problems.append(Problem(("claims", ci, "kind"), f"claim '{claim.id}' needs "
-                                    "'share_tolerance_pp' at the top level"))
     if spec.seed.value < 0:
         problems.append(Problem(("seed",), f"seed {spec.seed.value} must be a non-negative integer"))
     if spec.data is not None:
