@@ -290,19 +290,25 @@ def _scorecard(card: pd.DataFrame, readable: Readable, controls: pd.DataFrame | 
     """The scorecard, the verdict first and the claim beside it (both always in view); with
     the controls matrix, what shows that each claim can fail, and a label on a claim the
     controls could not show to fail."""
-    shown = card.drop(columns=[c for c in ("source", "passed") if c in card.columns]).copy()
-    shown[["premises", "basis"]] = shown[["premises", "basis"]].fillna("-")
-    if controls is not None:
-        m = controls.set_index("claim")
-        def can_fail(cid):
-            if cid not in m.index:
-                return "not in the controls"
-            r = m.loc[cid]
-            if r["fails_when_contradicted"] == "no":
-                return f"NOT DIAGNOSTIC of segment structure: passes in {r['false_pass']}"
-            by = r.get("shown_to_fail_by", "")
-            return f"fails in: {by}" if isinstance(by, str) and by else "no control contradicts it"
-        shown["shown to fail by"] = [can_fail(c) for c in shown["claim"]]
+    shown = card.drop(columns=[c for c in ("source", "passed", "premises", "basis") if c in card.columns]).copy()
+    m = controls.set_index("claim") if controls is not None else None
+
+    def can_fail(cid):
+        if m is None:
+            return ""
+        if cid not in m.index:
+            return "not in the controls"
+        r = m.loc[cid]
+        if r["fails_when_contradicted"] == "no":
+            return f"NOT DIAGNOSTIC of segment structure: passes in {r['false_pass']}"
+        by = r.get("shown_to_fail_by", "")
+        return f"shown to fail in: {by}" if isinstance(by, str) and by else "no control contradicts it"
+
+    # One column for what a verdict rests on, so the table fits a screen: its premises,
+    # what is built into the data, and the controls in which it was shown to fail.
+    shown["rests on"] = ["; ".join(x for x in (f"premises: {p}" if isinstance(p, str) else "",
+                                               b if isinstance(b, str) else "", can_fail(c)) if x)
+                         for p, b, c in zip(card["premises"], card["basis"], card["claim"])]
     return readable.table(shown, unlabelled=2, classes={"verdict": lambda v: VERDICT_CLASS.get(v, "fail")})
 
 
@@ -461,9 +467,9 @@ def render_study_page(run) -> str:
         built = share_rows is not None and (share_rows["basis"] == "recovery").any()
         sections.append(("scorecard", f"Scorecard: reported claims, {_verdict(reported_card)}", [
             "<p>One row per finding the source reports (the claims are data in the study specification); "
-            "the rule column states how each claim is judged, <b>premises</b> the claims it presupposes (when one "
-            "of them does not pass, it is NOT ASSESSABLE), <b>basis</b> what a PASS rests on, and <b>shown to fail "
-            "by</b> the control scenarios in which it was shown to fail (<a href='#controls'>controls</a>).</p>",
+            "the rule column states how each claim is judged, and <b>rests on</b> its premises (the claims it "
+            "presupposes: when one of them does not pass, it is NOT ASSESSABLE), what is built into the data, and "
+            "the control scenarios in which it was shown to fail (<a href='#controls'>controls</a>).</p>",
             verdict_legend(),
             ("<p>Shares: " + html.escape(share_rule_text(spec)) + ("." if not built else
              ". This synthetic sample is built with the reported composition, so a share PASS means the "
