@@ -139,3 +139,14 @@ def test_claim_on_an_unknown_variable_or_without_its_level_is_a_clear_error(golo
     path.write_text(yaml.safe_dump(d, sort_keys=False), encoding="utf-8")
     with pytest.raises(ReplicationError, match="'nonsense', which is not a profiling variable"):
         load_study(path)
+
+
+def test_the_page_of_ones_own_study_shows_the_findings(golovacheva, tmp_path):
+    """Through the whole pipeline: the page shows a categorical variable one column per level
+    and the contrast behind each behavioural claim."""
+    from replication import pipeline
+    spec, _ = own_study(golovacheva, tmp_path, channel_effect=True)
+    run = pipeline.run_study(spec, tmp_path / "project", notebooks=False, log=lambda *a: None)
+    page = run.layout.page.read_text(encoding="utf-8")
+    assert "channel = 2" in page and "one-sided tests of the behavioural claims" in page
+    assert run.result.scorecard.set_index("claim").loc["behaviour.channel", "verdict"] == "PASS"

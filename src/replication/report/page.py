@@ -615,16 +615,31 @@ def render_study_page(run) -> str:
     centroids = t["centroids"][[c for c in t["centroids"].columns if not c.endswith("_z")]]
     centroids = rd.in_segment_order(_first(centroids, "segment"))
     profile_parts = [_img(fig / "segment_profiles.png", alt["segment_profiles"]),
+                     "<p>A profile claim holds when every reported High (Low) level lies above (below) the sample "
+                     "mean and at least one pooled within-segment SD above (below) the segments reported on the "
+                     "other side (Cohen's d &ge; 1). The rule refers to the sample and to the other segments, not to "
+                     "the answer scale's midpoint, so a response style that moves every answer does not change a "
+                     "verdict; data without segments fail through the k and stability claims the profiles "
+                     "presuppose.</p>",
                      rd.table(_segment_table(spec), "The segments as the source describes them"),
                      rd.table(centroids, f"Centroids on the {dims}, the High/Low pattern and the matched profile"),
                      rd.table(t["need_anova"], f"Differences in the {dims} across segments (descriptive)")]
     if "profiling_by_segment" in t:
-        prof = t["profiling_by_segment"].pivot(index="name", columns="variable", values="mean")
+        by = t["profiling_by_segment"]
+        if "level" in by.columns:      # a categorical variable: one column per level
+            by = by.assign(variable=[v if pd.isna(lv) else f"{v} = {int(lv)}" for v, lv in zip(by["variable"], by["level"])])
+        prof = by.pivot(index="name", columns="variable", values="mean")
         prof = prof.reindex([n for n in spec.segment_names.values() if n in prof.index]).rename_axis("segment")
         prof = prof.reset_index()
         prof.columns.name = None
         profile_parts += [rd.table(prof, "Profiling variables by segment (share using, or mean count)"),
                           rd.table(t["profiling_tests"], "Tests of the profiling variables across segments")]
+        if "profiling_contrasts" in t:
+            claimed = {(c.variable, c.segment) for c in spec.claims if c.kind == "segment_stands_out"}
+            ct = t["profiling_contrasts"]
+            ct = ct[[(v, sg) in claimed for v, sg in zip(ct["variable"], ct["segment"])]] if claimed else ct
+            profile_parts.append(rd.table(ct.dropna(axis=1, how="all"), "Each claimed segment against the other "
+                                          "segments together (one-sided tests of the behavioural claims)"))
     profile_parts.append(rd.table(_drop_label_twin(t["reliability"], "construct", rd), "Reliability of the scales"))
     sections.append(("profiles", "Segment profiles", profile_parts))
     if spec.has_membership_model:
