@@ -114,7 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     cmd["controls"].add_argument("--scenario", action="append", type=Path, default=None,
                                  help="a scenario YAML (repeatable; default: every shipped scenario of the study)")
     cmd["curve"].add_argument("--separations", type=float, nargs="+", default=[0, 1, 2, 3, 4, 5, 6],
-                              help="separations to simulate (default: %(default)s)")
+                              help="separations to simulate, with the study's own default separation added "
+                                   "(default: %(default)s)")
     cmd["run"].add_argument("--no-notebooks", action="store_true", help="skip executing the notebooks")
     i = cmd["init"]
     i.add_argument("file", type=Path, help="your survey file (.csv or .sav)")

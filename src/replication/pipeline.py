@@ -309,6 +309,8 @@ def monte_carlo(spec: StudySpec, layout: Layout, which: str, seeds: int, n_jobs:
                                        layout.figures / "three_step_montecarlo.png"))
             log(T.statement(tables["three_step_montecarlo"]))
         else:
+            # The study's own separation is always among them: the page reads the curve there.
+            separations = sorted({*map(float, separations or [0, 1, 2, 3, 4, 5, 6]), spec.simulation.separation.value})
             curve = C.replicability_curve(spec, separations, n_seeds=seeds, seed=spec.seed.value, n_jobs=n_jobs,
                                           backend=backend)
             written.append(files.write_csv(layout.tables / "replicability.csv", curve))
