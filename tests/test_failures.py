@@ -107,3 +107,32 @@ def test_duplicate_top_level_block_is_an_error(csv_study):
     yml.write_text(text + "\nn: {value: 50, assumed: \"again\"}\n", encoding="utf-8")
     with pytest.raises(ReplicationError, match="duplicate key 'n'"):
         spec_module.load_study(yml)
+
+
+# ---------------------------------------------------------------------------------------
+# 2. respondent ids written with leading zeros
+# ---------------------------------------------------------------------------------------
+
+
+def test_text_ids_keep_their_leading_zeros(csv_study, tmp_path):
+    folder, yml, csv, df = csv_study
+    df = df.assign(case_id=[f"{i:04d}" for i in range(1, len(df) + 1)])
+    df.to_csv(csv, index=False)
+    study = spec_module.load_study(yml)
+    user = read_user_survey(study.data, study)
+    kept = user.survey["respondent_id"]
+    assert kept.map(lambda v: isinstance(v, str) and len(v) == 4).all() and kept.iloc[0].startswith("000")
+    # through the run: the assignments and the model card keep them as text
+    root = tmp_path / "root"
+    assert run_main("run", "--study", yml, "--root", root, "--no-notebooks") == 0
+    processed = root / "data" / "processed" / study.id
+    assert (processed / "assignments.csv").read_text(encoding="utf-8").splitlines()[1].startswith(f"{kept.iloc[0]},")
+    ids, _ = pyreadstat.read_sav(str(processed / "assignments.sav"))
+    assert ids["respondent_id"].iloc[0] == kept.iloc[0]
+
+
+def test_numeric_ids_stay_numbers(csv_study):
+    _, yml, _, _ = csv_study
+    study = spec_module.load_study(yml)
+    user = read_user_survey(study.data, study)
+    assert user.survey["respondent_id"].iloc[0] > 1000 and user.survey["respondent_id"].dtype.kind == "i"

@@ -141,7 +141,8 @@ def _id_column(raw: RawTable, col: str) -> pd.Series:
                                "empty id(s) in this column)")
     if raw.kinds.get(col) == "number":
         ids = pd.Series(x.astype(np.int64)) if np.all(x == np.round(x)) and np.abs(x).max() < 2**53 else pd.Series(x)
-    elif all(_INT_TEXT.fullmatch(v) and len(v) < 16 for v in s):
+    elif all(_INT_TEXT.fullmatch(v) and len(v) < 16 and str(int(v)) == v for v in s):
+        # Whole numbers written as such are numbers; "0001" or "+7" stay text, as the file has them.
         ids = pd.Series(s.astype(np.int64).to_numpy())
     else:
         ids = pd.Series(s.to_numpy(), dtype=object)
