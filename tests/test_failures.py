@@ -136,3 +136,56 @@ def test_numeric_ids_stay_numbers(csv_study):
     study = spec_module.load_study(yml)
     user = read_user_survey(study.data, study)
     assert user.survey["respondent_id"].iloc[0] > 1000 and user.survey["respondent_id"].dtype.kind == "i"
+
+
+# ---------------------------------------------------------------------------------------
+# 3. 'inf' in an item; 4. answers outside the scale
+# ---------------------------------------------------------------------------------------
+
+
+def _set_cells(csv: Path, df: pd.DataFrame, cells: dict) -> None:
+    out = df.astype(object).copy()
+    for (row, col), value in cells.items():
+        out.loc[row, col] = value
+    out.to_csv(csv, index=False)
+
+
+@pytest.mark.parametrize("value", ["inf", "-Infinity", "1e999"])
+def test_infinite_answer_is_an_error_naming_file_row_and_column(csv_study, capsys, value):
+    folder, yml, csv, df = csv_study
+    _set_cells(csv, df, {(4, "cp2"): value})
+    study = spec_module.load_study(yml)
+    with pytest.raises(ReplicationError, match=rf"survey.csv, row 5 \(line 6\), column 'cp2': '{re.escape(value)}' "
+                                               "is not a finite number"):
+        read_user_survey(study.data, study)
+    fails_cleanly(capsys, folder, "validate", "--study", yml, expect=["survey.csv", "row 5", "'cp2'"])
+
+
+def test_undeclared_missing_codes_are_an_error_naming_column_values_and_the_fix(csv_study, capsys):
+    folder, yml, csv, df = csv_study
+    _set_cells(csv, df, {(2, "q7_1"): 99, (7, "q7_1"): 98, (9, "q7_1"): 99})
+    study = spec_module.load_study(yml)
+    with pytest.raises(ReplicationError) as info:
+        read_user_survey(study.data, study)
+    msg = str(info.value)
+    assert "survey.csv, row 3 (line 4), column 'q7_1'" in msg
+    assert "98 (1x), 99 (2x)" in msg and "missing_codes: [98, 99]" in msg and "outside the scale 1-7" in msg
+    fails_cleanly(capsys, folder, "run", "--study", yml, "--root", folder, "--no-notebooks",
+                  expect=["'q7_1'", "missing_codes: [98, 99]"])
+    # declared missing, the same file reads
+    yml.write_text(yml.read_text(encoding="utf-8").replace("  id: case_id\n", "  id: case_id\n  missing_codes: [98, 99]\n"),
+                   encoding="utf-8")
+    study = spec_module.load_study(yml)
+    user = read_user_survey(study.data, study)
+    assert user.dropped.empty or not user.dropped["reason"].str.contains("out-of-range").any()
+
+
+def test_out_of_range_drop_is_kept_when_the_block_asks_for_it(csv_study):
+    _, yml, csv, df = csv_study
+    _set_cells(csv, df, {(2, "q7_1"): 99})
+    yml.write_text(yml.read_text(encoding="utf-8").replace("  id: case_id\n", "  id: case_id\n  out_of_range: drop\n"),
+                   encoding="utf-8")
+    study = spec_module.load_study(yml)
+    user = read_user_survey(study.data, study)
+    row = user.dropped[user.dropped["reason"].str.contains("out-of-range")].iloc[0]
+    assert row["n"] == 1 and row["rows"] == "3" and "q7_1 (1)" in row["columns"]

@@ -96,6 +96,7 @@ def _numeric_column(raw: RawTable, col: str, missing_codes: tuple, what: str) ->
         codes = [float(c) for c in missing_codes if is_number(c)]
         if codes:
             missing |= np.isin(x, codes)
+        _refuse_non_finite(raw, col, x, missing, what)
         x[missing] = np.nan
         return x, missing
     s = pd.Series([("" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v).strip())
@@ -122,8 +123,20 @@ def _numeric_column(raw: RawTable, col: str, missing_codes: tuple, what: str) ->
     missing = empty | coded
     if num_codes:
         missing |= np.isin(num, num_codes)
+    _refuse_non_finite(raw, col, num, missing, what, s)
     num[missing] = np.nan
     return num, missing
+
+
+def _refuse_non_finite(raw: RawTable, col: str, x: np.ndarray, missing: np.ndarray, what: str, text=None) -> None:
+    """An infinite answer ('inf', '-Infinity', 1e999) is an error naming its row and column."""
+    bad = np.isinf(x) & ~missing
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        shown = str(text.iloc[row])[:60] if text is not None else f"{x[row]}"
+        raise ReplicationError(f"{raw.where(row, col)}: '{shown}' is not a finite number, but {what} must be an "
+                               f"answer on its scale ({int(bad.sum())} such cell(s) in this column); if it means "
+                               f"'no answer', add it to the data block: missing_codes: [\"{shown}\"]")
 
 
 def _id_column(raw: RawTable, col: str) -> pd.Series:
@@ -258,6 +271,9 @@ def read_survey_table(raw: RawTable, block: DataSource, constructs: list[Constru
                     "or as a user-missing value in SPSS); otherwise check scale_points and scale_min")
             x = x - block.scale_min + 1
             valid = np.isnan(x) | ((x == np.round(x)) & (x >= 1) & (x <= c.scale_points))
+            if (~valid).any() and block.out_of_range == "error":
+                raise _out_of_range_error(raw, col, what, x[~valid] + block.scale_min - 1, np.flatnonzero(~valid),
+                                          lo, hi, c.scale_points, block.scale_min)
             if (~valid).any():
                 bad_columns[col] = int((~valid).sum())
                 out_of_range |= ~valid
@@ -358,6 +374,21 @@ def read_survey_table(raw: RawTable, block: DataSource, constructs: list[Constru
                 labels["values"][out_col] = dict(raw.value_labels[file_col])
     return UserSurvey(survey=survey, dropped=dropped, labels=labels, source=path, n_read=n, notes=notes,
                       missing=block.missing)
+
+
+def _out_of_range_error(raw: RawTable, col: str, what: str, values, rows, lo, hi, k, scale_min) -> ReplicationError:
+    """Answers that are no scale point: the column, the values (with counts), the first
+    row, and the two ways out (declare them missing, or allow dropping)."""
+    vals, counts = np.unique(values, return_counts=True)
+    shown = ", ".join(f"{_fmt(v)} ({n}x)" for v, n in zip(vals[:8], counts[:8])) + (", ..." if len(vals) > 8 else "")
+    codes = ", ".join(_fmt(v) for v in vals[:8] if v == round(v))
+    declare = (f"if {'they mean' if len(vals) > 1 else 'it means'} 'no answer', declare "
+               f"{'them' if len(vals) > 1 else 'it'} missing in the data block (`missing_codes: [{codes}]`)"
+               if codes else "check the file")
+    return ReplicationError(
+        f"{raw.where(int(rows[0]), col)}: {len(values)} answer(s) outside the scale {lo}-{hi} of {what} "
+        f"(scale_points {k}{', scale_min ' + str(scale_min) if scale_min != 1 else ''}): {shown}; {declare}; "
+        "or check scale_points and scale_min; `out_of_range: drop` in the data block drops these respondents instead")
 
 
 def _declared_missing(raw: RawTable, col: str, v: float, codes) -> bool:
