@@ -189,3 +189,57 @@ def test_out_of_range_drop_is_kept_when_the_block_asks_for_it(csv_study):
     user = read_user_survey(study.data, study)
     row = user.dropped[user.dropped["reason"].str.contains("out-of-range")].iloc[0]
     assert row["n"] == 1 and row["rows"] == "3" and "q7_1 (1)" in row["columns"]
+
+
+# ---------------------------------------------------------------------------------------
+# 5. a construct id equal to a segment id
+# ---------------------------------------------------------------------------------------
+
+
+def test_construct_with_the_id_of_a_segment_is_a_spec_error(csv_study, capsys):
+    folder, yml, _, _ = csv_study
+    text = yml.read_text(encoding="utf-8").replace("  - id: hedonic_orientation\n", "  - id: avoiders\n")
+    yml.write_text(text, encoding="utf-8")
+    line = max(i for i, t in enumerate(text.splitlines(), 1) if t == "  - id: avoiders")   # the construct
+    with pytest.raises(ReplicationError) as info:
+        spec_module.load_study(yml)
+    msg = str(info.value)
+    assert f"{yml}, line {line}: constructs.3.id: construct 'avoiders' has the id of segment 'avoiders'" in msg
+    fails_cleanly(capsys, folder, "validate", "--study", yml, expect=["construct 'avoiders'", "segment 'avoiders'"])
+
+
+# ---------------------------------------------------------------------------------------
+# 6., 7. classify: never over its own input; only what was asked
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def card_and_new(tmp_path_factory):
+    """A model card of the demonstration study and a file of new respondents (.sav)."""
+    from replication.membership.model_card import build_model_card, save_model_card
+    from conftest import analyse_fast
+    folder = tmp_path_factory.mktemp("card")
+    _, yml = write_demo_survey(folder / "train", n=300, seed=3)
+    study = spec_module.load_study(yml)
+    user = read_user_survey(study.data, study)
+    result = analyse_fast(study, user.survey)
+    card = save_model_card(build_model_card(result, data_block=study.data), folder / "card.json")
+    new_sav, _ = write_demo_survey(folder / "new", n=40, seed=5)
+    return card, new_sav
+
+
+def _copy(src: Path, folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    return Path(shutil.copy(src, folder / src.name))
+
+
+@pytest.mark.parametrize("flag", ["--output", "--sav"])
+def test_classify_refuses_to_write_over_its_input(card_and_new, tmp_path, capsys, flag):
+    card, new = card_and_new
+    card, new = _copy(card, tmp_path), _copy(new, tmp_path)
+    args = ["--output", tmp_path / "out.csv", "--sav", new] if flag == "--sav" else ["--output", new]
+    fails_cleanly(capsys, tmp_path, "classify", card, new, *args, "--force",
+                  expect=[str(new), flag, "input survey"])
+    # another spelling of the same file
+    fails_cleanly(capsys, tmp_path, "classify", card, new, "--output", tmp_path / "." / new.name, "--force",
+                  expect=["input survey"])

@@ -272,10 +272,26 @@ def _demo(args) -> int:
     return 0
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one file (the same path, a link, or another spelling of it)."""
+    try:
+        if Path(a).exists() and Path(b).exists():
+            return Path(a).samefile(b)
+        return Path(a).resolve() == Path(b).resolve()
+    except OSError:
+        return False
+
+
 def _classify(args) -> int:
     from .membership.model_card import classify, load_model_card, read_new_respondents, write_classification
     card = load_model_card(args.card, study_id=args.study)
     out_csv = args.output or args.file.with_name(args.file.stem + "_segments.csv")
+    for out, flag in ((out_csv, "--output"), (args.sav, "--sav")):
+        if out is not None and _same_file(out, args.file):
+            raise ReplicationError(f"{out}: {flag} names the input survey itself; it is never overwritten "
+                                   "(--force or not): give another file name")
+        if out is not None and _same_file(out, args.card):
+            raise ReplicationError(f"{out}: {flag} names the model card itself; give another file name")
     existing = [p for p in (out_csv, args.sav) if p is not None and p.exists()]
     if existing and not args.force:
         raise ReplicationError(f"{existing[0]}: already exists and is not overwritten; pass --force to replace it")
