@@ -243,3 +243,31 @@ def test_classify_refuses_to_write_over_its_input(card_and_new, tmp_path, capsys
     # another spelling of the same file
     fails_cleanly(capsys, tmp_path, "classify", card, new, "--output", tmp_path / "." / new.name, "--force",
                   expect=["input survey"])
+
+
+def test_classify_writes_only_what_was_asked(card_and_new, tmp_path, capsys):
+    card, new = card_and_new
+    card, new = _copy(card, tmp_path / "in"), _copy(new, tmp_path / "in")
+    out = tmp_path / "out"
+    out.mkdir()
+    assert run_main("classify", card, new, "--sav", out / "x.sav") == 0
+    assert sorted(p.name for p in out.iterdir()) == ["x.sav"]
+    assert sorted(p.name for p in new.parent.iterdir()) == sorted([card.name, new.name])   # no default CSV
+
+
+def test_classify_marks_respondents_the_analysis_would_drop(card_and_new, tmp_path, capsys):
+    card, new = card_and_new
+    df, _ = pyreadstat.read_sav(str(new))                  # user-missing 99 read as empty
+    # respondent 2 answers every segmentation item but no item of a predictor construct
+    df.loc[1, ["pr1", "pr2", "pr3", "pr4"]] = np.nan
+    df.loc[1, ["cp1", "cp2", "cp3", "cp4", "pc1", "pc2", "pc3_r", "pc4", "q7_1", "q7_2", "q7_3", "q7_4"]] = 4
+    f = tmp_path / "new.sav"
+    pyreadstat.write_sav(df, str(f))
+    out = tmp_path / "out.csv"
+    assert run_main("classify", card, f, "--output", out) == 0
+    table = pd.read_csv(out, keep_default_na=False)
+    row = table.iloc[1]
+    assert row["segment"] == "unclassified" and row["distance"] == "" and row["cluster"] == 0
+    assert "missing answers beyond the policy" in row["reason"]
+    assert (table["reason"] == "").sum() == (table["segment"] != "unclassified").sum()
+    assert "'unclassified'" in capsys.readouterr().err

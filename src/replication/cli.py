@@ -129,8 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
     c = cmd["classify"]
     c.add_argument("card", type=Path, help="a model card (data/processed/<study>/model_card.json)")
     c.add_argument("file", type=Path, help="new respondents (.csv or .sav)")
-    c.add_argument("--output", type=Path, default=None, help="the CSV to write (default: <file>_segments.csv)")
-    c.add_argument("--sav", type=Path, default=None, help="also write an SPSS .sav with value labels")
+    c.add_argument("--output", type=Path, default=None,
+                   help="the CSV to write (default: <file>_segments.csv, unless only --sav is given)")
+    c.add_argument("--sav", type=Path, default=None, help="write an SPSS .sav with value labels (alone, "
+                                                          "or beside the CSV of --output)")
     c.add_argument("--id", default=None, help="the respondent id column (default: ids 1..N)")
     c.add_argument("--study", default=None, help="refuse a model card of another study")
     c.add_argument("--encoding", default=None, help="the CSV's text encoding (default: UTF-8)")
@@ -285,7 +287,9 @@ def _same_file(a: Path, b: Path) -> bool:
 def _classify(args) -> int:
     from .membership.model_card import classify, load_model_card, read_new_respondents, write_classification
     card = load_model_card(args.card, study_id=args.study)
-    out_csv = args.output or args.file.with_name(args.file.stem + "_segments.csv")
+    # Only what was asked: --sav alone writes the .sav alone; neither writes the default CSV.
+    out_csv = args.output if args.output is not None or args.sav is not None else \
+        args.file.with_name(args.file.stem + "_segments.csv")
     for out, flag in ((out_csv, "--output"), (args.sav, "--sav")):
         if out is not None and _same_file(out, args.file):
             raise ReplicationError(f"{out}: {flag} names the input survey itself; it is never overwritten "
@@ -297,10 +301,12 @@ def _classify(args) -> int:
         raise ReplicationError(f"{existing[0]}: already exists and is not overwritten; pass --force to replace it")
     user = read_new_respondents(card, args.file, id_column=args.id, encoding=args.encoding,
                                 delimiter=args.delimiter)
-    table = classify(card, user.survey, source=args.file)
+    from .membership.classify import mark_excluded
+    table = mark_excluded(classify(card, user.survey, source=args.file), user.excluded)
     written = write_classification(table, card, out_csv, args.sav)
     for r in user.dropped.itertuples():
-        _log(f"{args.file}: {r.n} respondent(s) {r.reason} (rows {r.rows})")
+        _log(f"{args.file}: {r.n} respondent(s) {r.reason} (rows {r.rows}); written as 'unclassified', "
+             "with the reason in column 'reason'")
     counts = table["segment"].value_counts()
     print(f"{len(table)} respondents classified with the model card of study '{card['study']['id']}': "
           + ", ".join(f"{s} {n}" for s, n in counts.items()))

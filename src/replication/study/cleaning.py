@@ -65,6 +65,9 @@ class UserSurvey:
     n_read: int
     notes: list = field(default_factory=list)
     missing: MissingPolicy = MissingPolicy()
+    #: Per row of ``survey``: why the analysis would not use the respondent ("" when it
+    #: would). Only rows kept by ``drop_unanswerable=False`` (new respondents to classify) have one.
+    excluded: list = field(default_factory=list)
 
     @property
     def n(self) -> int:
@@ -332,6 +335,10 @@ def read_survey_table(raw: RawTable, block: DataSource, constructs: list[Constru
                 else "nothing to classify")
         raise ReplicationError(f"{path}: {n_kept} respondent(s) left ({n} read; {why}): {need}")
 
+    why = np.full(n, "", dtype=object)
+    if unanswerable.any():
+        why[unanswerable] = f"missing answers beyond the policy ({block.missing.describe()})"
+    excluded = list(why[keep])
     survey = pd.DataFrame({"respondent_id": ids.to_numpy()[keep]})
     for c in constructs:
         for it in c.items:
@@ -373,7 +380,7 @@ def read_survey_table(raw: RawTable, block: DataSource, constructs: list[Constru
             else:
                 labels["values"][out_col] = dict(raw.value_labels[file_col])
     return UserSurvey(survey=survey, dropped=dropped, labels=labels, source=path, n_read=n, notes=notes,
-                      missing=block.missing)
+                      missing=block.missing, excluded=excluded)
 
 
 def _out_of_range_error(raw: RawTable, col: str, what: str, values, rows, lo, hi, k, scale_min) -> ReplicationError:
