@@ -271,3 +271,15 @@ def test_classify_marks_respondents_the_analysis_would_drop(card_and_new, tmp_pa
     assert "missing answers beyond the policy" in row["reason"]
     assert (table["reason"] == "").sum() == (table["segment"] != "unclassified").sum()
     assert "'unclassified'" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------
+# 8. too few respondents for the candidate k
+# ---------------------------------------------------------------------------------------
+
+
+def test_too_few_respondents_for_k_max_is_a_message_with_the_numbers(csv_study, capsys):
+    folder, yml, csv, df = csv_study
+    df.dropna().head(6).to_csv(csv, index=False)
+    fails_cleanly(capsys, folder, "run", "--study", yml, "--root", folder, "--no-notebooks",
+                  expect=["survey.csv", "6 respondent(s) left", "k_max = 10", "at least 12 respondents"])

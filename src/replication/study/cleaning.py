@@ -214,13 +214,15 @@ def _recode_labels(labels: dict, scale_min: int, k: int, reverse: bool) -> dict:
 
 def read_survey_table(raw: RawTable, block: DataSource, constructs: list[ConstructInfo], *,
                       where_spec="the study specification", extra_carry=(), min_respondents: int = 1,
-                      for_analysis: bool = True, drop_unanswerable: bool = True) -> UserSurvey:
+                      for_analysis: bool = True, drop_unanswerable: bool = True,
+                      min_reason=None) -> UserSurvey:
     """The survey of a :class:`RawTable` through a data block (see :func:`.sources.read_user_survey`).
 
     ``for_analysis`` adds the checks a new batch of respondents to classify does not need
     (a construct more than half missing, a constant item). With ``drop_unanswerable``
     False, respondents with missing answers beyond the policy are kept (their items NaN)
-    and counted in ``dropped`` (reason starting ``kept``).
+    and counted in ``dropped`` (reason starting ``kept``). ``min_reason(n_kept)``, when
+    given, says why fewer than ``min_respondents`` are too few.
     """
     problems = item_problems(block, constructs)
     if problems:
@@ -331,8 +333,8 @@ def read_survey_table(raw: RawTable, block: DataSource, constructs: list[Constru
     n_kept = int(keep.sum())
     if n_kept < min_respondents:
         why = "; ".join(f"{r['n']} dropped: {r['reason']}" for r in dropped_rows) or "no respondent dropped"
-        need = (f"fewer than the {min_respondents} segments the study asks for" if for_analysis
-                else "nothing to classify")
+        need = ((min_reason(n_kept) if min_reason else f"fewer than the {min_respondents} segments the study asks for")
+                if for_analysis else "nothing to classify")
         raise ReplicationError(f"{path}: {n_kept} respondent(s) left ({n} read; {why}): {need}")
 
     why = np.full(n, "", dtype=object)
