@@ -283,3 +283,36 @@ def test_too_few_respondents_for_k_max_is_a_message_with_the_numbers(csv_study, 
     df.dropna().head(6).to_csv(csv, index=False)
     fails_cleanly(capsys, folder, "run", "--study", yml, "--root", folder, "--no-notebooks",
                   expect=["survey.csv", "6 respondent(s) left", "k_max = 10", "at least 12 respondents"])
+
+
+# ---------------------------------------------------------------------------------------
+# 9. a read-only output folder
+# ---------------------------------------------------------------------------------------
+
+
+def test_permission_error_is_one_error_line_naming_the_folder(csv_study, capsys, monkeypatch):
+    """Whatever step meets a folder it may not write (simulated: the tests may run as root,
+    for whom no folder is read-only)."""
+    from replication import pipeline
+    folder, yml, _, _ = csv_study
+    target = folder / "root" / "data" / "processed"
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(target / "study"))
+
+    monkeypatch.setattr(pipeline, "run_studies", refuse)
+    fails_cleanly(capsys, folder, "run", "--study", yml, "--root", folder / "root", "--no-notebooks",
+                  expect=[f"{target / 'study'}: permission denied", f"the folder {target}"])
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_read_only_root_folder(csv_study, capsys, tmp_path):
+    folder, yml, _, _ = csv_study
+    root = tmp_path / "ro"
+    root.mkdir()
+    root.chmod(0o555)
+    try:
+        fails_cleanly(capsys, tmp_path, "run", "--study", yml, "--root", root, "--no-notebooks",
+                      expect=["permission denied", str(root)])
+    finally:
+        root.chmod(0o755)

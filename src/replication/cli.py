@@ -348,12 +348,30 @@ def run(argv=None) -> int:
     return _step(args, load_study(args.study))
 
 
+def _os_error_message(exc: OSError) -> str:
+    """``<path>: permission denied: cannot write in the folder <folder> (read-only?)``, or the
+    system's words for another failure, naming the file."""
+    import errno
+    name = exc.filename
+    if name is None:
+        return f"{exc.strerror or exc}"
+    path = Path(name)
+    folder = path if path.is_dir() else path.parent
+    if isinstance(exc, PermissionError) or exc.errno == errno.EROFS:
+        return (f"{path}: permission denied: cannot write in the folder {folder} (read-only?); "
+                "choose another --root or output, or make the folder writable")
+    return f"{path}: {exc.strerror or exc}"
+
+
 def main(argv=None) -> None:
     try:
         code = run(argv)
     except ReplicationError as exc:
         print(f"error: {exc}", file=sys.stderr)
         code = exc.exit_code
+    except OSError as exc:   # a read-only folder, a full disk: one line, no traceback
+        print(f"error: {_os_error_message(exc)}", file=sys.stderr)
+        code = 2
     except KeyboardInterrupt:
         print("interrupted; files already written are complete (writes are atomic)", file=sys.stderr)
         code = 130
