@@ -316,3 +316,27 @@ def test_read_only_root_folder(csv_study, capsys, tmp_path):
                       expect=["permission denied", str(root)])
     finally:
         root.chmod(0o755)
+
+
+# ---------------------------------------------------------------------------------------
+# 10. a study of one's own with a shipped study's id
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["run", "cluster", "report", "verify"])
+def test_own_study_with_a_shipped_id_is_refused(csv_study, capsys, command):
+    folder, yml, _, _ = csv_study
+    yml.write_text(yml.read_text(encoding="utf-8").replace("id: demo_individualization", "id: golovacheva2022"),
+                   encoding="utf-8")
+    root = folder / "root"
+    (root / "reports" / "golovacheva2022").mkdir(parents=True)
+    (root / "reports" / "golovacheva2022" / "index.html").write_text("the committed reference", encoding="utf-8")
+    extra = ["--no-notebooks"] if command == "run" else []
+    fails_cleanly(capsys, folder, command, "--study", yml, "--root", root, *extra,
+                  expect=[str(yml), "'golovacheva2022' is the id of a shipped study", "another id"])
+
+
+def test_the_shipped_file_itself_is_not_refused(capsys):
+    from replication.cli import _refuse_shipped_id
+    _refuse_shipped_id(spec_module.load_study("golovacheva2022"))
+    _refuse_shipped_id(spec_module.load_study(spec_module.study_path("forrester2016")))

@@ -15,7 +15,7 @@ from pathlib import Path
 from .errors import ReplicationError
 from .layout import Layout
 from .outputs import STEPS, markdown_table
-from .study.spec import load_study, shipped_studies
+from .study.spec import load_study, shipped_studies, study_path
 
 #: Commands beyond the pipeline's steps: name, one-line help, description.
 META = [
@@ -174,12 +174,30 @@ def _check_notebook_support() -> None:
             "(pip install 'segmentation-replication[notebooks]')")
 
 
+def _refuse_shipped_id(spec) -> None:
+    """A study of one's own with the id of a shipped study would write over the shipped
+    study's outputs (its reference data, tables and page, committed in the repository):
+    refused, before anything is written, unless the specification is the shipped file."""
+    if spec.id not in shipped_studies():
+        return
+    shipped = study_path(spec.id)
+    mine = spec.path
+    if mine is not None and _same_file(mine, shipped):
+        return
+    raise ReplicationError(
+        f"{mine}: study.id '{spec.id}' is the id of a shipped study ({shipped}); running it would replace "
+        f"that study's outputs (data/processed/{spec.id}, reports/{spec.id}): give your study another id "
+        "(study: id: in the YAML)")
+
+
 def _run(args) -> int:
     from tqdm import tqdm
 
     if not args.no_notebooks:
         _check_notebook_support()
     specs = [load_study(s) for s in (args.study or shipped_studies())]   # all parsed before any work
+    for spec in specs:
+        _refuse_shipped_id(spec)
     # Progress on a terminal only (disable=None): one tick per finished study.
     progress = tqdm(total=len(specs), desc="replication run", unit="study", disable=None, file=sys.stderr)
 
@@ -321,6 +339,7 @@ def _verify(args) -> int:
     problems = []
     for s in args.study or shipped_studies():
         spec = load_study(s)
+        _refuse_shipped_id(spec)
         found = verify(spec, pipeline.layout_for(spec, args.root))
         problems += found
         print(f"verify {spec.id}: " + ("all regenerated files match the manifest" if not found
@@ -345,7 +364,10 @@ def run(argv=None) -> int:
         return _classify(args)
     if args.command == "demo":
         return _demo(args)
-    return _step(args, load_study(args.study))
+    spec = load_study(args.study)
+    if args.command != "validate":
+        _refuse_shipped_id(spec)
+    return _step(args, spec)
 
 
 def _os_error_message(exc: OSError) -> str:
