@@ -340,3 +340,32 @@ def test_the_shipped_file_itself_is_not_refused(capsys):
     from replication.cli import _refuse_shipped_id
     _refuse_shipped_id(spec_module.load_study("golovacheva2022"))
     _refuse_shipped_id(spec_module.load_study(spec_module.study_path("forrester2016")))
+
+
+# ---------------------------------------------------------------------------------------
+# 11. a Cyrillic title, emoji names: the .sav limits are in bytes
+# ---------------------------------------------------------------------------------------
+
+
+def test_wrap_bytes_keeps_every_line_within_80_bytes():
+    from replication.study.spss import wrap_bytes
+    text = "Сегментация онлайн-покупателей 🛒🛍️ по потребностям " * 6 + "Ж" * 100
+    lines = wrap_bytes(text)
+    assert all(len(line.encode("utf-8")) <= 80 for line in lines)
+    assert "".join(lines).replace(" ", "") == text.replace(" ", "")
+
+
+def test_cyrillic_title_and_emoji_names_write_the_sav(csv_study, tmp_path):
+    folder, yml, _, _ = csv_study
+    title = "Сегментация онлайн-покупателей по потребностям в индивидуализации (демонстрационные данные)"
+    text = yml.read_text(encoding="utf-8")
+    text = re.sub(r'  title: .*\n', f'  title: "{title}"\n', text, count=1)
+    text = text.replace("{value: Avoiders,", "{value: \"Избегающие 🙈🙉🙊 покупатели\",")
+    yml.write_text(text, encoding="utf-8")
+    root = tmp_path / "root"
+    assert run_main("run", "--study", yml, "--root", root, "--no-notebooks") == 0
+    sav = root / "data" / "processed" / "demo_individualization" / "assignments.sav"
+    _, meta = pyreadstat.read_sav(str(sav), metadataonly=True)
+    assert meta.file_label.startswith("Segments: Сегментация") and len(meta.file_label.encode("utf-8")) <= 64
+    assert "Избегающие 🙈🙉🙊 покупатели" in meta.variable_value_labels["segment_code"].values()
+    assert any("Сегментация" in line for line in meta.notes)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-import textwrap
 from pathlib import Path
 
 import pandas as pd
@@ -29,6 +28,35 @@ def _clip_bytes(text: str, limit: int) -> str:
     if len(b) <= limit:
         return str(text)
     return b[:limit].decode("utf-8", errors="ignore")
+
+
+#: A line of a document (note) in a .sav file holds 80 bytes.
+SPSS_NOTE_LINE_BYTES = 80
+
+
+def wrap_bytes(text: str, limit: int = SPSS_NOTE_LINE_BYTES) -> list[str]:
+    """``text`` wrapped at spaces into lines of at most ``limit`` bytes of UTF-8 (SPSS counts
+    bytes, so a line of Cyrillic or emoji holds fewer characters); a word longer than a
+    line is cut between characters, never inside one."""
+    lines: list[str] = []
+    line = ""
+    for word in str(text).split():
+        while len(word.encode("utf-8")) > limit:
+            head = _clip_bytes(word, limit)
+            if line:
+                lines.append(line)
+                line = ""
+            lines.append(head)
+            word = word[len(head):]
+        candidate = f"{line} {word}" if line else word
+        if len(candidate.encode("utf-8")) <= limit:
+            line = candidate
+        else:
+            lines.append(line)
+            line = word
+    if line:
+        lines.append(line)
+    return lines
 
 
 def spss_name(name: str, used: set) -> str:
@@ -147,6 +175,6 @@ def _write_sav(frame, tmp: Path, target: Path, variable_labels: dict, value_labe
     try:
         pyreadstat.write_sav(df, str(tmp), file_label=_clip_bytes(file_label or "", SPSS_FILE_LABEL_BYTES),
                              column_labels=col_labels or None, variable_value_labels=vvl or None,
-                             note=textwrap.wrap(note, 80) if note else None)
+                             note=wrap_bytes(note) if note else None)
     except (pyreadstat.ReadstatError, pyreadstat.PyreadstatError) as exc:
         raise ReplicationError(f"{target}: cannot write the SPSS file ({exc})") from None
