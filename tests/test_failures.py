@@ -369,3 +369,33 @@ def test_cyrillic_title_and_emoji_names_write_the_sav(csv_study, tmp_path):
     assert meta.file_label.startswith("Segments: Сегментация") and len(meta.file_label.encode("utf-8")) <= 64
     assert "Избегающие 🙈🙉🙊 покупатели" in meta.variable_value_labels["segment_code"].values()
     assert any("Сегментация" in line for line in meta.notes)
+
+
+# ---------------------------------------------------------------------------------------
+# 12. .sav outputs are byte-reproducible
+# ---------------------------------------------------------------------------------------
+
+
+def test_two_sav_writes_give_identical_bytes(tmp_path, monkeypatch):
+    import time
+    from replication.study.spss import write_user_table
+    frame = pd.DataFrame({"respondent_id": ["0001", "0002"], "segment_code": [1, 2], "distance": [0.5, 1.25]})
+    kw = dict(variable_labels={"distance": "Distance"}, value_labels={"segment_code": {1: "A", 2: "B"}},
+              file_label="Segments: test", note="a note")
+    write_user_table(frame, None, tmp_path / "a.sav", **kw)
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() + 3 * 86400 + 3661)   # another day, another second
+    time.sleep(1.1)
+    write_user_table(frame, None, tmp_path / "b.sav", **kw)
+    a, b = (tmp_path / "a.sav").read_bytes(), (tmp_path / "b.sav").read_bytes()
+    assert a == b
+    assert a[92:109] == b"01 Jan 7000:00:00"
+    back, meta = pyreadstat.read_sav(str(tmp_path / "b.sav"))
+    assert back["respondent_id"].tolist() == ["0001", "0002"] and meta.file_label == "Segments: test"
+
+
+def test_sav_timestamp_follows_source_date_epoch(tmp_path, monkeypatch):
+    from replication.study.spss import write_user_table
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")          # 2023-11-14 22:13:20 UTC
+    write_user_table(pd.DataFrame({"x": [1, 2]}), None, tmp_path / "a.sav")
+    assert (tmp_path / "a.sav").read_bytes()[92:109] == b"14 Nov 2322:13:20"
