@@ -399,3 +399,29 @@ def test_sav_timestamp_follows_source_date_epoch(tmp_path, monkeypatch):
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")          # 2023-11-14 22:13:20 UTC
     write_user_table(pd.DataFrame({"x": [1, 2]}), None, tmp_path / "a.sav")
     assert (tmp_path / "a.sav").read_bytes()[92:109] == b"14 Nov 2322:13:20"
+
+
+# ---------------------------------------------------------------------------------------
+# 13. make STUDY="a path with spaces"
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs GNU make")
+@pytest.mark.parametrize("target,command", [("report", "run"), ("run", "run"), ("verify", "verify"),
+                                            ("data", "generate"), ("check", "check")])
+def test_make_quotes_a_study_path_with_spaces(tmp_path, target, command):
+    """The recipe hands the path to the command as one argument (the command is replaced by
+    a script that prints its arguments; the environment stamp by a fresh file)."""
+    import json
+    import sys
+    show = tmp_path / "show_args.py"
+    show.write_text("import json, sys\nprint('ARGS ' + json.dumps(sys.argv[1:]))\n", encoding="utf-8")
+    stamp = tmp_path / "stamp"
+    stamp.touch()
+    study = tmp_path / "path with spaces" / "x.yaml"
+    proc = subprocess.run(["make", "--no-print-directory", "-C", str(REPO), target, f"STUDY={study}",
+                           f"RUN={sys.executable} {show}", f"STAMP={stamp}"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    args = json.loads(next(line for line in proc.stdout.splitlines() if line.startswith("ARGS "))[5:])
+    assert args[0] == command and args[args.index("--study") + 1] == str(study)
