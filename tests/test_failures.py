@@ -425,3 +425,21 @@ def test_make_quotes_a_study_path_with_spaces(tmp_path, target, command):
     assert proc.returncode == 0, proc.stderr
     args = json.loads(next(line for line in proc.stdout.splitlines() if line.startswith("ARGS "))[5:])
     assert args[0] == command and args[args.index("--study") + 1] == str(study)
+
+
+def test_classify_marks_out_of_range_respondents_when_the_card_drops_them(card_and_new, tmp_path, capsys):
+    import json
+    card, new = card_and_new
+    data = json.loads(card.read_text(encoding="utf-8"))
+    data["input"] = {**(data.get("input") or {}), "out_of_range": "drop"}
+    card = tmp_path / "card.json"
+    card.write_text(json.dumps(data), encoding="utf-8")
+    df, _ = pyreadstat.read_sav(str(new))
+    df.loc[2, "cp1"] = 12
+    f = tmp_path / "new.sav"
+    pyreadstat.write_sav(df, str(f))
+    out = tmp_path / "out.csv"
+    assert run_main("classify", card, f, "--output", out) == 0
+    table = pd.read_csv(out, keep_default_na=False)
+    assert len(table) == len(df)                                   # nobody silently left out
+    assert table.iloc[2]["segment"] == "unclassified" and "out-of-range" in table.iloc[2]["reason"]

@@ -318,7 +318,8 @@ def read_survey_table(raw: RawTable, block: DataSource, constructs: list[Constru
     dropped_rows = []
     if out_of_range.any():
         cols = ", ".join(f"{c} ({k})" for c, k in bad_columns.items())
-        dropped_rows.append({"reason": "out-of-range answer (not a scale point of its item)",
+        dropped_rows.append({"reason": ("" if drop_unanswerable else "kept, without a segment: ")
+                             + "out-of-range answer (not a scale point of its item)",
                              "n": int(out_of_range.sum()), "rows": _rows(out_of_range), "columns": cols})
     if unanswerable.any():
         reason = f"missing answers beyond the policy ({block.missing.describe()})"
@@ -328,7 +329,9 @@ def read_survey_table(raw: RawTable, block: DataSource, constructs: list[Constru
                          if (np.isnan(items[it]) & unanswerable).any())
         dropped_rows.append({"reason": reason, "n": int(unanswerable.sum()), "rows": _rows(unanswerable),
                              "columns": cols})
-    keep = ~out_of_range & (~unanswerable if drop_unanswerable else True)
+    # New respondents to classify (drop_unanswerable False) are all kept: the ones the
+    # analysis would drop carry the reason in ``excluded`` instead of a segment.
+    keep = ~out_of_range & ~unanswerable if drop_unanswerable else np.ones(n, bool)
     dropped = pd.DataFrame(dropped_rows, columns=["reason", "n", "rows", "columns"])
     n_kept = int(keep.sum())
     if n_kept < min_respondents:
@@ -340,6 +343,7 @@ def read_survey_table(raw: RawTable, block: DataSource, constructs: list[Constru
     why = np.full(n, "", dtype=object)
     if unanswerable.any():
         why[unanswerable] = f"missing answers beyond the policy ({block.missing.describe()})"
+    why[out_of_range] = "out-of-range answer (not a scale point of its item)"
     excluded = list(why[keep])
     survey = pd.DataFrame({"respondent_id": ids.to_numpy()[keep]})
     for c in constructs:
