@@ -443,3 +443,15 @@ def test_classify_marks_out_of_range_respondents_when_the_card_drops_them(card_a
     table = pd.read_csv(out, keep_default_na=False)
     assert len(table) == len(df)                                   # nobody silently left out
     assert table.iloc[2]["segment"] == "unclassified" and "out-of-range" in table.iloc[2]["reason"]
+
+
+def test_duplicate_key_in_a_scenario_file_is_an_error(tmp_path):
+    from replication.evaluation.controls import load_scenario, shipped_scenarios
+    text = shipped_scenarios("golovacheva2022")[0].read_text(encoding="utf-8")
+    key = next(line.split(":")[0] for line in text.splitlines() if re.match(r"[a-z_]+:", line))
+    f = tmp_path / "scenario.yaml"
+    f.write_text(text + f"\n{key}: again\n", encoding="utf-8")
+    with pytest.raises(ReplicationError, match=rf"scenario.yaml, line \d+: malformed YAML: duplicate key '{key}' "
+                                               r"\(first given on line \d+\)"):
+        load_scenario(f)
+    assert load_scenario(shipped_scenarios("golovacheva2022")[0])          # the shipped ones load

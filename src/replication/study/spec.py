@@ -471,6 +471,9 @@ class _DuplicateKey(yaml.YAMLError):
     def __init__(self, key, first, again):
         super().__init__(f"duplicate key '{key}'")
         self.key, self.first, self.again = key, first, again
+        # As PyYAML's own errors carry them, for handlers that report any YAMLError.
+        self.problem_mark = again
+        self.problem = f"duplicate key '{key}' (first given on line {first.line + 1})"
 
 
 class UniqueKeyLoader(yaml.SafeLoader):
