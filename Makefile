@@ -23,7 +23,8 @@ UV_BIN     := $(UV_HOME)/bin/uv
 UV         ?= 1
 PIP        := $(PY) -m pip --disable-pip-version-check
 
-# The shipped studies (one YAML each). STUDY=<id or path/to/study.yaml> picks one.
+# The shipped studies (one YAML each). STUDY=<id or path/to/study.yaml> picks one (a path
+# may hold spaces: every recipe quotes it).
 SHIPPED := $(basename $(notdir $(wildcard src/replication/studies/*.yaml)))
 STUDY   ?=
 SRC     := $(shell find src/replication -name '*.py' -o -name '*.yaml') $(wildcard notebooks/*.ipynb)
@@ -80,24 +81,24 @@ $(SHIPPED_REPORTS) &: $(SRC) $(RAW) | $(STAMP)
 	$(RUN) run $(RUN_FLAGS) $(addprefix --study ,$(SHIPPED))
 else
 report: | $(STAMP)
-	$(RUN) run $(RUN_FLAGS) --study $(STUDY)
+	$(RUN) run $(RUN_FLAGS) --study "$(STUDY)"
 endif
 
 run: | $(STAMP) ## rerun the whole pipeline now, whether or not anything changed
-	$(RUN) run $(RUN_FLAGS) $(if $(STUDY),--study $(STUDY),$(addprefix --study ,$(SHIPPED)))
+	$(RUN) run $(RUN_FLAGS) $(if $(STUDY),--study "$(STUDY)",$(addprefix --study ,$(SHIPPED)))
 
 # Optional overrides: make data STUDY=golovacheva2022 SEED=7 N=1000 SEPARATION=4
 GEN_ARGS = $(if $(SEED),--seed $(SEED)) $(if $(N),--n $(N)) $(if $(SEPARATION),--separation $(SEPARATION))
 
 data: | $(STAMP) ## regenerate a study's raw survey, overwriting data/raw/<study>/ (STUDY= required; SEED=, N=, SEPARATION= optional)
 	@test -n "$(STUDY)" || { echo "make data needs STUDY=<id> (one of: $(SHIPPED))"; exit 2; }
-	$(RUN) generate --study $(STUDY) --force $(GEN_ARGS)
+	$(RUN) generate --study "$(STUDY)" --force $(GEN_ARGS)
 
 check: | $(STAMP) ## the scorecard of every claim of every study (or STUDY=); fails if any claim fails
-	@status=0; for s in $(or $(STUDY),$(SHIPPED)); do $(RUN) check --study $$s || status=1; done; exit $$status
+	@status=0; for s in $(if $(STUDY),"$(STUDY)",$(SHIPPED)); do $(RUN) check --study "$$s" || status=1; done; exit $$status
 
 verify: | $(STAMP) ## regenerate into a temporary folder; compare checksums with reports/<study>/manifest.json
-	$(RUN) verify $(if $(STUDY),--study $(STUDY),$(addprefix --study ,$(SHIPPED)))
+	$(RUN) verify $(if $(STUDY),--study "$(STUDY)",$(addprefix --study ,$(SHIPPED)))
 
 # --- tests ------------------------------------------------------------------------------
 test: | $(STAMP) ## verify the committed outputs, then run the test suite

@@ -356,7 +356,16 @@ def _(c):
     df = c.survey.copy()
     df["pc2"] = 9
     c.csv(df)
-    return c.read({"file": "survey.csv"}), ["0 respondent(s)", "out-of-range answer", "fewer than the 5 segments"]
+    return c.read({"file": "survey.csv", "out_of_range": "drop"}), ["0 respondent(s)", "out-of-range answer",
+                                                                   "fewer than the 5 segments"]
+
+
+@case("undeclared-missing-code")
+def _(c):
+    df = c.survey.copy()
+    df["pc2"] = 9
+    c.csv(df)
+    return c.read({"file": "survey.csv"}), ["survey.csv, row 1 (line 2), column 'pc2'", "9 (", "missing_codes: [9]"]
 
 
 @case("constant-item")

@@ -289,7 +289,8 @@ def test_csv_with_mapping_carry_missing_codes_and_scale_min(spec, sample, tmp_pa
     f.loc[5, "ih2"] = 7                                    # out of range on 0..6
     f.to_csv(tmp_path / "s.csv", index=False)
     block = {"file": "s.csv", "id": "resp", "items": {"cp1": "Q1_1"}, "carry": ["weight"],
-             "missing": {"min_items": 3}, "missing_codes": ["NA"], "scale_min": 0}
+             "missing": {"min_items": 3}, "missing_codes": ["NA"], "scale_min": 0,
+             "out_of_range": "drop"}                       # an answer off the scale: dropped, not an error
     user = read_user_survey(block, spec, tmp_path)
     assert user.n_read == 120 and user.n == 119
     assert user.survey["respondent_id"].iloc[0] == "R0000"
@@ -347,7 +348,7 @@ def test_user_survey_analyses_like_the_validated_loader(spec, sample, tmp_path, 
 
 def test_data_fields_are_described():
     assert set(DATA_FIELDS) == {"file", "format", "id", "items", "reverse", "carry", "missing", "missing_codes",
-                                "scale_min", "encoding", "delimiter"}
+                                "out_of_range", "scale_min", "encoding", "delimiter"}
     assert all(len(v) > 20 for v in DATA_FIELDS.values())
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from .errors import ReplicationError
 from .layout import Layout
 from .outputs import STEPS, markdown_table
-from .study.spec import load_study, shipped_studies
+from .study.spec import load_study, shipped_studies, study_path
 
 #: Commands beyond the pipeline's steps: name, one-line help, description.
 META = [
@@ -130,8 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
     c = cmd["classify"]
     c.add_argument("card", type=Path, help="a model card (data/processed/<study>/model_card.json)")
     c.add_argument("file", type=Path, help="new respondents (.csv or .sav)")
-    c.add_argument("--output", type=Path, default=None, help="the CSV to write (default: <file>_segments.csv)")
-    c.add_argument("--sav", type=Path, default=None, help="also write an SPSS .sav with value labels")
+    c.add_argument("--output", type=Path, default=None,
+                   help="the CSV to write (default: <file>_segments.csv, unless only --sav is given)")
+    c.add_argument("--sav", type=Path, default=None, help="write an SPSS .sav with value labels (alone, "
+                                                          "or beside the CSV of --output)")
     c.add_argument("--id", default=None, help="the respondent id column (default: ids 1..N)")
     c.add_argument("--study", default=None, help="refuse a model card of another study")
     c.add_argument("--encoding", default=None, help="the CSV's text encoding (default: UTF-8)")
@@ -173,12 +175,30 @@ def _check_notebook_support() -> None:
             "(pip install 'segmentation-replication[notebooks]')")
 
 
+def _refuse_shipped_id(spec) -> None:
+    """A study of one's own with the id of a shipped study would write over the shipped
+    study's outputs (its reference data, tables and page, committed in the repository):
+    refused, before anything is written, unless the specification is the shipped file."""
+    if spec.id not in shipped_studies():
+        return
+    shipped = study_path(spec.id)
+    mine = spec.path
+    if mine is not None and _same_file(mine, shipped):
+        return
+    raise ReplicationError(
+        f"{mine}: study.id '{spec.id}' is the id of a shipped study ({shipped}); running it would replace "
+        f"that study's outputs (data/processed/{spec.id}, reports/{spec.id}): give your study another id "
+        "(study: id: in the YAML)")
+
+
 def _run(args) -> int:
     from tqdm import tqdm
 
     if not args.no_notebooks:
         _check_notebook_support()
     specs = [load_study(s) for s in (args.study or shipped_studies())]   # all parsed before any work
+    for spec in specs:
+        _refuse_shipped_id(spec)
     # Progress on a terminal only (disable=None): one tick per finished study.
     progress = tqdm(total=len(specs), desc="replication run", unit="study", disable=None, file=sys.stderr)
 
@@ -273,19 +293,39 @@ def _demo(args) -> int:
     return 0
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one file (the same path, a link, or another spelling of it)."""
+    try:
+        if Path(a).exists() and Path(b).exists():
+            return Path(a).samefile(b)
+        return Path(a).resolve() == Path(b).resolve()
+    except OSError:
+        return False
+
+
 def _classify(args) -> int:
     from .membership.model_card import classify, load_model_card, read_new_respondents, write_classification
     card = load_model_card(args.card, study_id=args.study)
-    out_csv = args.output or args.file.with_name(args.file.stem + "_segments.csv")
+    # Only what was asked: --sav alone writes the .sav alone; neither writes the default CSV.
+    out_csv = args.output if args.output is not None or args.sav is not None else \
+        args.file.with_name(args.file.stem + "_segments.csv")
+    for out, flag in ((out_csv, "--output"), (args.sav, "--sav")):
+        if out is not None and _same_file(out, args.file):
+            raise ReplicationError(f"{out}: {flag} names the input survey itself; it is never overwritten "
+                                   "(--force or not): give another file name")
+        if out is not None and _same_file(out, args.card):
+            raise ReplicationError(f"{out}: {flag} names the model card itself; give another file name")
     existing = [p for p in (out_csv, args.sav) if p is not None and p.exists()]
     if existing and not args.force:
         raise ReplicationError(f"{existing[0]}: already exists and is not overwritten; pass --force to replace it")
     user = read_new_respondents(card, args.file, id_column=args.id, encoding=args.encoding,
                                 delimiter=args.delimiter)
-    table = classify(card, user.survey, source=args.file)
+    from .membership.classify import mark_excluded
+    table = mark_excluded(classify(card, user.survey, source=args.file), user.excluded)
     written = write_classification(table, card, out_csv, args.sav)
     for r in user.dropped.itertuples():
-        _log(f"{args.file}: {r.n} respondent(s) {r.reason} (rows {r.rows})")
+        _log(f"{args.file}: {r.n} respondent(s) {r.reason} (rows {r.rows}); written as 'unclassified', "
+             "with the reason in column 'reason'")
     counts = table["segment"].value_counts()
     print(f"{len(table)} respondents classified with the model card of study '{card['study']['id']}': "
           + ", ".join(f"{s} {n}" for s, n in counts.items()))
@@ -300,6 +340,7 @@ def _verify(args) -> int:
     problems = []
     for s in args.study or shipped_studies():
         spec = load_study(s)
+        _refuse_shipped_id(spec)
         found = verify(spec, pipeline.layout_for(spec, args.root))
         problems += found
         print(f"verify {spec.id}: " + ("all regenerated files match the manifest" if not found
@@ -324,7 +365,25 @@ def run(argv=None) -> int:
         return _classify(args)
     if args.command == "demo":
         return _demo(args)
-    return _step(args, load_study(args.study))
+    spec = load_study(args.study)
+    if args.command != "validate":
+        _refuse_shipped_id(spec)
+    return _step(args, spec)
+
+
+def _os_error_message(exc: OSError) -> str:
+    """``<path>: permission denied: cannot write in the folder <folder> (read-only?)``, or the
+    system's words for another failure, naming the file."""
+    import errno
+    name = exc.filename
+    if name is None:
+        return f"{exc.strerror or exc}"
+    path = Path(name)
+    folder = path if path.is_dir() else path.parent
+    if isinstance(exc, PermissionError) or exc.errno == errno.EROFS:
+        return (f"{path}: permission denied: cannot write in the folder {folder} (read-only?); "
+                "choose another --root or output, or make the folder writable")
+    return f"{path}: {exc.strerror or exc}"
 
 
 def main(argv=None) -> None:
@@ -333,6 +392,9 @@ def main(argv=None) -> None:
     except ReplicationError as exc:
         print(f"error: {exc}", file=sys.stderr)
         code = exc.exit_code
+    except OSError as exc:   # a read-only folder, a full disk: one line, no traceback
+        print(f"error: {_os_error_message(exc)}", file=sys.stderr)
+        code = 2
     except KeyboardInterrupt:
         print("interrupted; files already written are complete (writes are atomic)", file=sys.stderr)
         code = 130

@@ -117,7 +117,8 @@ def shipped_scenarios(study_id: str) -> list[Path]:
 def load_scenario(path: str | Path) -> Scenario:
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        from ..study.spec import UniqueKeyLoader
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
     except FileNotFoundError:
         raise ReplicationError(f"{path}: scenario file not found") from None
     except yaml.YAMLError as exc:

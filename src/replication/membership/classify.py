@@ -201,3 +201,27 @@ def read_new_respondents(card, path, *, id_column: str | None = None, encoding: 
              "id_column=..., or --id at the command line)")
     return read_survey_table(raw, parsed, with_preds, where_spec=where,
                              min_respondents=1, for_analysis=False, drop_unanswerable=False)
+
+
+def mark_excluded(table: pd.DataFrame, excluded) -> pd.DataFrame:
+    """:func:`classify`'s table with a ``reason`` column: the respondents the analysis would
+    not use (``excluded``, one reason per row, "" for none; e.g. too few answers to a
+    predictor construct) get no segment (``unclassified``), no cluster, distance or
+    probability, and the reason; every other row an empty reason."""
+    out = table.copy()
+    why = np.asarray(list(excluded) if len(excluded) else [""] * len(out), dtype=object)
+    if len(why) != len(out):
+        raise ValueError("mark_excluded: one reason per row of the table")
+    unscored = (out["segment"] == UNCLASSIFIED).to_numpy()
+    why = np.where(unscored & (why == ""), "too few answers to classify", why)
+    mask = why != ""
+    out.loc[mask, "segment"] = UNCLASSIFIED
+    out.loc[mask, "segment_name"] = "(not classified: see reason)"
+    out.loc[mask, "cluster"] = 0
+    out.loc[mask, "distance"] = np.nan
+    out.loc[mask, "strategy"] = None
+    for c in out.columns:
+        if c.startswith("p_"):
+            out.loc[mask, c] = np.nan
+    out["reason"] = why
+    return out

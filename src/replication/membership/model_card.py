@@ -292,7 +292,8 @@ def write_classification(table: pd.DataFrame, card, path_csv=None, path_sav=None
     var_labels = {"respondent_id": "Respondent id", "segment_code": "Segment (the value labels name it)",
                   "segment": "Segment id", "segment_name": "Segment name", "cluster": "Nearest centroid (0: none)",
                   "distance": "Distance to the segment centroid (standardized units)",
-                  "strategy": "Strategy for the segment"}
+                  "strategy": "Strategy for the segment",
+                  "reason": "Why the respondent is not classified (empty: classified)"}
     for c in out.columns:
         if c.startswith("p_"):
             var_labels[c] = f"Membership-model probability of segment {c[2:]} given the predictors"

@@ -65,6 +65,9 @@ class UserSurvey:
     n_read: int
     notes: list = field(default_factory=list)
     missing: MissingPolicy = MissingPolicy()
+    #: Per row of ``survey``: why the analysis would not use the respondent ("" when it
+    #: would). Only rows kept by ``drop_unanswerable=False`` (new respondents to classify) have one.
+    excluded: list = field(default_factory=list)
 
     @property
     def n(self) -> int:
@@ -96,6 +99,7 @@ def _numeric_column(raw: RawTable, col: str, missing_codes: tuple, what: str) ->
         codes = [float(c) for c in missing_codes if is_number(c)]
         if codes:
             missing |= np.isin(x, codes)
+        _refuse_non_finite(raw, col, x, missing, what)
         x[missing] = np.nan
         return x, missing
     s = pd.Series([("" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v).strip())
@@ -122,8 +126,20 @@ def _numeric_column(raw: RawTable, col: str, missing_codes: tuple, what: str) ->
     missing = empty | coded
     if num_codes:
         missing |= np.isin(num, num_codes)
+    _refuse_non_finite(raw, col, num, missing, what, s)
     num[missing] = np.nan
     return num, missing
+
+
+def _refuse_non_finite(raw: RawTable, col: str, x: np.ndarray, missing: np.ndarray, what: str, text=None) -> None:
+    """An infinite answer ('inf', '-Infinity', 1e999) is an error naming its row and column."""
+    bad = np.isinf(x) & ~missing
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        shown = str(text.iloc[row])[:60] if text is not None else f"{x[row]}"
+        raise ReplicationError(f"{raw.where(row, col)}: '{shown}' is not a finite number, but {what} must be an "
+                               f"answer on its scale ({int(bad.sum())} such cell(s) in this column); if it means "
+                               f"'no answer', add it to the data block: missing_codes: [\"{shown}\"]")
 
 
 def _id_column(raw: RawTable, col: str) -> pd.Series:
@@ -141,7 +157,8 @@ def _id_column(raw: RawTable, col: str) -> pd.Series:
                                "empty id(s) in this column)")
     if raw.kinds.get(col) == "number":
         ids = pd.Series(x.astype(np.int64)) if np.all(x == np.round(x)) and np.abs(x).max() < 2**53 else pd.Series(x)
-    elif all(_INT_TEXT.fullmatch(v) and len(v) < 16 for v in s):
+    elif all(_INT_TEXT.fullmatch(v) and len(v) < 16 and str(int(v)) == v for v in s):
+        # Whole numbers written as such are numbers; "0001" or "+7" stay text, as the file has them.
         ids = pd.Series(s.astype(np.int64).to_numpy())
     else:
         ids = pd.Series(s.to_numpy(), dtype=object)
@@ -197,13 +214,15 @@ def _recode_labels(labels: dict, scale_min: int, k: int, reverse: bool) -> dict:
 
 def read_survey_table(raw: RawTable, block: DataSource, constructs: list[ConstructInfo], *,
                       where_spec="the study specification", extra_carry=(), min_respondents: int = 1,
-                      for_analysis: bool = True, drop_unanswerable: bool = True) -> UserSurvey:
+                      for_analysis: bool = True, drop_unanswerable: bool = True,
+                      min_reason=None) -> UserSurvey:
     """The survey of a :class:`RawTable` through a data block (see :func:`.sources.read_user_survey`).
 
     ``for_analysis`` adds the checks a new batch of respondents to classify does not need
     (a construct more than half missing, a constant item). With ``drop_unanswerable``
     False, respondents with missing answers beyond the policy are kept (their items NaN)
-    and counted in ``dropped`` (reason starting ``kept``).
+    and counted in ``dropped`` (reason starting ``kept``). ``min_reason(n_kept)``, when
+    given, says why fewer than ``min_respondents`` are too few.
     """
     problems = item_problems(block, constructs)
     if problems:
@@ -257,6 +276,9 @@ def read_survey_table(raw: RawTable, block: DataSource, constructs: list[Constru
                     "or as a user-missing value in SPSS); otherwise check scale_points and scale_min")
             x = x - block.scale_min + 1
             valid = np.isnan(x) | ((x == np.round(x)) & (x >= 1) & (x <= c.scale_points))
+            if (~valid).any() and block.out_of_range == "error":
+                raise _out_of_range_error(raw, col, what, x[~valid] + block.scale_min - 1, np.flatnonzero(~valid),
+                                          lo, hi, c.scale_points, block.scale_min)
             if (~valid).any():
                 bad_columns[col] = int((~valid).sum())
                 out_of_range |= ~valid
@@ -296,7 +318,8 @@ def read_survey_table(raw: RawTable, block: DataSource, constructs: list[Constru
     dropped_rows = []
     if out_of_range.any():
         cols = ", ".join(f"{c} ({k})" for c, k in bad_columns.items())
-        dropped_rows.append({"reason": "out-of-range answer (not a scale point of its item)",
+        dropped_rows.append({"reason": ("" if drop_unanswerable else "kept, without a segment: ")
+                             + "out-of-range answer (not a scale point of its item)",
                              "n": int(out_of_range.sum()), "rows": _rows(out_of_range), "columns": cols})
     if unanswerable.any():
         reason = f"missing answers beyond the policy ({block.missing.describe()})"
@@ -306,15 +329,22 @@ def read_survey_table(raw: RawTable, block: DataSource, constructs: list[Constru
                          if (np.isnan(items[it]) & unanswerable).any())
         dropped_rows.append({"reason": reason, "n": int(unanswerable.sum()), "rows": _rows(unanswerable),
                              "columns": cols})
-    keep = ~out_of_range & (~unanswerable if drop_unanswerable else True)
+    # New respondents to classify (drop_unanswerable False) are all kept: the ones the
+    # analysis would drop carry the reason in ``excluded`` instead of a segment.
+    keep = ~out_of_range & ~unanswerable if drop_unanswerable else np.ones(n, bool)
     dropped = pd.DataFrame(dropped_rows, columns=["reason", "n", "rows", "columns"])
     n_kept = int(keep.sum())
     if n_kept < min_respondents:
         why = "; ".join(f"{r['n']} dropped: {r['reason']}" for r in dropped_rows) or "no respondent dropped"
-        need = (f"fewer than the {min_respondents} segments the study asks for" if for_analysis
-                else "nothing to classify")
+        need = ((min_reason(n_kept) if min_reason else f"fewer than the {min_respondents} segments the study asks for")
+                if for_analysis else "nothing to classify")
         raise ReplicationError(f"{path}: {n_kept} respondent(s) left ({n} read; {why}): {need}")
 
+    why = np.full(n, "", dtype=object)
+    if unanswerable.any():
+        why[unanswerable] = f"missing answers beyond the policy ({block.missing.describe()})"
+    why[out_of_range] = "out-of-range answer (not a scale point of its item)"
+    excluded = list(why[keep])
     survey = pd.DataFrame({"respondent_id": ids.to_numpy()[keep]})
     for c in constructs:
         for it in c.items:
@@ -356,7 +386,22 @@ def read_survey_table(raw: RawTable, block: DataSource, constructs: list[Constru
             else:
                 labels["values"][out_col] = dict(raw.value_labels[file_col])
     return UserSurvey(survey=survey, dropped=dropped, labels=labels, source=path, n_read=n, notes=notes,
-                      missing=block.missing)
+                      missing=block.missing, excluded=excluded)
+
+
+def _out_of_range_error(raw: RawTable, col: str, what: str, values, rows, lo, hi, k, scale_min) -> ReplicationError:
+    """Answers that are no scale point: the column, the values (with counts), the first
+    row, and the two ways out (declare them missing, or allow dropping)."""
+    vals, counts = np.unique(values, return_counts=True)
+    shown = ", ".join(f"{_fmt(v)} ({n}x)" for v, n in zip(vals[:8], counts[:8])) + (", ..." if len(vals) > 8 else "")
+    codes = ", ".join(_fmt(v) for v in vals[:8] if v == round(v))
+    declare = (f"if {'they mean' if len(vals) > 1 else 'it means'} 'no answer', declare "
+               f"{'them' if len(vals) > 1 else 'it'} missing in the data block (`missing_codes: [{codes}]`)"
+               if codes else "check the file")
+    return ReplicationError(
+        f"{raw.where(int(rows[0]), col)}: {len(values)} answer(s) outside the scale {lo}-{hi} of {what} "
+        f"(scale_points {k}{', scale_min ' + str(scale_min) if scale_min != 1 else ''}): {shown}; {declare}; "
+        "or check scale_points and scale_min; `out_of_range: drop` in the data block drops these respondents instead")
 
 
 def _declared_missing(raw: RawTable, col: str, v: float, codes) -> bool:

@@ -10,6 +10,7 @@ constructs.
       carry: [weight, age]         # columns kept beside the items; every other column is ignored
       missing: {min_items: 3}      # or "listwise" (the default)
       missing_codes: [99]          # answers that mean "no answer", beside empty cells
+      out_of_range: error          # or drop: respondents with an answer off the scale
       scale_min: 1                 # the lowest answer code (answers run scale_min..scale_min+points-1)
       encoding: utf-8              # CSV only (a UTF-8 byte-order mark is handled)
       delimiter: ","               # CSV only
@@ -51,6 +52,9 @@ DATA_FIELDS: dict[str, str] = {
                "construct; the scale score is the mean of the answered items).",
     "missing_codes": "optional list of answer codes that mean 'no answer' (e.g. [99, -9] or ['NA']). Empty "
                      "cells, SPSS system-missing values and SPSS user-missing values are always missing.",
+    "out_of_range": "optional: 'error' (the default: an answer that is not a scale point of its item, e.g. an "
+                    "undeclared 98/99 code, stops the read, naming the column and the values) or 'drop' (such "
+                    "respondents are dropped and counted, with the reason).",
     "scale_min": "optional whole number, default 1: the lowest answer code of every item. A construct with "
                  "scale_points k then runs scale_min..scale_min+k-1; answers are recoded to 1..k.",
     "encoding": "optional text encoding of a CSV file (default utf-8; a UTF-8 byte-order mark is handled). "
@@ -94,6 +98,7 @@ class DataSource(BaseModel):
     carry: list[str] = []
     missing: MissingPolicy = MissingPolicy()
     missing_codes: list[int | float | str] = []
+    out_of_range: Literal["error", "drop"] = "error"
     scale_min: int = 1
     encoding: str | None = None
     delimiter: str | None = None

@@ -326,6 +326,7 @@ def init_template(data_path, *, yaml_dir=None, encoding: str | None = None, deli
     if missing_codes:
         out.append(f"  missing_codes: [{', '.join(str(c) for c in missing_codes)}]   # check: codes that "
                    "stand apart from the answers and look like 'no answer'")
+    out.append("  # out_of_range: drop             # default: an answer off the scale (e.g. an undeclared 99) stops the run")
     if scale_min != 1:
         out.append(f"  scale_min: {scale_min}                     # check: the lowest answer code of the items")
     rev = [c for k in constructs for c in k["reversed"]]

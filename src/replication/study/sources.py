@@ -70,5 +70,19 @@ def read_user_survey(data_block, spec, base_dir=None) -> UserSurvey:
         base_dir = Path(spec.path).parent if getattr(spec, "path", None) else Path(".")
     raw = read_table_for(block, base_dir)
     extra = [p.id for p in getattr(spec, "profiling", [])] + [d.id for d in getattr(spec, "demographics", [])]
+    # The k criteria compare every candidate k up to k_max: a k-cluster solution needs more
+    # than k respondents (the Calinski-Harabasz index is undefined with k = N; the TwoStep
+    # cross-check needs k_max + 1 leaves of its tree), so N >= k_max + 2.
+    k = int(spec.n_segments.value)
+    seg = getattr(spec, "segmentation", None)
+    k_max = int(getattr(seg, "k_max", k) or k)
+    need = max(k, k_max + 2)
+    where_k = f"segmentation.k_max in {where_spec}" if from_spec else "segmentation.k_max"
+
+    def reason(n_kept: int) -> str:
+        head = f"fewer than the {k} segments the study asks for; and " if n_kept < k else ""
+        return (f"{head}too few for the candidate numbers of segments up to k_max = {k_max} ({where_k}), "
+                f"which need at least {k_max + 2} respondents; lower k_max (to no less than "
+                f"{max(k, int(getattr(seg, 'k_min', 2)) + 2)}) or add respondents")
     return read_survey_table(raw, block, constructs_of(spec), where_spec=where_spec, extra_carry=extra,
-                             min_respondents=int(spec.n_segments.value))
+                             min_respondents=need, min_reason=reason)

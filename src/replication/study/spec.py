@@ -467,11 +467,45 @@ def _pydantic_problems(exc: ValidationError) -> list[Problem]:
     return problems
 
 
+class _DuplicateKey(yaml.YAMLError):
+    def __init__(self, key, first, again):
+        super().__init__(f"duplicate key '{key}'")
+        self.key, self.first, self.again = key, first, again
+        # As PyYAML's own errors carry them, for handlers that report any YAMLError.
+        self.problem_mark = again
+        self.problem = f"duplicate key '{key}' (first given on line {first.line + 1})"
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's SafeLoader, refusing a mapping that gives a key twice (PyYAML keeps the
+    last silently, so a typo'd copy of a block would replace the first)."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    hash(key)
+                except TypeError:
+                    continue
+                if key in seen:
+                    raise _DuplicateKey(key, seen[key], key_node.start_mark)
+                seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep=deep)
+
+
 def parse_study(text: str, path: str | Path = "<study>") -> StudySpec:
     """Parse and validate a specification from YAML text; raise :class:`ReplicationError`."""
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
+    except _DuplicateKey as exc:
+        raise ReplicationError(f"{path}, line {exc.again.line + 1}: duplicate key '{exc.key}' (first given on "
+                               f"line {exc.first.line + 1}); YAML would keep only the last, so remove or "
+                               "rename one") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark else str(path)

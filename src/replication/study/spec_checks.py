@@ -35,6 +35,13 @@ def cross_checks(spec) -> list[Problem]:
     dupes([c.id for c in spec.constructs], "constructs")
     dupes([p.id for p in spec.profiling], "profiling")
     dupes([d.id for d in spec.demographics], "demographics")
+    # One name space for what the tables and the outputs name by id: a construct and a
+    # segment of the same id would share columns (and claims could not tell them apart).
+    seg_index = {s.id: i for i, s in enumerate(spec.segments)}
+    for ci, c in enumerate(spec.constructs):
+        if c.id in seg_index:
+            problems.append(Problem(("constructs", ci, "id"), f"construct '{c.id}' has the id of segment "
+                                    f"'{c.id}' (segments[{seg_index[c.id]}]); give one of them another id"))
     items = [(ci, it) for ci, c in enumerate(spec.constructs) for it in c.items.value]
     seen_items: set[str] = set()
     for ci, it in items:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-import textwrap
 from pathlib import Path
 
 import pandas as pd
@@ -29,6 +28,35 @@ def _clip_bytes(text: str, limit: int) -> str:
     if len(b) <= limit:
         return str(text)
     return b[:limit].decode("utf-8", errors="ignore")
+
+
+#: A line of a document (note) in a .sav file holds 80 bytes.
+SPSS_NOTE_LINE_BYTES = 80
+
+
+def wrap_bytes(text: str, limit: int = SPSS_NOTE_LINE_BYTES) -> list[str]:
+    """``text`` wrapped at spaces into lines of at most ``limit`` bytes of UTF-8 (SPSS counts
+    bytes, so a line of Cyrillic or emoji holds fewer characters); a word longer than a
+    line is cut between characters, never inside one."""
+    lines: list[str] = []
+    line = ""
+    for word in str(text).split():
+        while len(word.encode("utf-8")) > limit:
+            head = _clip_bytes(word, limit)
+            if line:
+                lines.append(line)
+                line = ""
+            lines.append(head)
+            word = word[len(head):]
+        candidate = f"{line} {word}" if line else word
+        if len(candidate.encode("utf-8")) <= limit:
+            line = candidate
+        else:
+            lines.append(line)
+            line = word
+    if line:
+        lines.append(line)
+    return lines
 
 
 def spss_name(name: str, used: set) -> str:
@@ -147,6 +175,42 @@ def _write_sav(frame, tmp: Path, target: Path, variable_labels: dict, value_labe
     try:
         pyreadstat.write_sav(df, str(tmp), file_label=_clip_bytes(file_label or "", SPSS_FILE_LABEL_BYTES),
                              column_labels=col_labels or None, variable_value_labels=vvl or None,
-                             note=textwrap.wrap(note, 80) if note else None)
+                             note=wrap_bytes(note) if note else None)
     except (pyreadstat.ReadstatError, pyreadstat.PyreadstatError) as exc:
         raise ReplicationError(f"{target}: cannot write the SPSS file ({exc})") from None
+    fix_sav_timestamp(tmp)
+
+
+#: Where the header of a .sav file holds its creation date ("dd mmm yy") and time
+#: ("hh:mm:ss"): after the 4-byte magic, the 60-byte product name, five 4-byte integers
+#: and the 8-byte compression bias.
+SAV_DATE_OFFSET, SAV_TIME_OFFSET = 92, 101
+
+
+def sav_timestamp() -> tuple[bytes, bytes]:
+    """The creation date and time written into every .sav header: ``SOURCE_DATE_EPOCH``
+    (the reproducible-builds convention) when set, else 01 Jan 70 00:00:00."""
+    import time
+    try:
+        epoch = int(os.environ.get("SOURCE_DATE_EPOCH", "0"))
+    except ValueError:
+        epoch = 0
+    t = time.gmtime(max(epoch, 0))
+    months = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
+    return (f"{t.tm_mday:02d} {months[t.tm_mon - 1]} {t.tm_year % 100:02d}".encode("ascii"),
+            f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}".encode("ascii"))
+
+
+def fix_sav_timestamp(path) -> None:
+    """Overwrite the write time in a .sav header (ReadStat writes the clock's) with
+    :func:`sav_timestamp`, so that the same table gives the same bytes: ``verify`` compares
+    checksums, and a .sav output would otherwise always differ."""
+    date, clock = sav_timestamp()
+    with open(path, "r+b") as fh:
+        head = fh.read(SAV_TIME_OFFSET + 8)
+        if head[:4] not in (b"$FL2", b"$FL3") or len(head) < SAV_TIME_OFFSET + 8:
+            return
+        fh.seek(SAV_DATE_OFFSET)
+        fh.write(date)
+        fh.seek(SAV_TIME_OFFSET)
+        fh.write(clock)
