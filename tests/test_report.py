@@ -39,7 +39,8 @@ from replication.evaluation.recovery import clustering_recovery, logit_recovery,
 from replication.layout import Layout
 from replication.membership.logit import multinomial_logit
 from replication.outputs import OUTPUTS, markdown_table, outputs_for
-from replication.report.manifest import compared_files, verify
+from replication.report.manifest import compared_files
+from replication.verify import verify
 from replication.segmentation.profiles import segment_analysis
 from replication.study.measurement import reliability, scale_scores
 from replication.study.spec import load_study, provenance_table

@@ -187,12 +187,8 @@ def _run(args) -> int:
                        file=sys.stdout)
 
     try:
-        if args.no_notebooks:
-            from . import pipeline
-            pipeline.run_studies(specs, args.root, notebooks=False, log=_log, on_study_done=done)
-        else:   # the studies run in the notebooks' kernels; this process never imports the stack
-            from .kernels import run_in_kernels
-            run_in_kernels(specs, args.root, log=_log, on_study_done=done)
+        from . import pipeline   # light: the kernels start before the scientific stack is imported
+        pipeline.run_studies(specs, args.root, notebooks=not args.no_notebooks, log=_log, on_study_done=done)
     finally:
         progress.close()
     print(f"open {Path(args.root) / 'reports' / 'index.html'}")
@@ -234,9 +230,8 @@ def _step(args, spec) -> int:
     else:
         run = pipeline.analyse_study(spec, layout)
         if args.command == "report":
-            from .report.manifest import write_manifest
-            from .report.page import write_study_page
-            written = [write_study_page(run), write_manifest(run)]
+            pipeline.write_study_pages(run)
+            written = [layout.page, layout.manifest]
         elif args.command == "recovery" and run.recovery is None:
             raise ReplicationError(f"study '{spec.id}' has no generating truth (not synthetic): "
                                    "there is nothing to recover")
@@ -295,7 +290,7 @@ def _classify(args) -> int:
 
 def _verify(args) -> int:
     from . import pipeline
-    from .report.manifest import verify
+    from .verify import verify
     problems = []
     for s in args.study or shipped_studies():
         spec = load_study(s)
