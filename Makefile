@@ -1,7 +1,7 @@
 # The front door. `make` lists the targets; `make report` and `make test` do everything,
 # creating the virtual environment the first time.
 #
-# Every step of the pipeline runs in ONE process (`replication run`): the studies, their
+# Every step of the pipeline runs in ONE command (`replication run`): the studies, their
 # steps, outputs and notebooks are listed once, in src/replication/outputs.py, not here.
 # Make only decides whether anything changed since the last run.
 

@@ -62,9 +62,9 @@ def four_root(tmp_path_factory):
 
 # --- in-memory analysis -------------------------------------------------------------------
 
-def test_analyse_equals_the_steps_done_by_hand(spec, sample):
+def test_analyse_equals_the_steps_done_by_hand(spec, sample, analysed):
     """The one call gives exactly what scoring, segmenting and the logit give by hand."""
-    result = analyse(spec, sample.survey)
+    result = analysed
     scores = scale_scores(sample.survey, spec)
     seg = segment_analysis(spec, scores, sample.survey)
     data = scores.merge(seg.assignments, on="respondent_id")
@@ -88,8 +88,8 @@ def test_analyse_never_sees_the_truth(spec, sample):
     pd.testing.assert_frame_equal(a.scorecard, b.scorecard)
 
 
-def test_summary_reads_like_a_result(spec, sample):
-    result = analyse(spec, sample.survey)
+def test_summary_reads_like_a_result(spec, sample, analysed):
+    result = analysed
     text = result.summary()
     assert f"Respondents analysed: {len(sample.survey)}" in text
     assert f"Scorecard: {len(result.scorecard)} claims: {int(result.scorecard['passed'].sum())} PASS" in text
@@ -396,13 +396,14 @@ def test_a_failing_cell_is_one_clear_error_and_writes_nothing(kernel_root, tmp_p
     study and the error; no file of any study is written."""
     root = Path(shutil.copytree(kernel_root[0], tmp_path / "copy"))
     shutil.copytree(REPO / "notebooks", root / "notebooks")
-    path = root / "notebooks" / "03_segment_profiles.ipynb"
+    path = root / "notebooks" / "01_synthetic_sample.ipynb"
     path.write_text(path.read_text().replace("nb = setup(study, root)", "nb = setup(study, root); 1 / 0", 1))
     before = tree_digest(root)
-    code = run_cli("run", "--study", str(FOUR), "--study", str(SIX), "--root", str(root))
+    code = run_cli("run", "--study", str(SIX), "--root", str(root))
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err, err
-    assert "03_segment_profiles.ipynb: a cell failed" in err and "ZeroDivisionError" in err
+    assert "01_synthetic_sample.ipynb: a cell failed while executing it for study 'gardeners'" in err
+    assert "ZeroDivisionError" in err
     assert tree_digest(root) == before
 
 

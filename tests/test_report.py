@@ -184,11 +184,6 @@ def _by_hand(spec, sample):
     return {"scores": scores, "segmentation": seg, "data": data, "logit": m, "tables": tables}
 
 
-@pytest.fixture(scope="module")
-def analysed(spec, sample):
-    return analyse(spec, sample.survey)
-
-
 def test_analyse_equals_the_steps_done_by_hand(spec, sample, analysed, by_hand):
     result = analysed
     assert set(result.tables) == set(by_hand["tables"])

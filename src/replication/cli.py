@@ -1,8 +1,9 @@
 """Command line: ``replication <command>`` (or ``python -m replication <command>``).
 
-``replication run`` does the whole pipeline for one or more studies in one process. The
-step commands (listed in :data:`replication.outputs.STEPS`) run the same in-memory
-analysis and write their own outputs. Problems with the input print one message and exit
+``replication run`` does the whole pipeline for one or more studies
+(:func:`replication.pipeline.run_studies`). The step commands (listed in
+:data:`replication.outputs.STEPS`) run the same in-memory analysis and write their own
+outputs. Problems with the input print one message and exit
 with code 2; there is no traceback for a user's mistake.
 """
 
@@ -19,7 +20,7 @@ from .study.spec import load_study, shipped_studies
 
 #: Commands beyond the pipeline's steps: name, one-line help, description.
 META = [
-    ("run", "the whole pipeline for one or more studies, in one process",
+    ("run", "the whole pipeline for one or more studies, in one command",
      "Generate the raw data if missing (never overwriting), analyse, write every output, execute "
      "the notebooks, and write each study page, its manifest and the landing page. Without "
      "--study, every shipped study."),
