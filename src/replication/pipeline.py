@@ -224,44 +224,42 @@ def run_studies(specs: list[StudySpec], root: str | Path = ".", notebooks: bool 
     import tempfile
     from concurrent.futures import ThreadPoolExecutor
 
+    from . import cache
     from .outputs import notebooks_for
+    from .report.notebooks import NotebookKernels, write_notebooks
     from .study.spec import check_distinct_ids
 
     check_distinct_ids(specs)
     with_notebooks = {s.id for s in specs if notebooks and notebooks_for(s)}
-    n_kernels = max(1, min(MAX_KERNELS, len(with_notebooks), os.cpu_count() or 1)) if with_notebooks else 0
+    n_kernels = min(MAX_KERNELS, len(with_notebooks), os.cpu_count() or 1) if with_notebooks else 0
     staging = tempfile.TemporaryDirectory(prefix="replication-run-")   # the analyses for the notebooks
-    kernels, pools, executions = [], [], {}
+    kernels = NotebookKernels(n_kernels, Path(root), cache=Path(staging.name))   # they start importing now
+    pool = ThreadPoolExecutor(max(1, n_kernels))
+    executions = {}   # study id -> {notebook name: future of its HTML}
     try:
-        if n_kernels:
-            from .report.notebooks import NotebookKernel, notebook_dir
-            folder = notebook_dir(Path(root)).resolve()
-            for _ in range(n_kernels):   # each starts importing the stack at once, in its own process
-                kernels.append(NotebookKernel(folder, cache=Path(staging.name)))
-                pools.append(ThreadPoolExecutor(1))
         runs = []
         for spec in specs:
             run = prepare_study(spec, root, log)
             log(f"{spec.id}: analysed")
             runs.append(run)
             if spec.id in with_notebooks:
-                from . import cache
-                from .report.notebooks import render_notebooks
                 cache.store(run.result, staging.name)
-                i = len(executions) % n_kernels
-                executions[spec.id] = pools[i].submit(_timed, run.timings, "notebooks", render_notebooks,
-                                                      spec, run.layout, kernels[i], log=log)
-            for job in executions.values():   # a failed notebook stops the run now
-                if job.done():
-                    job.result()
-        rendered = {study: job.result() for study, job in executions.items()}
+                # One job per notebook, each in whichever kernel is free.
+                executions[spec.id] = {nb.name: pool.submit(kernels.render, spec, run.layout, nb.name, log)
+                                       for nb in notebooks_for(spec)}
+            for jobs in executions.values():   # a failed notebook stops the run now
+                for job in jobs.values():
+                    if job.done():
+                        job.result()
+        rendered = {study: {name: job.result() for name, job in jobs.items()} for study, jobs in executions.items()}
+        kernels.close()   # done with them: their memory back before the writes
         # Every study analysed and its notebooks executed: now, and only now, write.
         for run in runs:
             write_study_outputs(run, log)
         for run in runs:
             if run.spec.id in rendered:
-                from .report.notebooks import write_notebooks
-                write_notebooks(run.layout, rendered[run.spec.id])
+                write_notebooks(run.layout, {name: html for name, (html, _) in rendered[run.spec.id].items()})
+                run.timings["notebooks"] = round(sum(t for _, t in rendered[run.spec.id].values()), 2)
             write_study_pages(run, landing=False)
             if on_study_done:
                 on_study_done(run.outcome())
@@ -270,11 +268,9 @@ def run_studies(specs: list[StudySpec], root: str | Path = ".", notebooks: bool 
         return runs
     finally:
         # Stop the kernels first: an interrupted or failed run ends at once (a notebook
-        # still executing fails with the kernel, and its error is not wanted any more).
-        for kernel in kernels:
-            kernel.close()
-        for pool in pools:
-            pool.shutdown(wait=True, cancel_futures=True)
+        # still executing fails with its kernel, and its error is not wanted any more).
+        kernels.close()
+        pool.shutdown(wait=True, cancel_futures=True)
         staging.cleanup()
 
 

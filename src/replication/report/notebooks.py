@@ -220,6 +220,8 @@ class NotebookKernel:
         import nbformat
         from nbclient import NotebookClient
 
+        if self.kc is None:   # closed (the run was interrupted): never start another kernel
+            raise ReplicationError("the Jupyter kernel was stopped before the notebook could execute")
         nb.cells.insert(0, nbformat.v4.new_code_cell(RESET))
         client = NotebookClient(nb, km=self.km, kernel_name="python3", timeout=600,
                                 resources={"metadata": {"path": str(cwd)}})
@@ -240,19 +242,63 @@ class NotebookKernel:
         return nb
 
     def close(self):
+        """Stop the kernel at once (a notebook still executing in it fails); again, nothing."""
         from jupyter_core.utils import run_sync
         if self.kc is not None:
             self.kc.stop_channels()
+            self.kc = None
         if self.km.has_kernel:
             run_sync(self.km.shutdown_kernel)(now=True)
         if self._own_cache is not None:
             self._own_cache.cleanup()
+            self._own_cache = None
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
         self.close()
+
+
+class NotebookKernels:
+    """``n`` kernels started at once (none for ``n = 0``), and :meth:`render`, which executes
+    a notebook in whichever of them is free: call it from at most ``n`` threads."""
+
+    def __init__(self, n: int, root: Path, cache: Path | None = None):
+        import queue
+        import threading
+
+        self.folder = notebook_dir(root).resolve()
+        self.kernels = []
+        try:
+            for _ in range(n):
+                self.kernels.append(NotebookKernel(self.folder, cache))
+        except BaseException:
+            self.close()
+            raise
+        self.free = queue.Queue()
+        for kernel in self.kernels:
+            self.free.put(kernel)
+        self.local = threading.local()   # an HTML exporter per thread
+
+    def render(self, spec: StudySpec, layout: Layout, name: str, log=print) -> tuple[str, float]:
+        """Execute notebook ``name`` for ``spec`` in a free kernel: its HTML and seconds."""
+        if not hasattr(self.local, "exporter"):
+            self.local.exporter = offline_exporter()
+        kernel = self.free.get()
+        try:
+            start = time.perf_counter()
+            log(f"{spec.id}: executing {name} ...")
+            body = render_notebook(spec, layout, name, kernel, self.local.exporter, self.folder)
+            seconds = time.perf_counter() - start
+            log(f"  {spec.id}: {name} done in {seconds:.1f} s")
+            return body, seconds
+        finally:
+            self.free.put(kernel)
+
+    def close(self):
+        for kernel in self.kernels:
+            kernel.close()
 
 
 #: What a kernel imports as soon as it starts (while the run analyses the studies).
