@@ -1,7 +1,7 @@
 # The front door. `make` lists the targets; `make report` and `make test` do everything,
 # creating the virtual environment the first time.
 #
-# Every step of the pipeline runs in ONE process (`replication run`): the studies, their
+# Every step of the pipeline runs in ONE command (`replication run`): the studies, their
 # steps, outputs and notebooks are listed once, in src/replication/outputs.py, not here.
 # Make only decides whether anything changed since the last run.
 
@@ -31,7 +31,7 @@ SRC     := $(shell find src/replication -name '*.py' -o -name '*.yaml') $(wildca
 RAW     := $(wildcard data/raw/*/*)
 SHIPPED_REPORTS := $(foreach s,$(SHIPPED),reports/$(s)/index.html)
 
-.PHONY: help env data report run check verify test clean clean-raw distclean lock
+.PHONY: help env data report run check verify lab test clean clean-raw distclean lock
 
 help: ## list the targets
 	@echo "Usage: make <target> [STUDY=<id or path/to/study.yaml>]"
@@ -99,6 +99,11 @@ check: | $(STAMP) ## the scorecard of every claim of every study (or STUDY=); fa
 
 verify: | $(STAMP) ## regenerate into a temporary folder; compare checksums with reports/<study>/manifest.json
 	$(RUN) verify $(if $(STUDY),--study "$(STUDY)",$(addprefix --study ,$(SHIPPED)))
+
+# A notebook's first cell (tagged `parameters`) names its study; REPLICATION_STUDY=<id or
+# path> overrides it for every notebook opened in this session.
+lab: | $(STAMP) ## open the notebooks in JupyterLab (the study: the parameters cell, or STUDY=)
+	$(if $(STUDY),REPLICATION_STUDY=$(if $(wildcard $(STUDY)),$(abspath $(STUDY)),$(STUDY))) $(BIN)/jupyter lab notebooks/
 
 # --- tests ------------------------------------------------------------------------------
 test: | $(STAMP) ## verify the committed outputs, then run the test suite

@@ -32,6 +32,14 @@ def sample(spec):
     return simulate_survey(spec)
 
 
+@pytest.fixture(scope="session")
+def analysed(spec, sample):
+    """The default study's complete analysis of the default sample (k criteria, bootstrap,
+    method comparison: seconds), computed once for every test file that only reads it."""
+    from replication import analyse
+    return analyse(spec, sample.survey)
+
+
 @pytest.fixture
 def raw_layout(spec, tmp_path):
     """The study's Layout below ``tmp_path`` whose ``data/raw/golovacheva2022/`` holds a

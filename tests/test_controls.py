@@ -155,8 +155,8 @@ def test_simultaneous_intervals_cover_every_share_at_their_level(golovacheva):
     assert np.mean(together) >= 0.85
 
 
-def test_stability_tables_and_claim(spec, sample):
-    result = analyse(spec, sample.survey)
+def test_stability_tables_and_claim(spec, analysed):
+    result = analysed
     stab = result.tables["stability"]
     assert set(stab["segment"]) == set(spec.segment_ids) and (stab["mean_jaccard"] >= 0.75).all()
     assert result.scorecard.set_index("claim").loc["stability", "passed"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
+import json
 import os
 import re
 import shutil
@@ -61,9 +62,9 @@ def four_root(tmp_path_factory):
 
 # --- in-memory analysis -------------------------------------------------------------------
 
-def test_analyse_equals_the_steps_done_by_hand(spec, sample):
+def test_analyse_equals_the_steps_done_by_hand(spec, sample, analysed):
     """The one call gives exactly what scoring, segmenting and the logit give by hand."""
-    result = analyse(spec, sample.survey)
+    result = analysed
     scores = scale_scores(sample.survey, spec)
     seg = segment_analysis(spec, scores, sample.survey)
     data = scores.merge(seg.assignments, on="respondent_id")
@@ -87,8 +88,8 @@ def test_analyse_never_sees_the_truth(spec, sample):
     pd.testing.assert_frame_equal(a.scorecard, b.scorecard)
 
 
-def test_summary_reads_like_a_result(spec, sample):
-    result = analyse(spec, sample.survey)
+def test_summary_reads_like_a_result(spec, sample, analysed):
+    result = analysed
     text = result.summary()
     assert f"Respondents analysed: {len(sample.survey)}" in text
     assert f"Scorecard: {len(result.scorecard)} claims: {int(result.scorecard['passed'].sum())} PASS" in text
@@ -277,35 +278,36 @@ def test_raw_data_is_never_regenerated_over_existing_files(four_root, tmp_path, 
     assert {k: v for k, v in tree_digest(raw).items()} == {k: v for k, v in before.items() if k != "survey.csv"}
 
 
-# --- `replication run` with notebooks: the studies run in the notebooks' kernels ----------
+# --- `replication run` with notebooks: analysis here, notebooks in kernels started first --
 
 @pytest.fixture(scope="module")
 def kernel_root(tmp_path_factory):
-    """Both fixture studies run as `replication run` runs them: in two Jupyter kernels,
-    notebooks included."""
-    from replication.kernels import run_in_kernels
+    """Both fixture studies run as `replication run` runs them: analysed in this process,
+    their notebooks executed in two Jupyter kernels."""
     root = tmp_path_factory.mktemp("kernels")
     specs = [load_study(FOUR), load_study(SIX)]
-    return root, specs, run_in_kernels(specs, root, log=lambda *a: None)
+    return root, specs, pipeline.run_studies(specs, root, notebooks=True, log=lambda *a: None)
 
 
-def test_studies_run_in_kernels_write_what_one_process_writes(kernel_root):
-    """Equivalence: every table, figure and data file written by the kernels has the bytes
-    that the in-process pipeline (verify, no notebooks) regenerates."""
+def test_a_run_with_notebooks_writes_what_a_run_without_writes(kernel_root):
+    """Equivalence: every table, figure and data file of the run with notebooks has the
+    bytes that the pipeline without notebooks (verify) regenerates; the notebooks show the
+    run's own figures."""
     from replication.layout import Layout
     from replication.outputs import notebooks_for
-    from replication.report.manifest import read_manifest, verify
-    root, specs, outcomes = kernel_root
+    from replication.report.manifest import read_manifest
+    from replication.verify import verify
+    root, specs, runs = kernel_root
     landing = (root / "reports" / "index.html").read_text(encoding="utf-8")
-    for spec, outcome in zip(specs, outcomes):
-        layout = Layout(root, spec.id)
+    for spec, run in zip(specs, runs):
+        layout, outcome = Layout(root, spec.id), run.outcome()
         assert verify(spec, layout) == []
         claims = read_manifest(layout.manifest)["claims"]
         assert (outcome.study, outcome.n) == (spec.id, spec.n.value)
         counts = {w: claims["reported"][w] + claims["ours"][w] for w in claims["reported"]}
         assert outcome.claims == sum(counts.values()) and outcome.passed == counts["PASS"]
         page = layout.page.read_text(encoding="utf-8")
-        # The notebooks show the saved figures themselves (drawn once, in the kernel).
+        # The notebooks show the saved figures themselves (drawn once, in this process).
         chapter2 = (layout.notebooks / "02_two_stage_clustering.html").read_text(encoding="utf-8")
         for name in ("dendrogram", "cluster_size_check"):
             assert base64.b64encode((layout.figures / f"{name}.png").read_bytes()).decode() in chapter2
@@ -316,32 +318,65 @@ def test_studies_run_in_kernels_write_what_one_process_writes(kernel_root):
             assert spec.study.title in body and "Traceback" not in body
             assert f'href="notebooks/{nb.name}.html"' in page
         assert f"{spec.id}/index.html" in landing
+        assert "notebooks" in json.loads(layout.run_log.read_text())["timings_seconds"]
 
 
-def test_notebooks_get_the_workers_analysis_as_a_copy(four_root, tmp_path, monkeypatch):
-    """What each kernel does for its notebooks, done here: after ``prepare``, a notebook's
-    ``setup()`` analyses nothing (``analyse`` would raise) and gets a copy of the worker's
-    result, so nothing a notebook does can change what the run writes next."""
-    from replication import notebook
+def test_notebooks_get_the_runs_analysis_through_its_key(four_root, tmp_path, monkeypatch):
+    """The run stores its analysis under a hash of the specification and the survey; a
+    notebook's ``setup()`` finds it there (``analyse`` would raise), unpickled, so nothing a
+    notebook does can change what the run writes. Another survey, or no cache folder (a
+    notebook opened on its own), and the notebook analyses the survey itself."""
+    from replication import cache, notebook
     root = Path(shutil.copytree(four_root, tmp_path / "copy"))
-    worker = pipeline.StudyWorker(root, log=lambda *a: None)
-    study = worker.prepare(str(FOUR))
+    mine = pipeline.prepare_study(load_study(FOUR), root, log=lambda *a: None).result
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    stored = cache.store(mine, folder)
+    assert stored.name == f"{mine.spec.id}-{cache.key(mine.spec, mine.survey)}.pickle"
+    monkeypatch.setenv(cache.CACHE_ENV, str(folder))
     monkeypatch.setattr(notebook, "analyse", lambda *a, **k: pytest.fail("the notebook analysed again"))
     ctx = notebook.setup(str(FOUR), root)
-    mine = worker.runs[study].result
-    assert ctx.result is not mine
+    assert ctx.result is not mine and ctx.result.spec is ctx.spec
     pd.testing.assert_frame_equal(ctx.result.tables["cluster_sizes"], mine.tables["cluster_sizes"])
+    assert ctx.result.figure_pngs() == mine.figure_pngs()
     ctx.result.tables["cluster_sizes"].loc[:, "n"] = -1
     assert (mine.tables["cluster_sizes"]["n"] > 0).all()
-    # Another survey (or study) gets no handed-over result: the notebook analyses it itself.
     monkeypatch.setattr(notebook, "analyse", lambda *a, **k: "analysed")
     monkeypatch.setattr(notebook, "load_survey", lambda layout: mine.survey.iloc[:-1])
     assert notebook.setup(str(FOUR), root).result == "analysed"
+    monkeypatch.setattr(notebook, "load_survey", lambda layout: mine.survey)
+    monkeypatch.delenv(cache.CACHE_ENV)
+    assert notebook.setup(str(FOUR), root).result == "analysed"
 
 
-def test_bad_input_in_one_kernel_study_changes_no_file_of_any_study(kernel_root, tmp_path, capsys):
-    """The barrier: the other study's kernel writes nothing either, and the user sees one
-    line naming the file, row and column."""
+def test_the_parameters_cell_names_the_study_and_the_environment_overrides_it(monkeypatch):
+    """Every notebook's first code cell is tagged ``parameters`` and names the default
+    study; the run replaces its values; REPLICATION_STUDY overrides them."""
+    import nbformat
+    from replication import notebook
+    from replication.report.notebooks import notebook_dir, set_parameters
+    for path in sorted(notebook_dir(REPO).glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        first = next(c for c in nb.cells if c.cell_type == "code")
+        assert first.metadata.get("tags") == ["parameters"], path
+        assert 'study = "golovacheva2022"' in first.source and all(not c.get("outputs") for c in nb.cells
+                                                                  if c.cell_type == "code"), path
+        set_parameters(nb, path, study=str(FOUR), root="/x")
+        assert next(c for c in nb.cells if c.cell_type == "code").source == f"study = {str(FOUR)!r}\nroot = '/x'"
+    class Loaded(Exception):
+        pass
+
+    def load_study_(ref):
+        raise Loaded(ref)
+    monkeypatch.setattr(notebook, "load_study", load_study_)
+    monkeypatch.setenv("REPLICATION_STUDY", "forrester2016")
+    with pytest.raises(Loaded, match="forrester2016"):
+        notebook.setup("golovacheva2022", "..")
+
+
+def test_bad_input_in_one_study_changes_no_file_of_any_study(kernel_root, tmp_path, capsys):
+    """Nothing is written until every study is analysed: the other study writes nothing
+    either, and the user sees one line naming the file, row and column."""
     root = Path(shutil.copytree(kernel_root[0], tmp_path / "copy"))
     survey = root / "data" / "raw" / "coffee_drinkers" / "survey.csv"
     lines = survey.read_text().splitlines()
@@ -350,28 +385,45 @@ def test_bad_input_in_one_kernel_study_changes_no_file_of_any_study(kernel_root,
     lines[5] = ",".join(row)
     survey.write_text("\n".join(lines) + "\n")
     before = tree_digest(root)
-    code = run_cli("run", "--study", str(FOUR), "--study", str(SIX), "--root", str(root))
+    code = run_cli("run", "--study", str(SIX), "--study", str(FOUR), "--root", str(root))
     err = capsys.readouterr().err
     assert code == 2 and "row 5, column 'm2'" in err and "Traceback" not in err
     assert tree_digest(root) == before
 
 
+def test_a_failing_cell_is_one_clear_error_and_writes_nothing(kernel_root, tmp_path, capsys):
+    """A notebook cell that raises stops the run with one line naming the notebook, the
+    study and the error; no file of any study is written."""
+    root = Path(shutil.copytree(kernel_root[0], tmp_path / "copy"))
+    shutil.copytree(REPO / "notebooks", root / "notebooks")
+    path = root / "notebooks" / "01_synthetic_sample.ipynb"
+    path.write_text(path.read_text().replace("nb = setup(study, root)", "nb = setup(study, root); 1 / 0", 1))
+    before = tree_digest(root)
+    code = run_cli("run", "--study", str(SIX), "--root", str(root))
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err, err
+    assert "01_synthetic_sample.ipynb: a cell failed while executing it for study 'gardeners'" in err
+    assert "ZeroDivisionError" in err
+    assert tree_digest(root) == before
+
+
 def test_a_kernel_that_dies_is_one_clear_error_not_a_hang(tmp_path):
-    """A study's kernel killed under it (as the out-of-memory killer would) ends the call
-    with one ReplicationError within seconds."""
+    """A kernel killed under a notebook (as the out-of-memory killer would) ends the
+    execution with one ReplicationError within seconds."""
     import signal
     from replication.errors import ReplicationError
-    from replication.kernels import StudyKernel
-    from replication.report.notebooks import notebook_dir
-    with StudyKernel(notebook_dir(REPO).resolve(), tmp_path, log=lambda *a: None) as kernel:
+    from replication.layout import Layout
+    from replication.report.notebooks import NotebookKernel, notebook_dir, offline_exporter, render_notebook
+    spec = load_study(FOUR)
+    with NotebookKernel(notebook_dir(REPO).resolve()) as kernel:
         os.kill(kernel.km.provisioner.process.pid, signal.SIGKILL)
-        with pytest.raises(ReplicationError, match="stopped unexpectedly"):
-            kernel.call("write_landing_page")
+        with pytest.raises(ReplicationError, match="kernel stopped"):
+            render_notebook(spec, Layout(tmp_path, spec.id), "02_two_stage_clustering", kernel, offline_exporter())
 
 
 def test_an_interrupted_run_stops_its_kernels_at_once_and_writes_nothing(kernel_root, tmp_path):
-    """Ctrl-C while the kernels analyse and execute notebooks (before the barrier): exit
-    130 within seconds, one line, no traceback, every file as it was."""
+    """Ctrl-C while the notebooks execute (before anything is written): exit 130 within
+    seconds, one line, no traceback, every file as it was."""
     import signal
     import time
     root = Path(shutil.copytree(kernel_root[0], tmp_path / "copy"))
@@ -380,23 +432,23 @@ def test_an_interrupted_run_stops_its_kernels_at_once_and_writes_nothing(kernel_
                              "--root", str(root)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     seen = ""
-    while "executing" not in seen:              # the notebooks have started: well before the barrier
+    while "executing" not in seen:              # the notebooks have started: well before any write
         line = proc.stderr.readline()
         assert line, "the run ended before executing a notebook"
         seen += line
     proc.send_signal(signal.SIGINT)
     start = time.monotonic()
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130 and time.monotonic() - start < 15
-    assert "interrupted" in err and "Traceback" not in err
+    assert proc.returncode == 130 and time.monotonic() - start < 15, err
+    assert "interrupted" in err and "Traceback" not in err, err
     assert tree_digest(root) == before
 
 
-def test_the_run_orchestrator_never_imports_the_scientific_stack():
-    """`replication run` starts its kernels at once: its own process imports no pandas,
-    scipy, scikit-learn, statsmodels or matplotlib (the kernels do)."""
-    code = ("import sys, replication.cli, replication.kernels\n"
-            "replication.kernels.offline_exporter()\n"
+def test_the_kernels_start_before_the_scientific_stack_is_imported():
+    """`replication run` starts its notebook kernels before it imports the stack (so that
+    their imports overlap its analysis): importing the CLI, the pipeline and the notebook
+    runner imports no pandas, scipy, scikit-learn, statsmodels or matplotlib."""
+    code = ("import sys, replication.cli, replication.pipeline, replication.report.notebooks\n"
             "print([m for m in ('pandas', 'scipy', 'sklearn', 'statsmodels', 'matplotlib') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -147,7 +147,7 @@ def test_logit_result_declares_its_standardization(logit_data):
 ROOT = Path(__file__).resolve().parents[1]
 TOOL = ROOT.parent / "shared" / "tools" / "import-circles"
 #: The notebook-kernel orchestration, whose circle another piece of work removes.
-ORCHESTRATION = re.compile(r"replication\.(pipeline|kernels|notebook|report\.\w+|outputs|cli)$")
+ORCHESTRATION = re.compile(r"replication\.(pipeline|verify|cache|notebook|report\.\w+|outputs|cli)$")
 
 
 @pytest.mark.skipif(not TOOL.exists(), reason=f"{TOOL} is not beside the clone (CI puts shared/ there)")

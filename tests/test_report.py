@@ -39,7 +39,8 @@ from replication.evaluation.recovery import clustering_recovery, logit_recovery,
 from replication.layout import Layout
 from replication.membership.logit import multinomial_logit
 from replication.outputs import OUTPUTS, markdown_table, outputs_for
-from replication.report.manifest import compared_files, verify
+from replication.report.manifest import compared_files
+from replication.verify import verify
 from replication.segmentation.profiles import segment_analysis
 from replication.study.measurement import reliability, scale_scores
 from replication.study.spec import load_study, provenance_table
@@ -181,11 +182,6 @@ def _by_hand(spec, sample):
         tables.update(corrected_membership(spec, scores))
     tables["scorecard"] = evaluate_claims(spec, tables)
     return {"scores": scores, "segmentation": seg, "data": data, "logit": m, "tables": tables}
-
-
-@pytest.fixture(scope="module")
-def analysed(spec, sample):
-    return analyse(spec, sample.survey)
 
 
 def test_analyse_equals_the_steps_done_by_hand(spec, sample, analysed, by_hand):

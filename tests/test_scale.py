@@ -35,8 +35,8 @@ def test_micro_cluster_path_agrees_with_exact_ward(study):
     assert adjusted_rand_score(exact.labels_, micro.labels_) >= 0.99
 
 
-def test_default_path_is_exact_at_the_papers_n(spec, sample):
-    model = analyse(spec, sample.survey).segmentation.model
+def test_default_path_is_exact_at_the_papers_n(spec, sample, analysed):
+    model = analysed.segmentation.model
     assert model.path_ == "exact" and len(sample.survey) <= EXACT_LIMIT
     assert model.linkage_.shape == (len(sample.survey) - 1, 4)
 

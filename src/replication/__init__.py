@@ -14,7 +14,7 @@ __version__ = _package_version()
 
 #: Public names and the modules that define them. They load on first use (PEP 562), so
 #: that ``replication run`` can start its Jupyter kernels before importing the scientific
-#: stack, which the kernels import anyway.
+#: stack.
 _EXPORTS = {
     "AnalysisResult": ".analysis", "analyse": ".analysis", "Layout": ".layout",
     "simulate_survey": ".study.simulate", "load_study": ".study.spec", "shipped_studies": ".study.spec",

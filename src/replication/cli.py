@@ -1,8 +1,9 @@
 """Command line: ``replication <command>`` (or ``python -m replication <command>``).
 
-``replication run`` does the whole pipeline for one or more studies in one process. The
-step commands (listed in :data:`replication.outputs.STEPS`) run the same in-memory
-analysis and write their own outputs. Problems with the input print one message and exit
+``replication run`` does the whole pipeline for one or more studies
+(:func:`replication.pipeline.run_studies`). The step commands (listed in
+:data:`replication.outputs.STEPS`) run the same in-memory analysis and write their own
+outputs. Problems with the input print one message and exit
 with code 2; there is no traceback for a user's mistake.
 """
 
@@ -19,7 +20,7 @@ from .study.spec import load_study, shipped_studies, study_path
 
 #: Commands beyond the pipeline's steps: name, one-line help, description.
 META = [
-    ("run", "the whole pipeline for one or more studies, in one process",
+    ("run", "the whole pipeline for one or more studies, in one command",
      "Generate the raw data if missing (never overwriting), analyse, write every output, execute "
      "the notebooks, and write each study page, its manifest and the landing page. Without "
      "--study, every shipped study."),
@@ -208,12 +209,8 @@ def _run(args) -> int:
                        file=sys.stdout)
 
     try:
-        if args.no_notebooks:
-            from . import pipeline
-            pipeline.run_studies(specs, args.root, notebooks=False, log=_log, on_study_done=done)
-        else:   # the studies run in the notebooks' kernels; this process never imports the stack
-            from .kernels import run_in_kernels
-            run_in_kernels(specs, args.root, log=_log, on_study_done=done)
+        from . import pipeline   # light: the kernels start before the scientific stack is imported
+        pipeline.run_studies(specs, args.root, notebooks=not args.no_notebooks, log=_log, on_study_done=done)
     finally:
         progress.close()
     print(f"open {Path(args.root) / 'reports' / 'index.html'}")
@@ -255,9 +252,8 @@ def _step(args, spec) -> int:
     else:
         run = pipeline.analyse_study(spec, layout)
         if args.command == "report":
-            from .report.manifest import write_manifest
-            from .report.page import write_study_page
-            written = [write_study_page(run), write_manifest(run)]
+            pipeline.write_study_pages(run)
+            written = [layout.page, layout.manifest]
         elif args.command == "recovery" and run.recovery is None:
             raise ReplicationError(f"study '{spec.id}' has no generating truth (not synthetic): "
                                    "there is nothing to recover")
@@ -336,7 +332,7 @@ def _classify(args) -> int:
 
 def _verify(args) -> int:
     from . import pipeline
-    from .report.manifest import verify
+    from .verify import verify
     problems = []
     for s in args.study or shipped_studies():
         spec = load_study(s)

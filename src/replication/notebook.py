@@ -1,11 +1,17 @@
 """What every notebook starts with: the study, its folders and its analysis.
 
-The notebooks are generic; the study comes from ``REPLICATION_STUDY`` (an id or a path to
-a YAML file; default ``golovacheva2022``) and the project folder from ``REPLICATION_ROOT``
-(default ``..``, the notebooks' parent). ``replication run`` sets both.
+The notebooks are generic. Their first code cell, tagged ``parameters`` (papermill's
+convention), names the study and the project folder::
+
+    study = "golovacheva2022"   # a shipped study id or a path to a study YAML
+    root = ".."                 # the project folder (the notebooks' parent)
+
+``replication run`` replaces that cell's values with the study it executes the notebook
+for. The environment variables ``REPLICATION_STUDY`` and ``REPLICATION_ROOT``, when set,
+override them (handy in JupyterLab: ``REPLICATION_STUDY=forrester2016 make lab``).
 
 >>> from replication.notebook import setup      # doctest: +SKIP
->>> nb = setup()                                # doctest: +SKIP
+>>> nb = setup(study, root)                     # doctest: +SKIP
 >>> nb.spec, nb.layout, nb.survey, nb.result    # doctest: +SKIP
 """
 
@@ -17,6 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from . import cache
 from .analysis import AnalysisResult, analyse
 from .layout import Layout
 from .pipeline import load_survey, load_user_data
@@ -43,51 +50,20 @@ class NotebookContext:
         return Image(data=self.result.figure_pngs()[name], format="png", metadata={"alt": alt} if alt else None)
 
 
-#: Analyses handed over by the process that runs the notebooks, by study id.
-_HANDED_OVER: dict[str, AnalysisResult] = {}
-
-
-def hand_over(result: AnalysisResult) -> None:
-    """Offer ``result`` to the notebooks executed later in this process (a Jupyter kernel):
-    :func:`setup` uses it, instead of analysing again, when it is of the same study and
-    the same survey."""
-    _HANDED_OVER[result.spec.id] = result
-
-
-def receive(path: str | Path) -> None:
-    """:func:`hand_over` the analysis pickled by another process at ``path``
-    (:func:`replication.report.notebooks.execute_notebooks` with ``result=``)."""
-    import pickle
-    from .study.spec import load_study
-    study, result = pickle.loads(Path(path).read_bytes())   # written by this run's own process
-    result.spec = load_study(study)
-    hand_over(result)
-
-
 def setup(study: str | None = None, root: str | Path | None = None) -> NotebookContext:
-    """Load the study, read its validated survey and run its analysis (in memory).
+    """Load the study, read its validated survey and get its analysis (in memory).
 
-    When ``replication run`` executes the notebook, its analysis of the same survey has
-    been handed over (:func:`hand_over`) and is used instead of computing it again.
+    The analysis is the one ``replication run`` stored for this study and this survey
+    (:mod:`replication.cache`) when there is one; otherwise it is computed here.
     """
-    spec = load_study(study or os.environ.get("REPLICATION_STUDY", DEFAULT_STUDY))
-    layout = Layout(Path(root or os.environ.get("REPLICATION_ROOT", "..")), spec.id)
+    from .report.notebooks import install_display_formatters
+
+    spec = load_study(os.environ.get("REPLICATION_STUDY") or study or DEFAULT_STUDY)
+    layout = Layout(Path(os.environ.get("REPLICATION_ROOT") or root or ".."), spec.id)
     # A study on its own data reads its file (the data: block); a synthetic one, data/raw/.
     survey = load_user_data(spec).survey if spec.data is not None else load_survey(layout)
     pd.set_option("display.max_columns", 30)
     pd.set_option("display.width", 160)
-    return NotebookContext(spec, layout, survey, _handed_over(spec, survey) or
-                           analyse(spec, survey, source=layout.survey))
-
-
-def _handed_over(spec: StudySpec, survey: pd.DataFrame) -> AnalysisResult | None:
-    """A copy of the handed-over analysis, if it is of this study and this survey (a copy,
-    so that nothing a notebook does can change what the run writes)."""
-    import copy
-    from dataclasses import replace
-    result = _HANDED_OVER.get(spec.id)
-    if result is None or result.survey.shape != survey.shape or not result.survey.equals(survey):
-        return None
-    result = copy.deepcopy(replace(result, spec=None))   # the specification is the notebook's own
-    result.spec = spec
-    return result
+    install_display_formatters()
+    result = cache.load(spec, survey) or analyse(spec, survey, source=layout.survey)
+    return NotebookContext(spec, layout, survey, result)

@@ -2,33 +2,41 @@
 
 Data flow one way: study specification -> survey (generated once, never overwritten
 silently) -> :func:`~replication.analysis.analyse` (in memory) -> recovery (synthetic data
-only; the only reader of the truth) -> outputs, notebooks and pages. A run's stages, one
-study at a time, are :func:`prepare_study` (writes nothing but missing raw data),
-:func:`write_study_outputs` and :func:`write_study_pages`; :func:`run_studies` calls them
-in this process, and `replication run` with notebooks calls the same stages inside the
-notebooks' kernels (:class:`StudyWorker`, :mod:`replication.kernels`). The CLI's step
-commands run the same analysis and write a subset of its outputs. Nothing is written until
-every study's analysis has succeeded, so a failed run leaves every existing file as it was.
+only; the only reader of the truth) -> outputs, notebooks and pages.
+
+:func:`run_studies` is ``replication run``, one straight path:
+
+1. start the notebooks' Jupyter kernels (they import the scientific stack meanwhile);
+2. analyse every study in this process (:func:`prepare_study`), store each analysis for
+   the notebooks (:mod:`replication.cache`), and execute the study's notebooks in a
+   kernel (:mod:`replication.report.notebooks`, nbclient) while the next study is analysed;
+3. only when every analysis and every notebook succeeded, write: each study's tables,
+   figures and processed files (:func:`write_study_outputs`), its notebooks, its page and
+   manifest (:func:`write_study_pages`), and last the landing page.
+
+So a failed run leaves every existing file as it was. The CLI's step commands run the same
+analysis and write a subset of its outputs. This module imports the scientific stack only
+when it is used, so that the kernels start first.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from . import files
-from .analysis import AnalysisResult, analyse
 from .errors import ReplicationError
-from .evaluation.recovery import recovery_tables
 from .layout import Layout
 from .outcome import StudyOutcome
-from .study.loader import read_survey
-from .study.simulate import simulate_survey
 from .study.spec import StudySpec
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .analysis import AnalysisResult
 
 RAW_FILES = ("survey", "codebook", "truth", "generation")
 
@@ -40,6 +48,7 @@ def layout_for(spec: StudySpec, root: str | Path = ".") -> Layout:
 def generate(spec: StudySpec, layout: Layout, n=None, separation=None, seed=None, force=False) -> list[Path]:
     """Simulate the survey; write ``survey.csv``, ``codebook.csv``, ``truth.json`` and
     ``generation.json``. Existing raw data is never overwritten unless ``force``."""
+    from .study.simulate import simulate_survey
     targets = [getattr(layout, name) for name in RAW_FILES]
     files.guard_raw(targets, force)
     sample = simulate_survey(spec, n=n, separation=separation, random_state=seed)
@@ -62,6 +71,7 @@ def read_generation(layout: Layout) -> dict:
 
 def load_survey(layout: Layout) -> pd.DataFrame:
     """The raw survey, validated against its codebook."""
+    from .study.loader import read_survey
     return read_survey(layout.survey, layout.codebook)
 
 
@@ -125,6 +135,8 @@ def ensure_raw(spec: StudySpec, layout: Layout, log=print) -> None:
 
 def analyse_study(spec: StudySpec, layout: Layout) -> StudyRun:
     """Read the study's raw data, analyse it in memory, and (synthetic data) check recovery."""
+    from .analysis import analyse
+    from .evaluation.recovery import recovery_tables
     if spec.data is not None:
         from .membership.model_card import build_model_card
         user = load_user_data(spec)
@@ -146,8 +158,6 @@ def _timed(timings: dict, key: str, fn, *args, **kwargs):
 
 
 # --- the stages of a run, one study at a time ---------------------------------------------
-# run_studies calls them here; `replication run` calls the same functions inside Jupyter
-# kernels (replication.kernels), through a StudyWorker.
 
 def prepare_study(spec: StudySpec, root: str | Path = ".", log=print) -> StudyRun:
     """Stage 1: the raw data (generated if missing, never overwritten) and the analysis in
@@ -172,53 +182,27 @@ def write_study_pages(run: StudyRun, landing: bool = True) -> StudyOutcome:
     """Stage 3 (after the notebooks): the study page and its manifest, and (``landing``) the
     landing page."""
     from .report.manifest import write_manifest
-    from .report.page import write_study_page
+    from .report.page import write_landing_page, write_study_page
     write_study_page(run)
-    write_manifest(run, run.timings, landing=landing)
+    write_manifest(run, run.timings)
+    if landing:
+        write_landing_page(run.layout.root)
     return run.outcome()
 
 
-class StudyWorker:
-    """The stages for studies held in memory by id: what each Jupyter kernel of
-    ``replication run`` does for the studies given to it (:mod:`replication.kernels`).
-
-    The analyses are handed to the notebooks executed in the same kernel
-    (:func:`replication.notebook.hand_over`), so no notebook analyses the survey again.
-    """
-
-    def __init__(self, root: str | Path, log=print):
-        self.root, self.log, self.runs = Path(root), log, {}
-
-    def prepare(self, study: str) -> str:
-        from .notebook import hand_over
-        from .study.spec import load_study
-        run = prepare_study(load_study(study), self.root, self.log)
-        run.result.figure_pngs()      # drawn now, before the barrier: the notebooks show them
-        self.runs[run.spec.id] = run
-        hand_over(run.result)
-        return run.spec.id
-
-    def write_outputs(self, study_id: str) -> int:
-        return len(write_study_outputs(self.runs[study_id], self.log))
-
-    def write_pages(self, study_id: str, timings: dict | None = None) -> dict:
-        run = self.runs[study_id]
-        run.timings.update(timings or {})
-        return asdict(write_study_pages(run, landing=False))
-
-    def write_landing_page(self) -> str:
-        from .report.page import write_landing_page
-        return str(write_landing_page(self.root))
+#: At most this many notebook kernels (one per core; two on the reference machine).
+MAX_KERNELS = 2
 
 
-def run_studies(specs: list[StudySpec], root: str | Path = ".", notebooks: bool = True, log=print,
-                on_study_done=None) -> list:
-    """The whole pipeline for several studies.
+def run_studies(specs: list[StudySpec], root: str | Path = ".", notebooks: bool = False, log=print,
+                on_study_done=None) -> list[StudyRun]:
+    """The whole pipeline for several studies: ``replication run``.
 
-    Every study is analysed (in memory) before any output is written, so bad input in one
-    study stops the run with every existing file as it was (raw data generated for a study
-    that had none excepted). Then each study's tables, figures, notebooks, page and manifest
-    are written, and last the landing page.
+    Every study is analysed (in memory), and its notebooks executed, before any output is
+    written, so bad input in one study, or a failing notebook cell, stops the run with
+    every existing file as it was (raw data generated for a study that had none
+    excepted). Then each study's tables, figures, notebooks, page and manifest are
+    written, and last the landing page.
 
     Parameters
     ----------
@@ -226,36 +210,71 @@ def run_studies(specs: list[StudySpec], root: str | Path = ".", notebooks: bool 
     root : str or Path
         The project folder holding ``data/`` and ``reports/``.
     notebooks : bool
-        Execute each study's notebooks into ``reports/<study>/notebooks/``. The studies
-        then run in Jupyter kernels (:func:`replication.kernels.run_in_kernels`), where
-        the notebooks execute beside their analysis; without notebooks, in this process.
+        Execute each study's notebooks into ``reports/<study>/notebooks/``: in Jupyter
+        kernels started first (at most :data:`MAX_KERNELS`), each notebook getting this
+        process's analysis of its study (:mod:`replication.cache`).
     on_study_done : callable, optional
         Called with each finished study's :class:`StudyOutcome`.
 
     Returns
     -------
-    list
-        Without notebooks, the :class:`StudyRun` of each study (they live in this
-        process); with notebooks, the :class:`StudyOutcome` of each.
+    list of StudyRun
     """
+    import os
+    import tempfile
+    from concurrent.futures import ThreadPoolExecutor
+
+    from . import cache
     from .outputs import notebooks_for
+    from .report.notebooks import NotebookKernels, write_notebooks
     from .study.spec import check_distinct_ids
 
     check_distinct_ids(specs)
-    if notebooks and any(notebooks_for(s) for s in specs):
-        from .kernels import run_in_kernels
-        return run_in_kernels(specs, root, log=log, on_study_done=on_study_done)
-    runs = [prepare_study(spec, root, log) for spec in specs]
-    for run in runs:
-        write_study_outputs(run, log)
-    for run in runs:
-        write_study_pages(run)
-        if on_study_done:
-            on_study_done(run.outcome())
-    return runs
+    with_notebooks = {s.id for s in specs if notebooks and notebooks_for(s)}
+    n_kernels = min(MAX_KERNELS, len(with_notebooks), os.cpu_count() or 1) if with_notebooks else 0
+    staging = tempfile.TemporaryDirectory(prefix="replication-run-")   # the analyses for the notebooks
+    kernels = NotebookKernels(n_kernels, Path(root), cache=Path(staging.name))   # they start importing now
+    pool = ThreadPoolExecutor(max(1, n_kernels))
+    executions = {}   # study id -> {notebook name: future of its HTML}
+    try:
+        runs = []
+        for spec in specs:
+            run = prepare_study(spec, root, log)
+            log(f"{spec.id}: analysed")
+            runs.append(run)
+            if spec.id in with_notebooks:
+                cache.store(run.result, staging.name)
+                # One job per notebook, each in whichever kernel is free.
+                executions[spec.id] = {nb.name: pool.submit(kernels.render, spec, run.layout, nb.name, log)
+                                       for nb in notebooks_for(spec)}
+            for jobs in executions.values():   # a failed notebook stops the run now
+                for job in jobs.values():
+                    if job.done():
+                        job.result()
+        rendered = {study: {name: job.result() for name, job in jobs.items()} for study, jobs in executions.items()}
+        kernels.close()   # done with them: their memory back before the writes
+        # Every study analysed and its notebooks executed: now, and only now, write.
+        for run in runs:
+            write_study_outputs(run, log)
+        for run in runs:
+            if run.spec.id in rendered:
+                write_notebooks(run.layout, {name: html for name, (html, _) in rendered[run.spec.id].items()})
+                run.timings["notebooks"] = round(sum(t for _, t in rendered[run.spec.id].values()), 2)
+            write_study_pages(run, landing=False)
+            if on_study_done:
+                on_study_done(run.outcome())
+        from .report.page import write_landing_page
+        write_landing_page(Path(root))
+        return runs
+    finally:
+        # Stop the kernels first: an interrupted or failed run ends at once (a notebook
+        # still executing fails with its kernel, and its error is not wanted any more).
+        kernels.close()
+        pool.shutdown(wait=True, cancel_futures=True)
+        staging.cleanup()
 
 
-def run_study(spec: StudySpec, root: str | Path = ".", notebooks: bool = True, log=print):
+def run_study(spec: StudySpec, root: str | Path = ".", notebooks: bool = False, log=print) -> StudyRun:
     """The whole pipeline for one study: raw data (if missing), analysis, outputs, notebooks,
     the study page and its manifest (:func:`run_studies` for one study)."""
     return run_studies([spec], root, notebooks=notebooks, log=log)[0]

@@ -1,4 +1,4 @@
-"""The manifest of a study's run, and ``verify``.
+"""The manifest of a study's run.
 
 ``reports/<study>/manifest.json`` records the SHA-256 of every input and output, the
 settings that generated the data, the specification's checksum, this package's version
@@ -6,8 +6,8 @@ and the versions of the packages it uses.
 It holds nothing that changes from run to run, so rerunning with nothing changed leaves
 it byte-identical; the run's timings and the commits (of the project folder and of the
 package's source checkout) go to ``reports/<study>/.run.json``
-(ignored by git). ``verify`` regenerates everything into a temporary folder through the
-same :func:`~replication.pipeline.run_study` and compares checksums.
+(ignored by git). :mod:`replication.verify` regenerates everything into a temporary
+folder through the same :func:`~replication.pipeline.run_study` and compares checksums.
 """
 
 from __future__ import annotations
@@ -16,8 +16,6 @@ import hashlib
 import json
 import platform
 import subprocess
-import sys
-import tempfile
 from importlib import metadata
 from pathlib import Path
 
@@ -109,19 +107,14 @@ def _git_commit(root: Path) -> str:
         return "unknown"
 
 
-def write_manifest(run, timings: dict | None = None, landing: bool = True) -> Path:
-    """Write the manifest, and the volatile run log beside it; rewrite the landing page
-    (unless ``landing`` is False: studies finishing in parallel leave it to the run)."""
-    from .page import write_landing_page
-
+def write_manifest(run, timings: dict | None = None) -> Path:
+    """Write the manifest, and the volatile run log beside it."""
     layout = run.layout
     path = files.write_json(layout.manifest, build_manifest(run))
     log = {"git_commit": _git_commit(layout.root), "package_version": package_version()}
     if source_commit():   # the commit of the package's own checkout; none for an installed wheel
         log["package_commit"] = source_commit()
     files.write_json(layout.run_log, {**log, "timings_seconds": timings or {}})
-    if landing:
-        write_landing_page(layout.root)
     return path
 
 
@@ -130,47 +123,3 @@ def read_manifest(path: Path) -> dict | None:
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except (FileNotFoundError, json.JSONDecodeError):
         return None
-
-
-def verify(spec: StudySpec, layout: Layout) -> list[str]:
-    """Regenerate everything into a temporary folder; list files whose checksums differ.
-
-    A synthetic study is regenerated from its seed; a study on real data is re-analysed
-    from a copy of its raw survey. Compares the ``inputs`` and ``outputs`` the committed
-    manifest records.
-
-    Returns
-    -------
-    list of str
-        One line per differing, missing or unexpected file; empty when all match.
-    """
-    from ..pipeline import generate, layout_for, run_study
-
-    recorded = read_manifest(layout.manifest)
-    if recorded is None:
-        return [f"{layout.manifest}: no manifest to verify against (run `make report`)"]
-    with tempfile.TemporaryDirectory(prefix="replication-verify-") as tmp:
-        fresh = layout_for(spec, tmp)
-        if spec.is_synthetic:
-            gen = recorded.get("generation", {})
-            generate(spec, fresh, n=gen.get("n"), separation=gen.get("separation"), seed=gen.get("seed"))
-        elif spec.data is None:
-            for src in (layout.survey, layout.codebook):
-                files.atomic_write_bytes(fresh.raw / src.name, src.read_bytes())
-        print(f"verify {spec.id}: regenerating into a temporary folder ...", file=sys.stderr, flush=True)
-        run = run_study(spec, tmp, notebooks=False, log=lambda *a: None)
-        now = build_manifest(run)
-    problems = []
-    if recorded.get("study_specification", {}).get("sha256") != now["study_specification"]["sha256"]:
-        problems.append(f"{now['study_specification']['file']}: the study specification changed since the "
-                        "manifest was written")
-    for group in ("inputs", "outputs"):
-        old, new = recorded.get(group, {}), now[group]
-        for path in sorted(set(old) | set(new)):
-            if path not in new:
-                problems.append(f"{path}: recorded in the manifest but not regenerated")
-            elif path not in old:
-                problems.append(f"{path}: regenerated but not recorded in the manifest")
-            elif old[path] != new[path]:
-                problems.append(f"{path}: regenerated file differs from the recorded checksum")
-    return problems

@@ -1,17 +1,18 @@
-"""Executing the notebooks for a study and rendering them to HTML.
+"""Executing the notebooks for a study with nbclient and rendering them to HTML.
 
-The notebooks are generic: each reads the study from the environment variables
-``REPLICATION_STUDY`` (an id or a path to a YAML file) and ``REPLICATION_ROOT`` (the
-project folder) through :func:`replication.notebook.setup`. A kernel executes several
-notebooks, with a fresh namespace for each (:class:`NotebookKernel`): starting a kernel
-imports the whole scientific stack, which costs more than running a notebook
-(`replication run` goes further: :mod:`replication.kernels`).
+The notebooks are generic: the first code cell of each, tagged ``parameters``, names the
+study and the project folder, and :func:`render_notebook` gives it the study it executes
+the notebook for (as papermill would). :func:`replication.notebook.setup` then loads the
+study and finds the analysis the run stored for it (:mod:`replication.cache`). A kernel
+executes several notebooks, with a fresh namespace for each (:class:`NotebookKernel`):
+starting a kernel imports the whole scientific stack, which costs more than running a
+notebook, so ``replication run`` starts its kernels before it analyses the studies.
 
 The rendered notebooks work offline: :func:`offline_exporter` renders the maths of the
 markdown cells to MathML when it exports (browsers show MathML natively) and loads no
 script from the network (nbconvert's lab template would fetch MathJax, require.js and
 mermaid from a CDN). Tables show p-values in APA style (``< .001``), as the study pages do
-(:func:`install_display_formatters`, run in the kernel before each notebook).
+(:func:`install_display_formatters`, called by :func:`replication.notebook.setup`).
 """
 
 from __future__ import annotations
@@ -26,10 +27,6 @@ from ..errors import ReplicationError
 from ..layout import Layout
 from ..outputs import notebooks_for
 from ..study.spec import StudySpec
-
-#: Run in the kernel before each notebook (after its namespace is reset).
-DISPLAY_SETUP = ("import replication.report.notebooks as _replication_nb\n"
-                 "_replication_nb.install_display_formatters()\ndel _replication_nb")
 
 #: Where the notebooks live, relative to the project root.
 NOTEBOOK_DIR = Path("notebooks")
@@ -184,31 +181,49 @@ def install_display_formatters() -> None:
 
 
 class NotebookKernel:
-    """One running Jupyter kernel, reused for several notebooks (a context manager)."""
+    """One running Jupyter kernel that executes notebooks one after another, each in a fresh
+    namespace (a context manager).
 
-    def __init__(self, cwd: Path):
-        # jupyter_client alone starts the kernel (nbclient, which executes the notebooks,
-        # takes seconds more to import): the kernel starts importing the stack at once, and
-        # a kernel's start-up imports cost more than executing a notebook.
+    The kernel starts at once and imports the package and the scientific stack in the
+    background, so that its imports overlap whatever this process does meanwhile.
+    ``cache`` is the folder of the run's analyses (:mod:`replication.cache`), given to the
+    kernel as ``REPLICATION_CACHE``; without one, the kernel gets an empty folder of its
+    own (``self.cache``), removed when it closes.
+    """
+
+    def __init__(self, cwd: Path, cache: Path | None = None):
+        # jupyter_client alone starts the kernel (nbclient takes seconds more to import).
+        import os
+        import tempfile
+
         from jupyter_client.manager import AsyncKernelManager
         from jupyter_core.utils import run_sync
 
+        from ..cache import CACHE_ENV
+
+        self._own_cache = None if cache is not None else tempfile.TemporaryDirectory(prefix="replication-cache-")
+        self.cache = Path(cache if cache is not None else self._own_cache.name)
+        # The study and the project folder come from each notebook's parameters cell: a
+        # REPLICATION_STUDY or REPLICATION_ROOT of the caller's shell must not override them.
+        env = {k: v for k, v in os.environ.items() if k not in ("REPLICATION_STUDY", "REPLICATION_ROOT")}
+        env[CACHE_ENV] = str(self.cache)
         self.km = AsyncKernelManager(kernel_name="python3")
-        run_sync(self.km.start_kernel)(extra_arguments=["--log-level=ERROR"], cwd=str(cwd))
+        self.kc = None
+        run_sync(self.km.start_kernel)(extra_arguments=["--log-level=ERROR"], cwd=str(cwd), env=env)
         self.kc = self.km.client()
         self.kc.start_channels()
-        self.kc.execute("import replication.notebook, replication.report.figures, replication.report.notebooks",
-                        silent=True, store_history=False)
+        self.kc.execute(WARM_UP, silent=True, store_history=False)
 
-    def execute(self, nb, cwd: Path, setup_code: str):
-        """Execute ``nb`` after ``setup_code`` (run in a fresh namespace; not kept in the output)."""
+    def execute(self, nb, cwd: Path):
+        """Execute ``nb`` with nbclient in a fresh namespace (``%reset -f`` first, not kept
+        in the output); its cells are numbered from 1, as in a fresh kernel."""
         import nbformat
         from nbclient import NotebookClient
 
-        setup = nbformat.v4.new_code_cell("%reset -f\n" + setup_code + "\n" + DISPLAY_SETUP)
-        nb.cells.insert(0, setup)
+        if self.kc is None:   # closed (the run was interrupted): never start another kernel
+            raise ReplicationError("the Jupyter kernel was stopped before the notebook could execute")
+        nb.cells.insert(0, nbformat.v4.new_code_cell(RESET))
         client = NotebookClient(nb, km=self.km, kernel_name="python3", timeout=600,
-                                extra_arguments=["--log-level=ERROR"],
                                 resources={"metadata": {"path": str(cwd)}})
         client.kc = self.kc
         try:
@@ -216,7 +231,6 @@ class NotebookKernel:
         finally:
             self.kc = client.kc
             nb.cells.pop(0)
-        # Number the notebook's own cells from 1, as a fresh kernel would.
         count = 0
         for cell in nb.cells:
             if cell.cell_type == "code":
@@ -228,11 +242,16 @@ class NotebookKernel:
         return nb
 
     def close(self):
+        """Stop the kernel at once (a notebook still executing in it fails); again, nothing."""
         from jupyter_core.utils import run_sync
         if self.kc is not None:
             self.kc.stop_channels()
+            self.kc = None
         if self.km.has_kernel:
             run_sync(self.km.shutdown_kernel)(now=True)
+        if self._own_cache is not None:
+            self._own_cache.cleanup()
+            self._own_cache = None
 
     def __enter__(self):
         return self
@@ -241,24 +260,74 @@ class NotebookKernel:
         self.close()
 
 
+class NotebookKernels:
+    """``n`` kernels started at once (none for ``n = 0``), and :meth:`render`, which executes
+    a notebook in whichever of them is free: call it from at most ``n`` threads."""
+
+    def __init__(self, n: int, root: Path, cache: Path | None = None):
+        import queue
+        import threading
+
+        self.folder = notebook_dir(root).resolve()
+        self.kernels = []
+        try:
+            for _ in range(n):
+                self.kernels.append(NotebookKernel(self.folder, cache))
+        except BaseException:
+            self.close()
+            raise
+        self.free = queue.Queue()
+        for kernel in self.kernels:
+            self.free.put(kernel)
+        self.local = threading.local()   # an HTML exporter per thread
+
+    def render(self, spec: StudySpec, layout: Layout, name: str, log=print) -> tuple[str, float]:
+        """Execute notebook ``name`` for ``spec`` in a free kernel: its HTML and seconds."""
+        if not hasattr(self.local, "exporter"):
+            self.local.exporter = offline_exporter()
+        kernel = self.free.get()
+        try:
+            start = time.perf_counter()
+            log(f"{spec.id}: executing {name} ...")
+            body = render_notebook(spec, layout, name, kernel, self.local.exporter, self.folder)
+            seconds = time.perf_counter() - start
+            log(f"  {spec.id}: {name} done in {seconds:.1f} s")
+            return body, seconds
+        finally:
+            self.free.put(kernel)
+
+    def close(self):
+        for kernel in self.kernels:
+            kernel.close()
+
+
+#: What a kernel imports as soon as it starts (while the run analyses the studies).
+WARM_UP = "import replication.notebook, replication.report.figures, replication.report.notebooks"
+
+#: The hidden first cell of every notebook executed in a reused kernel: a fresh namespace.
+RESET = "%reset -f"
+
+
 def _plain(text: str) -> str:
     """Kernel error text without ANSI colour codes, on one line."""
     return " ".join(re.sub(r"\x1b\[[0-9;]*m", "", str(text)).split())
 
 
-def setup_code(spec: StudySpec, layout: Layout, received: Path | None = None) -> str:
-    """The hidden first cell of each notebook: which study, which project folder, and (when
-    the analysis was pickled by another process) where to receive it from."""
-    study_ref = str(Path(spec.path).resolve()) if spec.path is not None else spec.id
-    code = ("import os\n"
-            f"os.environ['REPLICATION_STUDY'] = {study_ref!r}\n"
-            f"os.environ['REPLICATION_ROOT'] = {str(Path(layout.root).resolve())!r}\n")
-    if received is not None:
-        code += f"import replication.notebook as _nb\n_nb.receive({str(received)!r})\ndel _nb\n"
-    return code
+def study_ref(spec: StudySpec) -> str:
+    """How a notebook names the study: the shipped id, or the path of its YAML."""
+    return str(Path(spec.path).resolve()) if spec.path is not None else spec.id
 
 
-def render_notebook(spec: StudySpec, name: str, kernel: NotebookKernel, setup: str, exporter,
+def set_parameters(nb, src: Path, **values) -> None:
+    """Give the notebook's ``parameters`` cell (papermill's convention) these values."""
+    for cell in nb.cells:
+        if cell.cell_type == "code" and "parameters" in cell.get("metadata", {}).get("tags", []):
+            cell.source = "\n".join(f"{name} = {value!r}" for name, value in values.items())
+            return
+    raise ReplicationError(f"{src}: no code cell is tagged 'parameters' (it names the study)")
+
+
+def render_notebook(spec: StudySpec, layout: Layout, name: str, kernel: NotebookKernel, exporter,
                     folder: Path | None = None) -> str:
     """Execute the notebook ``name`` for ``spec`` in ``kernel`` and return its HTML (nothing
     is written). A failing cell is one :class:`ReplicationError` line, not a traceback."""
@@ -268,8 +337,9 @@ def render_notebook(spec: StudySpec, name: str, kernel: NotebookKernel, setup: s
     folder = (folder or notebook_dir()).resolve()
     src = folder / f"{name}.ipynb"
     nb = nbformat.read(src, as_version=4)
+    set_parameters(nb, src, study=study_ref(spec), root=str(Path(layout.root).resolve()))
     try:
-        kernel.execute(nb, folder, setup)
+        kernel.execute(nb, folder)
     except CellExecutionError as exc:
         # One line for the reader, not the kernel's coloured traceback.
         raise ReplicationError(f"{src}: a cell failed while executing it for study '{spec.id}': "
@@ -281,43 +351,44 @@ def render_notebook(spec: StudySpec, name: str, kernel: NotebookKernel, setup: s
     return body
 
 
+def render_notebooks(spec: StudySpec, layout: Layout, kernel: NotebookKernel, names=None, log=print,
+                     exporter=None) -> dict[str, str]:
+    """Execute the study's notebooks (those of ``names``; default all that apply) in
+    ``kernel``; their HTML by notebook name. Nothing is written."""
+    folder = notebook_dir(layout.root)
+    exporter = exporter or offline_exporter()
+    pages = {}
+    for nb in notebooks_for(spec):
+        if names is None or nb.name in names:
+            start = time.perf_counter()
+            log(f"{spec.id}: executing {nb.name} ...")
+            pages[nb.name] = render_notebook(spec, layout, nb.name, kernel, exporter, folder)
+            log(f"  {spec.id}: {nb.name} done in {time.perf_counter() - start:.1f} s")
+    return pages
+
+
+def write_notebooks(layout: Layout, pages: dict[str, str]) -> list[Path]:
+    """Write rendered notebooks to ``reports/<study>/notebooks/<name>.html``."""
+    return [files.atomic_write_text(layout.notebooks / f"{name}.html", body) for name, body in pages.items()]
+
+
 def execute_notebooks(spec: StudySpec, layout: Layout, names=None, kernel: NotebookKernel | None = None,
                       log=print, result=None) -> list[Path]:
     """Execute the study's notebooks and render each to ``reports/<study>/notebooks/<name>.html``.
 
     ``result``, this process's :class:`~replication.analysis.AnalysisResult` of the study,
-    is handed to the notebooks through a private temporary file, so that they show it
-    without computing it again (:func:`replication.notebook.setup` checks it belongs to
-    the same study and survey; without it, the notebooks analyse the survey themselves).
-    ``replication run`` does not need this: its analyses live in the kernels.
+    is stored in the kernel's cache folder (:mod:`replication.cache`), so that the
+    notebooks show it instead of computing it again; without it, they analyse the survey
+    themselves.
     """
-    import pickle
-    import tempfile
+    from .. import cache
 
-    folder = notebook_dir(layout.root)
-    chosen = [nb for nb in notebooks_for(spec) if names is None or nb.name in names]
-    cache_dir = tempfile.TemporaryDirectory(prefix="replication-nb-")
-    cache = Path(cache_dir.name) / "result.pickle"
-    if result is not None:
-        # The specification (pydantic generics do not pickle) is reloaded by the kernel.
-        from dataclasses import replace
-        study_ref = str(Path(spec.path).resolve()) if spec.path is not None else spec.id
-        cache.write_bytes(pickle.dumps((study_ref, replace(result, spec=None)), protocol=pickle.HIGHEST_PROTOCOL))
-    setup = setup_code(spec, layout, cache if result is not None else None)
-    exporter = offline_exporter()
     own = kernel is None
-    kernel = kernel or NotebookKernel(folder.resolve())
-    written = []
+    kernel = kernel or NotebookKernel(notebook_dir(layout.root).resolve())
     try:
-        for nb_info in chosen:
-            start = time.perf_counter()
-            log(f"{spec.id}: executing {folder / nb_info.name}.ipynb ...")
-            body = render_notebook(spec, nb_info.name, kernel, setup, exporter, folder)
-            out = files.atomic_write_text(layout.notebooks / f"{nb_info.name}.html", body)
-            log(f"  {spec.id}: {nb_info.name} done in {time.perf_counter() - start:.1f} s -> {out}")
-            written.append(out)
+        if result is not None:
+            cache.store(result, kernel.cache)
+        return write_notebooks(layout, render_notebooks(spec, layout, kernel, names, log))
     finally:
-        cache_dir.cleanup()
         if own:
             kernel.close()
-    return written
