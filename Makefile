@@ -30,7 +30,7 @@ SRC     := $(shell find src/replication -name '*.py' -o -name '*.yaml') $(wildca
 RAW     := $(wildcard data/raw/*/*)
 SHIPPED_REPORTS := $(foreach s,$(SHIPPED),reports/$(s)/index.html)
 
-.PHONY: help env data report run check verify test clean clean-raw distclean lock
+.PHONY: help env data report run check verify test axe clean clean-raw distclean lock
 
 help: ## list the targets
 	@echo "Usage: make <target> [STUDY=<id or path/to/study.yaml>]"
@@ -103,6 +103,9 @@ verify: | $(STAMP) ## regenerate into a temporary folder; compare checksums with
 test: | $(STAMP) ## verify the committed outputs, then run the test suite
 	$(RUN) verify $(addprefix --study ,$(SHIPPED))
 	$(PY) -m pytest
+
+axe: ## install axe-core (tests/axe, pinned) for the browser tests' accessibility checks (needs npm)
+	npm ci --prefix tests/axe --no-audit --no-fund
 
 # --- cleaning ---------------------------------------------------------------------------
 clean: ## remove generated outputs that git does not track (keeps data/raw/ and the environment)
