@@ -30,6 +30,7 @@ from pathlib import Path
 import jinja2
 import numpy as np
 import pandas as pd
+import yaml
 
 from markupsafe import Markup
 
@@ -283,34 +284,9 @@ def _png_size(data: bytes) -> tuple[int, int] | None:
     return None
 
 
-#: How to read each figure (its caption on the page).
-HOW_TO_READ = {
-    "cluster_size_check": "Black tick: the share the source reports; grey box: that share ± its margin; dot: the "
-                          "replicated share (coloured bar: the classification tolerance). A dot in its box is a PASS.",
-    "k_selection": "One panel per criterion for the number of segments k, computed on Ward's partitions: the "
-                   "dotted line is the reported k, the circle the k the criterion prefers. A circle on the dotted "
-                   "line is a criterion agreeing with the source.",
-    "dendrogram": "Ward's merges from the bottom up: the higher a join, the less alike the groups it joins. The "
-                  "cut marks the reported k; a long vertical gap below the cut means well-separated segments.",
-    "segment_profiles": "One line per segment (colour and marker as in the legend, with its High/Low pattern and "
-                        "size): its centroid on every dimension in z-scores, above 0 meaning High. Segments far "
-                        "apart on a dimension differ on it; each line is shifted slightly sideways, so segments "
-                        "sharing a centroid show side by side.",
-    "logit_odds_ratios": "One panel per segment against the reference segment: each predictor's odds ratio with "
-                         "its 95 % interval, on a log scale. An interval that crosses 1 (the vertical line) is "
-                         "not distinguishable from no effect.",
-    "logit_probabilities": "The predicted probability of each segment as one predictor moves across its range, "
-                           "the others held at their means; the segment whose curve rises is the one the "
-                           "predictor draws respondents into.",
-    "replicability": "The probability that every claim passes together (black) and each claim alone (grey) on "
-                     "fresh synthetic samples at each separation of the segments, with the median ARI against the "
-                     "truth (blue); the dashed vertical line is the separation this study's sample was built with, "
-                     "chosen by us (see Our assumptions).",
-    "three_step_montecarlo": "Left: each slope's mean estimate against its true value (on the diagonal: "
-                             "unbiased; the naive estimates fall towards 0). Right: per estimator, how often its "
-                             "95 % interval covers the truth (solid) and its mean estimate as a share of the truth "
-                             "(hatched); the dashed line is 95 %.",
-}
+#: How to read each figure (its caption on the page): ``templates/how_to_read.yaml``.
+HOW_TO_READ: dict[str, str] = yaml.safe_load((Path(__file__).parent / "templates" / "how_to_read.yaml")
+                                             .read_text(encoding="utf-8"))
 #: Figures outside the paper's own findings are folded behind a one-line summary.
 FOLDED_FIGURES = {"dendrogram", "replicability", "three_step_montecarlo", "logit_probabilities"}
 #: ... and these stay folded on paper too (the k-selection figure says what the tree does).
