@@ -47,7 +47,8 @@ from .manifest import read_manifest
 #: segment, dimension or predictor gets its name from the specification instead).
 HEADERS = {
     "name": "segment", "segment": "segment", "reported_pct": "reported share (%)",
-    "replicated_pct": "replicated share (%)", "n": "n", "difference_pp": "difference (points)",
+    "replicated_pct": "replicated share (%)", "normalised_pct": "normalised to 100 % (%)", "n": "n",
+    "difference_pp": "difference (points)",
     "tolerance_pp": "tolerance (± points)", "within_tolerance": "within tolerance",
     "rounds_to_reported": "rounds to the reported %", "criterion": "criterion", "rule": "rule",
     "preferred_k": "preferred k", "agrees_with_reported_k": "agrees with the reported k", "item": "step",
