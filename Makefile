@@ -31,7 +31,7 @@ SRC     := $(shell find src/replication -name '*.py' -o -name '*.yaml') $(wildca
 RAW     := $(wildcard data/raw/*/*)
 SHIPPED_REPORTS := $(foreach s,$(SHIPPED),reports/$(s)/index.html)
 
-.PHONY: help env data report run check verify lab test clean clean-raw distclean lock
+.PHONY: help env data report run check verify lab test axe clean clean-raw distclean lock
 
 help: ## list the targets
 	@echo "Usage: make <target> [STUDY=<id or path/to/study.yaml>]"
@@ -109,6 +109,9 @@ lab: | $(STAMP) ## open the notebooks in JupyterLab (the study: the parameters c
 test: | $(STAMP) ## verify the committed outputs, then run the test suite
 	$(RUN) verify $(addprefix --study ,$(SHIPPED))
 	$(PY) -m pytest
+
+axe: ## install axe-core (tests/axe, pinned) for the browser tests' accessibility checks (needs npm)
+	npm ci --prefix tests/axe --no-audit --no-fund
 
 # --- cleaning ---------------------------------------------------------------------------
 clean: ## remove generated outputs that git does not track (keeps data/raw/ and the environment)

@@ -48,6 +48,13 @@ REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium")
 WIDTHS = {"desktop": (1366, 900), "phone": (390, 844)}
 NOTEBOOK = "04_multinomial_logit"
+#: axe-core, for the accessibility checks: `npm ci --prefix tests/axe` (.ci/run and `make
+#: axe` install it; tests/axe/package.json pins the version).
+AXE = REPO / "tests" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
+#: The study page a reviewer reads first: at 1366 px its verdict and size figure lie within
+#: the first screen, the page (tables and side figures folded) is at most this tall, and it
+#: prints on at most this many A4 pages.
+FIRST_SCREEN, MAX_HEIGHT, MAX_PRINTED_PAGES = 900, 9000, 15
 SMALL_N = 1000          # Forrester's sample here (the shipped one has 60,000 respondents)
 LOCAL_SCHEMES = ("file:", "data:", "about:", "blob:", "chrome:", "devtools:")
 
@@ -108,6 +115,8 @@ def built(spec, forrester, tmp_path_factory):
                     for device, (width, height) in WIDTHS.items():
                         if browser is not None:
                             views[name, device] = browser.visit(path, width, height, screenshot_path(name, width))
+                    if browser is not None and name == "golovacheva2022":
+                        views[name, "print"] = browser.print_pdf(path)
                 job.result()
             finally:
                 if browser is not None:
@@ -195,6 +204,9 @@ class Chromium:
             self.wait_for("Page.loadEventFired", session)
             self.evaluate(session, "document.fonts.ready.then(() => true)")
             report = json.loads(self.evaluate(session, MEASURE))
+            if AXE.exists() and width >= 600:
+                self.evaluate(session, AXE.read_text(encoding="utf-8") + ";true")
+                report["axe"] = json.loads(self.evaluate(session, AXE_RUN))
             if screenshot is not None:
                 shot = self.send("Page.captureScreenshot", session, format="png", captureBeyondViewport=True,
                                  optimizeForSpeed=True)
@@ -208,6 +220,22 @@ class Chromium:
             report["errors"] += [e["params"]["entry"]["text"] for e in mine if e.get("method") == "Log.entryAdded"
                                  and e["params"]["entry"].get("level") == "error"]
             return report
+        finally:
+            self.send("Target.closeTarget", targetId=target)
+            self.events = [e for e in self.events if e.get("sessionId") != session]
+
+    def print_pdf(self, path: Path) -> bytes:
+        """``path`` printed on A4 as Chromium's ``--print-to-pdf`` does (the page's print
+        stylesheet, its ``beforeprint`` handler), with an outline of its headings."""
+        target = self.send("Target.createTarget", url="about:blank")["targetId"]
+        session = self.send("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+        try:
+            self.send("Page.enable", session)
+            self.send("Page.navigate", session, url=path.resolve().as_uri())
+            self.wait_for("Page.loadEventFired", session)
+            pdf = self.send("Page.printToPDF", session, paperWidth=8.27, paperHeight=11.69, printBackground=True,
+                            generateDocumentOutline=True, preferCSSPageSize=True)
+            return base64.b64decode(pdf["data"])
         finally:
             self.send("Target.closeTarget", targetId=target)
             self.events = [e for e in self.events if e.get("sessionId") != session]
@@ -238,25 +266,34 @@ MEASURE = r"""JSON.stringify((() => {
             clip: w ? {left: w.left, right: w.left + wrap.clientWidth} : {left: 0, right: vw}};
   });
   const tables = [...document.querySelectorAll('.wrap > table')].map(t => {
-    const wrap = t.parentElement, cap = wrap.previousElementSibling;
-    return {caption: cap && cap.classList.contains('cap') ? cap.innerText : t.querySelector('th,td').innerText,
+    const wrap = t.parentElement, cap = t.querySelector('caption');
+    return {caption: cap ? cap.innerText : t.querySelector('th,td').innerText,
             scroll: wrap.scrollWidth, visible: wrap.clientWidth};
   });
-  const images = [...document.images].map(i => ({figure: (i.closest('figure') || {}).id || '', alt: i.alt,
-    complete: i.complete, natural: i.naturalWidth, shown: i.getBoundingClientRect().width}));
+  const images = [...document.images].map(i => { const f = i.closest('figure'), r = i.getBoundingClientRect();
+    return {figure: (f || {}).id || '', alt: i.alt, complete: i.complete, natural: i.naturalWidth, shown: r.width,
+            left: r.left, right: r.right, bottom: r.bottom + scrollY,
+            caption: f && f.querySelector('figcaption') ? f.querySelector('figcaption').textContent.trim() : ''}; });
+  const verdict = document.getElementById('verdict');
   const maths = [...document.querySelectorAll('math')].map(m => {
     const frac = m.querySelector('mfrac');
     const parts = frac ? [...frac.children].map(box) : [];
     return {display: getComputedStyle(m).display, box: box(m),
             stacked: parts.length === 2 ? parts[0].bottom <= parts[1].top + 1 : null};
   });
-  return {innerWidth: vw, scrollWidth: de.scrollWidth, bodyWidth: document.body.scrollWidth,
+  return {innerWidth: vw, scrollWidth: de.scrollWidth, bodyWidth: document.body.scrollWidth, height: de.scrollHeight,
+          verdictBottom: verdict ? verdict.getBoundingClientRect().bottom + scrollY : null,
           text: document.body.innerText, verdicts, tables, images, maths,
           links: [...document.querySelectorAll('a[href]')].map(a => a.getAttribute('href')),
           remote: [...document.querySelectorAll('script[src], link[href], img[src], iframe[src]')]
                   .map(e => e.getAttribute('src') || e.getAttribute('href'))
                   .filter(u => /^(https?:)?\/\//i.test(u))};
 })())"""
+
+
+#: axe-core's violations of the WCAG 2 A/AA rules and best practices: (rule, impact, nodes).
+AXE_RUN = """axe.run(document, {resultTypes: ['violations']}).then(r => JSON.stringify(
+  r.violations.map(v => [v.id, v.impact, v.nodes.length, v.nodes.slice(0, 3).map(n => n.target.join(' '))])))"""
 
 
 @pytest.fixture(scope="module")
@@ -310,12 +347,18 @@ def test_figures_load_and_their_text_is_legible(drawn, smallest_text, seen, sid,
     for img in images:
         name = img["figure"].removeprefix("fig-")
         assert img["complete"] and img["natural"] > 0, f"{name} did not load"
-        scale = img["shown"] / img["natural"]
-        assert smallest[name] * scale >= figures.MIN_TEXT_PX - 0.05, \
-            f"{name}: smallest text {smallest[name]:.1f} px drawn, {smallest[name] * scale:.1f} px shown"
-        if device == "desktop":
-            assert abs(scale - 1) < 0.01, f"{name} is drawn at {img['natural']} px but shown at {img['shown']:.0f}"
         assert len(img["alt"]) > 60 and re.search(r"\d", img["alt"]), f"{name}: alt text {img['alt']!r}"
+        assert img["caption"], f"{name} has no caption saying how to read it"
+        if not img["shown"]:         # folded behind a one-line summary until opened
+            continue
+        # Scaled to the column, never wider than the screen (no sideways scroller).
+        assert img["left"] >= -0.5 and img["right"] <= page["innerWidth"] + 0.5, \
+            f"{name} reaches beyond the {page['innerWidth']} px screen: {img['left']:.0f} to {img['right']:.0f}"
+        if device == "desktop":      # shown as drawn, its smallest text legible
+            scale = img["shown"] / img["natural"]
+            assert abs(scale - 1) < 0.01, f"{name} is drawn at {img['natural']} px but shown at {img['shown']:.0f}"
+            assert smallest[name] * scale >= figures.MIN_TEXT_PX - 0.05, \
+                f"{name}: smallest text {smallest[name]:.1f} px drawn, {smallest[name] * scale:.1f} px shown"
 
 
 @pytest.mark.parametrize("name,device", VISITS)
@@ -375,7 +418,7 @@ def test_tex_becomes_mathml():
 
 def table_rows(page: str, caption: str) -> list[list[str]]:
     """The body cells (text) of the table under ``caption``."""
-    part = page.split(f"<p class='cap'>{caption}", 1)[1].split("</table>", 1)[0]
+    part = page.split(f"<caption>{caption}", 1)[1].split("</table>", 1)[0]
     return [[html.unescape(re.sub(r"<[^>]+>", "", c)) for c in re.findall(r"<td[^>]*>(.*?)</td>", row)]
             for row in re.findall(r"<tr>(.*?)</tr>", part.split("<tbody>", 1)[1])]
 
@@ -526,3 +569,53 @@ def test_alt_text_states_what_a_sighted_reader_sees(analyses, drawn, sid):
     from replication.study.spec import load_study
     for name in load_study(other).segment_names.values():
         assert all(name not in a for a in alt.values()), name
+
+
+# --- the first screen, accessibility, print ------------------------------------------------
+
+@pytest.mark.parametrize("sid", ["golovacheva2022", "forrester2016"])
+def test_first_screen_is_the_answer(seen, sid):
+    """At 1366 px the verdict sentence and the size figure lie within the first screen; the
+    Golovacheva page, its long tables and side figures folded, is at most MAX_HEIGHT tall."""
+    page = seen[sid, "desktop"]
+    assert page["verdictBottom"] is not None, "no verdict sentence (#verdict)"
+    assert page["verdictBottom"] <= FIRST_SCREEN, f"the verdict ends at {page['verdictBottom']:.0f} px"
+    size = [i for i in page["images"] if i["figure"] == "fig-cluster_size_check"]
+    assert size and size[0]["bottom"] <= FIRST_SCREEN, f"the size figure ends at {size[0]['bottom']:.0f} px"
+    if sid == "golovacheva2022":
+        assert page["height"] <= MAX_HEIGHT, f"the page is {page['height']} px tall at 1366 px"
+
+
+@pytest.mark.parametrize("name", ["golovacheva2022", "forrester2016", "landing"])
+def test_no_serious_accessibility_violation(seen, name):
+    if not AXE.exists():
+        pytest.skip(f"axe-core is not installed ({AXE.relative_to(REPO)} missing): run `npm ci --prefix tests/axe`")
+    bad = [v for v in seen[name, "desktop"]["axe"] if v[1] in ("serious", "critical")]
+    assert not bad, f"{name}: axe-core reports {bad}"
+
+
+def pdf_headings(pdf: bytes) -> list[tuple[str, float]]:
+    """Each heading of a PDF's outline (Chromium's ``generateDocumentOutline``) and the height
+    of its top above the foot of its page, in points."""
+    out = []
+    for title, y in re.findall(rb"/Title \(((?:\\.|[^\\)])*)\)\s*/Dest \[\d+ 0 R /XYZ [\d.]+ ([\d.]+)", pdf):
+        out.append((title.decode("latin-1").replace("\\", ""), float(y)))
+    return out
+
+
+def test_prints_on_few_pages_and_no_heading_ends_a_page(seen):
+    """Printed on A4 (the folded tables opened, but the long reference tables): at most
+    MAX_PRINTED_PAGES pages, and every heading has at least 3 cm of its section below it."""
+    pdf = seen["golovacheva2022", "print"]
+    pages = len(re.findall(rb"/Type\s*/Page\b(?!s)", pdf))
+    assert 0 < pages <= MAX_PRINTED_PAGES, f"the Golovacheva page prints on {pages} A4 pages"
+    headings = pdf_headings(pdf)
+    assert len(headings) >= 10, f"the PDF outline lists only {headings}"
+    bottom_margin, room = 1.4 / 2.54 * 72, 3 / 2.54 * 72
+    low = [(t, round(y)) for t, y in headings if y < bottom_margin + room]
+    assert not low, f"headings at the foot of a page (points above the page's foot): {low}"
+
+
+def test_print_opens_folded_tables(site):
+    page = site[1]["golovacheva2022"].layout.page.read_text(encoding="utf-8")
+    assert "<details" in page and "addEventListener('beforeprint'" in page and "@media print" in page

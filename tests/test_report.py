@@ -588,7 +588,7 @@ def test_study_page_is_self_contained(runs, sid):
 def test_study_page_shows_the_scorecard(spec, run, html):
     card = pd.read_csv(run.layout.tables / "scorecard.csv")
     # (Long identifiers may carry <wbr>, a place to wrap, which the reader does not see.)
-    scorecard = section(html, "<h2 id='scorecard'>", "<h2 id='sizes'>").replace("<wbr>", "")
+    scorecard = section(html, "<h2 id='scorecard'>", "<p class='kicker'").replace("<wbr>", "")
     for cid in card["claim"]:
         assert f"<td>{cid}</td>" in scorecard, cid
     assert scorecard.count('<td class="pass">PASS</td>') == len(spec.claims)
@@ -621,7 +621,7 @@ def test_study_pages_follow_their_specification(runs):
     for sid, r in runs.items():
         page = r.layout.page.read_text(encoding="utf-8")
         assert r.spec.study.title in page
-        assert "<p class='banner'><b>Synthetic data.</b>" in page
+        assert "<p class='banner verdict' id='verdict'><b>Synthetic data.</b>" in page
         assert f"N = {r.result.n} respondents analysed" in page
         assert "href='../index.html'" in page
         assert ("<h2 id='membership'>" in page) == r.spec.has_membership_model, sid

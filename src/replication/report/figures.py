@@ -62,6 +62,8 @@ PASS, FAIL = "#2b7a3b", "#c92a2a"
 #: (seaborn's "colorblind" palette; the pale ones last).
 SEGMENT_COLOURS = ("#0173b2", "#de8f05", "#029e73", "#d55e00", "#cc78bc", "#ca9161", "#56b4e9",
                    "#8c6d31", "#fbafe4", "#ece133")
+#: A marker per segment (in the same order), a second encoding besides the colour.
+SEGMENT_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "p", "h", "*")
 #: Respondents in no reported segment.
 UNMATCHED_COLOUR = "#6c757d"
 
@@ -189,10 +191,16 @@ def segment_profiles(centroids: pd.DataFrame, needs: list[str], labels: dict[str
     fig, ax = _fig(WIDE, 4.6)
     x = np.arange(len(needs))
     rows = centroids.set_index("segment", drop=False)
-    for seg in _ordered(rows.index, labels):
+    order = _ordered(rows.index, labels)
+    # A marker per segment besides its colour (readable without colour vision), and each
+    # segment's line shifted a little sideways, so that segments sharing a centroid are
+    # drawn side by side instead of one hiding the other.
+    step = min(0.08, 0.5 / max(1, len(order)))
+    for i, seg in enumerate(order):
         row = rows.loc[seg]
         z = [row[f"{v}_z"] for v in needs]
-        ax.plot(x, z, marker="o", lw=2, color=colours.get(seg, UNMATCHED_COLOUR),
+        ax.plot(x + (i - (len(order) - 1) / 2) * step, z, marker=SEGMENT_MARKERS[i % len(SEGMENT_MARKERS)],
+                ms=7, lw=2, color=colours.get(seg, UNMATCHED_COLOUR), markeredgecolor="white", markeredgewidth=0.8,
                 ls="--" if seg == "unmatched" else "-",
                 label=f"{labels.get(seg, seg)} ({row['pattern']}, n = {row['n']})")
     ax.axhline(0, color="black", lw=0.8)
@@ -200,7 +208,7 @@ def segment_profiles(centroids: pd.DataFrame, needs: list[str], labels: dict[str
     ax.set_xlim(-0.5, len(needs) - 0.5)
     ax.set_ylabel("centroid (z-score; above 0 = High)")
     ax.set_title(f"Segment profiles on the {len(needs)} {dimensions}")
-    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=min(3, len(rows)), frameon=False)
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=min(2, len(rows)), frameon=False)
     return fig
 
 

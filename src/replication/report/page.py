@@ -2,31 +2,37 @@
 self-contained page per study, figures embedded, no network needed) and
 ``reports/index.html`` (every study with its scorecard summary).
 
-Every word about a study comes from its specification; nothing here names a study.
+Every word about a study comes from its specification; nothing here names a study. The
+pages are Jinja2 templates (``templates/``, shipped with the package): ``study.html.j2``
+lays out the page, ``summary.html.j2`` its first screen, and each section has a template
+of its own, ``templates/sections/<anchor>.html.j2``, in the order of :data:`PARTS`. This
+module computes what they show (:func:`_study_context`) and renders the tables.
 
-What a reader needs, at any width from a phone's 360 px to a desktop:
-
-* tables with readable headers (:data:`HEADERS`; segment, dimension and predictor names
-  from the specification), Yes/No for booleans, p-values in APA style (:func:`apa_p`),
-  rows and columns in the specification's order of the segments;
-* each table's key column first (the verdict, in the scorecard), kept in view while a
-  wide table scrolls (a sticky first column, with shadows that show there is more);
-  under 600 px every row becomes a card of "header: value" lines, so nothing needs
-  scrolling sideways;
-* figures embedded at the size they were drawn, with alt text that states their numbers
-  (:func:`replication.report.figures.describe_figures`).
+What a reader needs, on a desktop, a phone's 360 px and paper: the answer first (what was
+checked, what a PASS means on this data, the verdict counts split as on the landing page,
+the size figure); the paper's findings in its order, how far to trust them, what goes
+beyond it, provenance and a glossary; readable headers (:data:`HEADERS`, names from the
+specification), a ``<caption>`` per table, APA p-values (:func:`apa_p`), segments in the
+specification's order; long tables folded in ``<details>`` (opened for print), rows as
+cards under 600 px; figures scaled to the screen, each with a how-to-read caption and alt
+text that states its numbers (:func:`replication.report.figures.describe_figures`).
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import math
 import re
 from pathlib import Path
 
+import jinja2
 import numpy as np
 import pandas as pd
+import yaml
+
+from markupsafe import Markup
 
 from .. import files
 from ..outputs import notebooks_for, outputs_for
@@ -34,14 +40,15 @@ from ..study.spec import provenance_table
 from ..evaluation.claims import verdict_counts
 from ..evaluation.shares import FAIL, NOT_ASSESSABLE, NOT_DIAGNOSTIC, PASS, VERDICTS, share_rule_text
 from ..version import DISTRIBUTION, describe as describe_version
-from .figures import PHONE_SCALE, apa_p, describe_figures
+from .figures import apa_p, describe_figures
 from .manifest import read_manifest
 
 #: Readable headers for the columns of the package's tables (a column named after a
 #: segment, dimension or predictor gets its name from the specification instead).
 HEADERS = {
     "name": "segment", "segment": "segment", "reported_pct": "reported share (%)",
-    "replicated_pct": "replicated share (%)", "n": "n", "difference_pp": "difference (points)",
+    "replicated_pct": "replicated share (%)", "normalised_pct": "normalised to 100 % (%)", "n": "n",
+    "difference_pp": "difference (points)",
     "tolerance_pp": "tolerance (± points)", "within_tolerance": "within tolerance",
     "rounds_to_reported": "rounds to the reported %", "criterion": "criterion", "rule": "rule",
     "preferred_k": "preferred k", "agrees_with_reported_k": "agrees with the reported k", "item": "step",
@@ -72,10 +79,22 @@ STATISTICS = {
 #: A table with more columns than WIDE_COLUMNS and fewer rows than columns/2 (or at most
 #: FEW_ROWS) is shown transposed: one row per column.
 WIDE_COLUMNS, FEW_ROWS = 12, 6
+#: A table of more rows than COLLAPSE_ROWS is folded behind a one-line summary; printed,
+#: the folded tables open, but those of more than PRINT_ROWS rows (reference tables).
+COLLAPSE_ROWS, PRINT_ROWS = 8, 12
 #: Columns whose values are ids of segments, dimensions, predictors or profiling variables.
 ID_COLUMNS = {"segment", "true_segment", "recovered", "construct", "predictor", "variable", "term",
               "segment vs reference"}
 _P_TEXT = re.compile(r"\bp\s*([=<>≤])\s*(\d*\.?\d+(?:[eE][-+]?\d+)?)")
+
+
+def _named(df: pd.DataFrame) -> pd.DataFrame:
+    """A table with a segment id and its name shows the name only, under "segment"."""
+    if "segment" in df.columns and "name" in df.columns:
+        df = df.copy()
+        df["segment"] = df["name"].where(df["name"].notna() & (df["name"] != ""), df["segment"])
+        df = df.drop(columns="name")
+    return df
 
 
 def _is_p_column(col) -> bool:
@@ -191,14 +210,17 @@ class Readable:
 
     # -- the table --------------------------------------------------------------------
     def table(self, df: pd.DataFrame, caption: str = "", *, unlabelled: int = 1, classes=None,
-              transpose: bool | None = None) -> str:
+              transpose: bool | None = None, collapse: bool | None = None, printed: bool | None = None) -> str:
         """An HTML table: the first ``unlabelled`` columns are each row's key (kept in
         view; the title of the row's card on a phone); ``classes`` maps a column to a
         function of its value giving the cell's CSS class. A wide table of a few rows (more
         than :data:`WIDE_COLUMNS` columns, at most :data:`FEW_ROWS` rows) is shown
         transposed, one row per column, unless ``transpose`` says otherwise; a table of
-        many columns is set denser."""
+        many columns is set denser. A table of more than :data:`COLLAPSE_ROWS` rows (or
+        any, with ``collapse``) is folded into ``<details>`` behind its caption, opened for
+        print unless it has more than :data:`PRINT_ROWS` rows or ``printed`` is false."""
         classes = classes or {}
+        df = _named(df)
         cols = list(df.columns)
         stats = cols == ["statistic", "value"]
         numeric = {c: pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c]) for c in cols}
@@ -241,10 +263,20 @@ class Readable:
                     attrs.append(f'data-label="{html.escape(heads[i][0])}"')
                 out.append(f"<td{' ' + ' '.join(attrs) if attrs else ''}>{_breakable(text)}</td>")
             rows.append("<tr>" + "".join(out) + "</tr>")
-        cap = f"<p class='cap'>{html.escape(caption)}</p>" if caption else ""
+        cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
         dense = " dense denser" if len(heads) > 11 else " dense" if len(heads) > 9 else ""
-        return (f"{cap}<div class='wrap'><table class='t{dense}'><thead><tr>{head}</tr></thead>"
-                f"<tbody>{''.join(rows)}</tbody></table></div>")
+        label = f" role='region' aria-label='{html.escape(caption or 'table', quote=True)}'"
+        out = (f"<div class='wrap' tabindex='0'{label}><table class='t{dense}'>{cap}<thead><tr>{head}</tr></thead>"
+               f"<tbody>{''.join(rows)}</tbody></table></div>")
+        if collapse is None:
+            collapse = len(body) > COLLAPSE_ROWS
+        if collapse:     # a long table behind a one-line summary (opened for print)
+            what = f"{len(body)} rows" if not transpose else f"{len(body)} rows, {len(heads) - 1} columns"
+            printed = len(body) <= PRINT_ROWS if printed is None else printed
+            keep = "" if printed else " data-print='closed'"     # a long reference table stays folded on paper
+            out = (f"<details class='more'{keep}><summary>Table: {html.escape(caption or 'details')} "
+                   f"<small>({what})</small></summary>{out}</details>")
+        return out
 
 
 def _png_size(data: bytes) -> tuple[int, int] | None:
@@ -253,16 +285,31 @@ def _png_size(data: bytes) -> tuple[int, int] | None:
     return None
 
 
-def _img(path: Path, alt: str) -> str:
+#: How to read each figure (its caption on the page): ``templates/how_to_read.yaml``.
+HOW_TO_READ: dict[str, str] = yaml.safe_load((Path(__file__).parent / "templates" / "how_to_read.yaml")
+                                             .read_text(encoding="utf-8"))
+#: Figures outside the paper's own findings are folded behind a one-line summary.
+FOLDED_FIGURES = {"dendrogram", "replicability", "three_step_montecarlo", "logit_probabilities"}
+#: ... and these stay folded on paper too (the k-selection figure says what the tree does).
+UNPRINTED_FIGURES = {"dendrogram"}
+
+
+def _img(path: Path, alt: str, caption: str | None = None, collapse: bool | None = None) -> str:
+    """A figure scaled to the column (never wider than the screen) with its how-to-read caption."""
     data = path.read_bytes() if path.exists() else b""
     if not data:
         return f'<p class="fail">missing figure: {html.escape(str(path))}</p>'
     size = _png_size(data)
-    dims = f' width="{size[0]}" height="{size[1]}" style="--w:{size[0]}px"' if size else ""
+    dims = f' width="{size[0]}" height="{size[1]}"' if size else ""
     b64 = base64.b64encode(data).decode("ascii")
-    return (f'<figure class="wrap" id="fig-{html.escape(path.stem)}"><img alt="{html.escape(alt)}"{dims} '
-            f'src="data:image/png;base64,{b64}"><figcaption class="swipe" aria-hidden="true">'
-            f'wider than the screen: scroll sideways for the whole figure →</figcaption></figure>')
+    caption = HOW_TO_READ.get(path.stem, "") if caption is None else caption
+    out = (f'<figure id="fig-{html.escape(path.stem)}"><img alt="{html.escape(alt)}"{dims} '
+           f'src="data:image/png;base64,{b64}"><figcaption>{html.escape(caption)}</figcaption></figure>')
+    if collapse if collapse is not None else path.stem in FOLDED_FIGURES:
+        title = alt.split(":", 1)[0]
+        keep = " data-print='closed'" if path.stem in UNPRINTED_FIGURES else ""
+        out = f"<details class='more'{keep}><summary>Figure: {html.escape(title)}</summary>{out}</details>"
+    return out
 
 
 def _value(v) -> str:
@@ -286,30 +333,33 @@ def _value(v) -> str:
 VERDICT_CLASS = {PASS: "pass", FAIL: "fail", NOT_DIAGNOSTIC: "nd", NOT_ASSESSABLE: "na"}
 
 
-def _scorecard(card: pd.DataFrame, readable: Readable, controls: pd.DataFrame | None = None) -> str:
-    """The scorecard, the verdict first and the claim beside it (both always in view); with
-    the controls matrix, what shows that each claim can fail, and a label on a claim the
-    controls could not show to fail."""
-    shown = card.drop(columns=[c for c in ("source", "passed", "premises", "basis") if c in card.columns]).copy()
-    m = controls.set_index("claim") if controls is not None else None
-
-    def can_fail(cid):
-        if m is None:
-            return ""
-        if cid not in m.index:
-            return "not in the controls"
-        r = m.loc[cid]
-        if r["fails_when_contradicted"] == "no":
-            return f"NOT DIAGNOSTIC of segment structure: passes in {r['false_pass']}"
-        by = r.get("shown_to_fail_by", "")
-        return f"shown to fail in: {by}" if isinstance(by, str) and by else "no control contradicts it"
-
-    # One column for what a verdict rests on, so the table fits a screen: its premises,
-    # what is built into the data, and the controls in which it was shown to fail.
-    shown["rests on"] = ["; ".join(x for x in (f"premises: {p}" if isinstance(p, str) else "",
-                                               b if isinstance(b, str) else "", can_fail(c)) if x)
-                         for p, b, c in zip(card["premises"], card["basis"], card["claim"])]
-    return readable.table(shown, unlabelled=2, classes={"verdict": lambda v: VERDICT_CLASS.get(v, "fail")})
+def _scorecard(card: pd.DataFrame, readable: Readable, controls: pd.DataFrame | None = None,
+               caption: str = "") -> str:
+    """The scorecard, the verdict first and the claim beside it (both always in view), then
+    how each claim is judged; with the controls matrix, what shows that each claim can fail,
+    and a label on a claim the controls could not show to fail."""
+    shown = card.drop(columns=[c for c in ("source", "passed") if c in card.columns]).copy()
+    shown[["premises", "basis"]] = shown[["premises", "basis"]].fillna("-")
+    if controls is not None:
+        m = controls.set_index("claim")
+        def can_fail(cid):
+            if cid not in m.index:
+                return "not in the controls"
+            r = m.loc[cid]
+            if r["fails_when_contradicted"] == "no":
+                return f"NOT DIAGNOSTIC of segment structure: passes in {r['false_pass']}"
+            by = r.get("shown_to_fail_by", "")
+            return f"fails in: {by}" if isinstance(by, str) and by else "no control contradicts it"
+        shown["shown to fail by"] = [can_fail(c) for c in shown["claim"]]
+    # What a reviewer reads at once (verdict, claim, finding, numbers) in view; how each claim is
+    # judged (rule, premises, basis, the controls) in a second table folded below it.
+    head = [c for c in ("verdict", "claim", "statement", "replicated_value") if c in shown.columns]
+    how = ["claim"] + [c for c in shown.columns if c not in head]
+    classes = {"verdict": lambda v: VERDICT_CLASS.get(v, "fail")}
+    return (readable.table(shown[head], caption, unlabelled=2, classes=classes, collapse=False)
+            + readable.table(shown[how], f"How these {len(shown)} claims are judged: reported value, rule, premises, basis"
+                             + (", the controls that show each can fail" if controls is not None else ""),
+                             collapse=True))
 
 
 def verdict_legend() -> str:
@@ -328,72 +378,19 @@ def verdict_summary(counts: dict) -> str:
     return f"<span class='{'fail' if bad else 'pass'}'>{total} claims: {words}</span>"
 
 
-CSS = """
-*{box-sizing:border-box}
-html{-webkit-text-size-adjust:100%;text-size-adjust:100%}
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1032px;margin:0 auto;padding:1em;color:#212529;line-height:1.45;overflow-wrap:break-word}
-h1{font-size:1.6em;line-height:1.25}h2{border-bottom:2px solid #dee2e6;padding-bottom:.2em;margin-top:2em}h3{margin-top:1.5em}
-a,code{overflow-wrap:anywhere}
-p,li{overflow-wrap:anywhere}
-.cap{font-weight:600;margin:1.2em 0 .3em}.pass{color:#2b7a3b;font-weight:700}.fail{color:#c92a2a;font-weight:700}
-.nd{color:#8a5a00;font-weight:700}.na{color:#495057;font-weight:700}
-.banner{background:#fff3bf;border:1px solid #fab005;padding:.6em 1em;border-radius:4px}
-.assumed{background:#f8f9fa;border-left:4px solid #868e96;padding:.2em 1em}
-.reported{border-left:4px solid #2b8a3e;padding:.2em 1em}small{color:#555}
-nav ul{columns:2;font-size:.95em;padding-left:1.2em}nav li{break-inside:avoid}
-figure{margin:1em 0}img{max-width:100%;height:auto;display:block}
-figure .swipe{display:none;position:sticky;left:0;font-size:.85em;color:#555}
-.wrap{overflow-x:auto;max-width:100%;margin:.3em 0 1em;
- background:linear-gradient(to right,#fff 30%,rgba(255,255,255,0)),linear-gradient(to left,#fff 30%,rgba(255,255,255,0)) 100% 0,
- radial-gradient(farthest-side at 0 50%,rgba(0,0,0,.25),rgba(0,0,0,0)),radial-gradient(farthest-side at 100% 50%,rgba(0,0,0,.25),rgba(0,0,0,0)) 100% 0;
- background-repeat:no-repeat;background-size:40px 100%,40px 100%,14px 100%,14px 100%;background-attachment:local,local,scroll,scroll}
-.wrap:focus-visible{outline:2px solid #1c7ed6}
-table.t{border-collapse:separate;border-spacing:0;font-size:.88em}
-table.t th,table.t td{padding:.3em .5em;border-bottom:1px solid #dee2e6;text-align:left;vertical-align:top;overflow-wrap:break-word}
-table.t th{vertical-align:bottom;background:#f1f3f5;font-weight:600}
-table.t .num{text-align:right;font-variant-numeric:tabular-nums}table.t td.num{white-space:nowrap}
-table.t tbody tr>:first-child{position:sticky;left:0;background:#fff;z-index:1;font-weight:600}
-table.t thead tr>:first-child{position:sticky;left:0;z-index:2}
-table.t tbody tr:hover>*{background:#f8f9fa}
-table.t.dense{font-size:.8em}table.t.dense th,table.t.dense td{padding:.3em .35em}
-table.t.denser{font-size:.76em}table.t.denser th,table.t.denser td{padding:.25em .3em}
-@media (max-width:600px){
- body{padding:.75em}h1{font-size:1.35em}nav ul{columns:1}table.t.dense,table.t.denser{font-size:.88em}
- .wrap{overflow-x:visible;background:none}
- table.t,table.t tbody,table.t tr,table.t td{display:block;width:auto}
- table.t thead{position:absolute;width:1px;height:1px;overflow:hidden;clip-path:inset(50%);white-space:nowrap}
- table.t tr{border:1px solid #dee2e6;border-radius:6px;padding:.4em .7em;margin:.6em 0}
- table.t td{border:0;padding:.1em 0;text-align:left;white-space:normal;overflow-wrap:anywhere}
- table.t .num,table.t td.num{text-align:left;white-space:normal}
- table.t tbody tr>:first-child{position:static}
- table.t td:not([data-label]){display:inline-block;margin-right:.6em;font-weight:700}
- table.t td[data-label]::before{content:attr(data-label) ": ";font-weight:600;color:#495057}
- table.t td[data-label]:empty{display:none}
- /* A figure is drawn for a 1000 px column: on a phone it is shown at 3/4 of that (its
-    smallest text stays at 9 px or more; see figures.py) and scrolls sideways. */
- figure.wrap{overflow-x:auto}figure .swipe{display:block}
- figure.wrap img{max-width:none;width:calc(var(--w,720px)*PHONE_SCALE)}
-}
-""".replace("PHONE_SCALE", f"{PHONE_SCALE:g}")
-
-
-def _page(title: str, body: list[str]) -> str:
-    return "\n".join([
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
-        "<meta name='viewport' content='width=device-width, initial-scale=1'>",
-        f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>",
-        *body, "</body></html>"]) + "\n"
-
-
-def _verdict(card: pd.DataFrame) -> str:
-    return verdict_summary(verdict_counts(card))
+@functools.cache
+def _env() -> jinja2.Environment:
+    """The page templates (``templates/``, shipped with the package), escaping by default."""
+    return jinja2.Environment(loader=jinja2.PackageLoader("replication.report", "templates"),
+                              autoescape=jinja2.select_autoescape(["html", "j2"]), trim_blocks=True,
+                              lstrip_blocks=True, undefined=jinja2.StrictUndefined)
 
 
 def _segment_table(spec) -> pd.DataFrame:
     dims = spec.dimension_ids
     rows = []
     for s in spec.segments:
-        row = {"segment": s.name.value, "reported share (%)": s.share.value,
+        row = {"segment": s.name.value,     # its share is in the sizes table, not repeated here
                "profile (" + " / ".join(spec.dimension_labels[d] for d in dims) + ")": s.pattern(dims),
                "profile source": ("reported: " if s.profile.is_reported else "assumed: ") + s.profile.source}
         if s.description is not None:
@@ -415,23 +412,6 @@ def _sizes(sizes: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def _methods_over_controls(layout, rd) -> list[str]:
-    """The method comparison over the control scenarios (written by ``replication controls``)."""
-    path = layout.tables / "method_comparison_controls.csv"
-    if not path.exists():
-        return []
-    table = pd.read_csv(path)
-    n = int(table["samples"].max()) if len(table) else 0
-    return [f"<p>The same comparison over the control scenarios ({n} samples per scenario, "
-            "<code>replication controls</code>): how often each method's own criterion chooses the reported k, "
-            "the k it chooses most often, how often every cluster fits a reported profile, and its mean agreement "
-            "with the truth and with the package's reading (these two at the reported k). Where the data hold no segments (no structure, "
-            "dimensions driven by the predictors), agreement with the truth is near 0 for every method: none of "
-            "them can find segments that are not there, and a method that still chooses the reported k there "
-            "says little when it chooses it on real data.</p>",
-            rd.table(table, "Segmentation methods over the control scenarios")]
-
-
 def _first(df: pd.DataFrame, col: str) -> pd.DataFrame:
     return df[[col] + [c for c in df.columns if c != col]] if col in df.columns else df
 
@@ -444,186 +424,95 @@ def _drop_label_twin(df: pd.DataFrame, key: str, readable: Readable) -> pd.DataF
     return df
 
 
-def render_study_page(run) -> str:
-    """The self-contained page of one study's run."""
+#: The page's parts, in order: (id, title, sections as (anchor, heading)). A section is
+#: shown when :func:`_study_context` says it applies; its words are in
+#: ``templates/sections/<anchor>.html.j2``.
+PARTS = [
+    ("findings", "The paper's findings, in the paper's order",
+     [("data", "The data"), ("k", "Choosing k"), ("sizes", "Segment sizes"), ("profiles", "Segment profiles"),
+      ("membership", "Membership model")]),
+    ("trust", "How far to trust them",
+     [("uncertainty", "Uncertainty and stability"), ("controls", "Control scenarios: can each claim fail?"),
+      ("replicability", "Replicability against the separation")]),
+    ("beyond", "Beyond the paper",
+     [("methods", "Beyond the source's method: TwoStep and latent profiles"),
+      ("corrected", "Membership model corrected for classification error"),
+      ("threestep", "How much the correction matters: a Monte Carlo"),
+      ("recovery", "Recovery against the generating truth (synthetic data only)")]),
+    ("about", "Words and provenance",
+     [("glossary", "Glossary"), ("reported", "What the source reports"), ("assumed", "Our assumptions"),
+      ("provenance", "Where every output comes from")]),
+]
+
+
+def _csv(path: Path, **kw) -> pd.DataFrame | None:
+    return pd.read_csv(path, **kw) if path.exists() else None
+
+
+def _columns(df: pd.DataFrame, cols) -> pd.DataFrame:
+    return df[[c for c in cols if c in df.columns]]
+
+
+def _study_context(run) -> dict:
+    """Everything the study templates show: tables and figures rendered, numbers computed."""
     spec, layout, result = run.spec, run.layout, run.result
-    s, t, fig = spec.study, {**result.tables, **(run.recovery or {})}, layout.figures
-    rd = Readable(spec)
-    alt = describe_figures(result)
+    t, fig = {**result.tables, **(run.recovery or {})}, layout.figures
+    rd, alt = Readable(spec), describe_figures(result)
     card = result.scorecard
     is_reported = card["source"].astype(str).str.startswith("reported")
-    reported_card, standards_card = card[is_reported], card[~is_reported]
-    k = spec.n_segments.value
-    dims = spec.study.dimensions
-    nbs = " · ".join(f'<a href="notebooks/{nb.name}.html">{html.escape(nb.title)}</a>'
-                     for nb in notebooks_for(spec) if (layout.notebooks / f"{nb.name}.html").exists())
-    gen = run.generation
-    sections: list[tuple[str, str, list[str]]] = []   # (anchor, heading, parts)
-
-    controls_path = layout.tables / "controls_matrix.csv"
-    matrix = pd.read_csv(controls_path, keep_default_na=False) if controls_path.exists() else None
-    if len(card):
-        share_rows = t.get("share_verdicts")
-        built = share_rows is not None and (share_rows["basis"] == "recovery").any()
-        sections.append(("scorecard", f"Scorecard: reported claims, {_verdict(reported_card)}", [
-            "<p>One row per finding the source reports (the claims are data in the study specification); "
-            "the rule column states how each claim is judged, and <b>rests on</b> its premises (the claims it "
-            "presupposes: when one of them does not pass, it is NOT ASSESSABLE), what is built into the data, and "
-            "the control scenarios in which it was shown to fail (<a href='#controls'>controls</a>).</p>",
-            verdict_legend(),
-            ("<p>Shares: " + html.escape(share_rule_text(spec)) + ("." if not built else
-             ". This synthetic sample is built with the reported composition, so a share PASS means the "
-             "segments were <i>recovered</i>, not that a sample reproduced the shares.") + "</p>"
-             if share_rows is not None else ""),
-            _scorecard(reported_card, rd, matrix) if len(reported_card) else "<p>none</p>",
-            f"<h3>Our standards (not reported by the source), {_verdict(standards_card) if len(standards_card) else ''}</h3>",
-            _scorecard(standards_card, rd, matrix) if len(standards_card) else "<p>none</p>"]))
-    else:
-        sections.append(("scorecard", "Scorecard", [
-            "<p>This study specification states no claims, so there is no scorecard: the analysis "
-            "is shown as it came out.</p>"]))
-    sizes_note = []
-    if (t["cluster_sizes"]["normalised_pct"] - t["cluster_sizes"]["reported_pct"]).abs().max() > 1e-9:
-        sizes_note = [f"<p>The reported shares sum to {sum(x.share.value for x in spec.segments):g} % (each is "
-                      "rounded), so the synthetic sample is built from them rescaled to 100 % (<b>normalised "
-                      "pct</b>); <b>difference pp</b> is the replicated share minus the reported one as printed.</p>"]
-    sections.append(("sizes", "Segment sizes", [
-        _img(fig / "cluster_size_check.png", alt["cluster_size_check"]), *sizes_note,
-        rd.table(rd.in_segment_order(_sizes(t["cluster_sizes"])),
-                 "Reported vs replicated shares (percent of the sample)")]))
+    c = dict(spec=spec, s=spec.study, k=spec.n_segments.value, dims=spec.study.dimensions, t=t, result=result,
+             run=run, share_rule=share_rule_text(spec), distribution=DISTRIBUTION, verdicts=VERDICTS,
+             version=describe_version(), gen=run.generation or {}, legend=Markup(verdict_legend()),
+             table=lambda df, caption="", **kw: Markup(rd.table(df, caption, **kw)),
+             figure=lambda name, **kw: Markup(_img(fig / f"{name}.png", alt.get(name, name), **kw)),
+             order=rd.in_segment_order, reported_card=card[is_reported], standards_card=card[~is_reported])
+    c["matrix"] = matrix = _csv(layout.tables / "controls_matrix.csv", keep_default_na=False)
+    c["counts"] = {label: Markup(verdict_summary(verdict_counts(part))) for label, part in
+                   (("reported claims", c["reported_card"]), ("our standards", c["standards_card"])) if len(part)}
+    c["scorecards"] = [Markup(_scorecard(part, rd, matrix, cap)) if len(part) else Markup("<p>none</p>")
+                       for part, cap in ((c["reported_card"], "Claims the source reports, each with its verdict"),
+                                         (c["standards_card"], "Standards we hold the replication to"))]
+    shares = t.get("share_verdicts")
+    c["built_in"] = shares is not None and (shares["basis"] == "recovery").any()
+    c["notebooks"] = [nb for nb in notebooks_for(spec) if (layout.notebooks / f"{nb.name}.html").exists()]
+    sizes = t["cluster_sizes"]
+    c["renormalised"] = (sizes["normalised_pct"] - sizes["reported_pct"]).abs().max() > 1e-9
+    c["reported_total"] = sum(x.share.value for x in spec.segments)
+    c["sizes"] = rd.in_segment_order(_sizes(sizes))
     if "k_preferred" in t:
-        agree = int((t["k_preferred"]["preferred_k"] == k).sum())
-        parts = [f"<p>The replication uses the reported k = {k}. Of the {len(t['k_preferred'])} criteria computed "
-                 f"on Ward's partitions, <b>{agree}</b> prefer k = {k}.</p>",
-                 _img(fig / "k_selection.png", alt.get("k_selection", "k-selection criteria")),
-                 rd.table(t["k_preferred"], "k preferred by each criterion")]
-        if "segmentation_path" in t:
-            parts.append(rd.table(t["segmentation_path"], "How the segmentation and each criterion were computed"))
-        parts.append(_img(fig / "dendrogram.png", alt["dendrogram"]))
-        sections.append(("k", "Choosing k", parts))
-    if "share_verdicts" in t:
-        u = spec.uncertainty
-        parts = ["<p>How each share claim was judged: " + html.escape(share_rule_text(spec)) + ". <b>detectable "
-                 "pp</b> is the smallest difference from the reported share this sample detects (with 80 % power "
-                 "for a sampled composition; the classification-error tolerance for a built-in one); a share whose "
-                 "detectable difference exceeds its <b>margin pp</b> is NOT DIAGNOSTIC at this N, and "
-                 "<b>n diagnostic</b> is the N from which it would be. Goodman's intervals hold for all the shares "
-                 "at once (family-wise 95 %), so judging five shares does not multiply the chance of a spurious "
-                 "FAIL; they suit a handful of segments of dozens of respondents each (Sison-Glaz's intervals suit "
-                 "many small categories).</p>",
-                 rd.table(rd.in_segment_order(t["share_verdicts"]), "How each share claim was judged")]
-        if "bootstrap_shares" in t:
-            parts += [f"<p>The same shares when each of {u.stability_resamples} bootstrap samples of respondents is "
-                      "segmented again from scratch (both stages and the naming): wider, because they include the "
-                      "segmentation's own variability.</p>",
-                      rd.table(rd.in_segment_order(t["bootstrap_shares"]), "Shares with re-segmentation (bootstrap)"),
-                      "<p>Bootstrap intervals of every centroid: <code>tables/bootstrap_centroids.csv</code>.</p>"]
-        if "stability" in t:
-            parts += ["<p>Stability (Hennig 2007): the mean Jaccard similarity between each segment and its best "
-                      "match in the bootstrap segmentations (>= 0.75 stable, <= 0.5 dissolved); globally, the mean "
-                      "adjusted Rand index between the original and the bootstrap partitions (after Dolnicar & "
-                      "Leisch 2010). Stable is not the same as valid: the control scenarios below test validity.</p>",
-                      rd.table(rd.in_segment_order(t["stability"]), "Per-segment stability"),
-                      rd.table(t["stability_global"], "Global stability")]
-        if "row_order_agreement" in t:
-            ro = t["row_order_agreement"]["ari"]
-            parts.append(f"<p>Row order: the analysis sorts the respondents before Ward's method, so its result does "
-                         f"not depend on the order of the file. Fitted in {len(ro)} random orders without that sort, "
-                         f"the partitions agree with it at ARI {ro.min():.3f} to {ro.max():.3f}.</p>")
-        sections.append(("uncertainty", "Uncertainty and stability", parts))
+        c["k_agree"] = int((t["k_preferred"]["preferred_k"] == c["k"]).sum())
+    if shares is not None:     # the shares themselves are in the sizes table: not repeated here
+        c["share_verdicts"] = rd.in_segment_order(shares.drop(columns=["reported_pct", "n", "replicated_pct",
+                                                                       "difference_pp"], errors="ignore"))
+    if "row_order_agreement" in t:
+        c["row_order"] = t["row_order_agreement"]["ari"]
     if matrix is not None:
         long = pd.read_csv(layout.tables / "controls.csv")
-        reps = int(long["replicates"].max())
-        scen = long.drop_duplicates("scenario")[["scenario"]]
-        sections.append(("controls", "Control scenarios: can each claim fail?", [
-            f"<p>Each scenario changes only what the generator does (no structure, shuffled dimensions, a segment "
-            f"missing, an extra segment, equal shares, a response style, sampled composition, dimensions driven by "
-            f"the predictors, segments unrelated to the predictors, weaker separations); the analysis always uses "
-            f"this study's specification, told only how the sample's composition came about. {reps} seeded "
-            "replicates per scenario (<code>replication controls</code>); cells are the share of replicates in "
-            "which the claim reads PASS. <b>fails when contradicted</b>: in every scenario that contradicts the "
-            "claim, the Wilson 95 % interval of its PASS rate reaches 5 % or below (Monte Carlo error taken into "
-            "account); <b>false pass</b>: its highest PASS rate there, with the interval; <b>diagnostic of "
-            "segments</b>: likewise where the data hold no segments at all. Significance levels and margins were "
-            "fixed before these runs; a claim the controls cannot show to fail is labelled so on the scorecard, "
-            "never re-tuned. Replicates skip the re-segmentation bootstrap, so the stability claim is not "
-            "evaluated there (nor counted as a premise).</p>",
-            rd.table(matrix, f"Pass rate of every claim in every scenario ({len(scen)} scenarios)")]))
-    curve_path = layout.tables / "replicability.csv"
-    if curve_path.exists():
+        c["replicates"], c["scenarios"] = int(long["replicates"].max()), long["scenario"].nunique()
+    c["curve"] = curve = _csv(layout.tables / "replicability.csv")
+    if curve is not None:
         from ..evaluation.controls import replicability_statement
-        curve = pd.read_csv(curve_path)
-        default = spec.simulation.separation.value if spec.simulation else None
-        points = "; ".join(f"{r.separation:g}: {r.all_claims:.2f}" for r in curve.itertuples())
-        sections.append(("replicability", "Replicability against the separation", [
-            f"<p>{int(curve['replicates'].iloc[0])} replicates per separation with sampled (multinomial) composition "
-            "(<code>replication curve</code>): the probability that each claim, and all claims, pass, and the median "
-            "ARI against the truth. " + html.escape(replicability_statement(curve, spec)) + "</p>",
-            _img(fig / "replicability.png",
-                 "Replicability curve: probability that all claims pass together at each separation ("
-                 + points + ")" + (f"; the study's default separation, {default:g}, is marked" if default else "")
-                 + "; one line per claim besides."),
-            rd.table(curve, "Pass probability per separation")]))
+        c["curve_statement"] = replicability_statement(curve, spec)
     if "method_comparison" in t:
         from ..evaluation.comparison import divergence_notes
-        mc = t["method_comparison"]
-        sections.append(("methods", "Beyond the source's method: TwoStep and latent profiles", [
-            "<p>The source names only its method family. Each candidate reading runs on the same scale scores: the "
-            "k it chooses by its own criterion and its shares at that k, then its agreement (ARI) with the "
-            "package's reading and, on synthetic data, with the truth, computed both at the reported k and at the "
-            "k it chooses (the column names say which).</p>",
-            rd.table(mc[[c for c in ("method", "k_reported", "k_chosen", "shares_at_chosen_k",
-                                     "ari_vs_paper_at_reported_k", "ari_vs_paper_at_chosen_k",
-                                     "ari_vs_truth_at_reported_k", "ari_vs_truth_at_chosen_k", "compared_on")
-                        if c in mc.columns]], "Segmentation methods compared"),
-            "<p>" + html.escape(divergence_notes(mc, spec)).replace("\n", "<br>") + "</p>"]
-            + _methods_over_controls(layout, rd)))
+        c["methods"] = _columns(t["method_comparison"], (
+            "method", "k_reported", "k_chosen", "shares_at_chosen_k", "ari_vs_paper_at_reported_k",
+            "ari_vs_paper_at_chosen_k", "ari_vs_truth_at_reported_k", "ari_vs_truth_at_chosen_k", "compared_on"))
+        c["divergence"] = divergence_notes(t["method_comparison"], spec)
+        c["methods_controls"] = _csv(layout.tables / "method_comparison_controls.csv")
     if "three_step_coefficients" in t:
-        tw = t["three_step_wald"]
-        sections.append(("corrected", "Membership model corrected for classification error", [
-            "<p>Regressing hard segment labels on predictors attenuates the effects (Bolck, Croon & Hagenaars "
-            "2004). The three-step BCH and ML estimators (Vermunt 2010) correct for the classification error of a "
-            "latent profile model of the same dimensions at the reported k; the naive row is the same model's "
-            "modal assignment. Standard errors: " + html.escape(str(t["three_step_coefficients"]["se_method"].iloc[0]))
-            + ".</p>",
-            rd.table(tw, "Wald test per predictor: naive, BCH and ML"),
-            rd.table(t["three_step_coefficients"], "Coefficients: naive, BCH and ML")]))
-    mc_path = layout.tables / "three_step_montecarlo.csv"
-    if mc_path.exists():
+        coefs = t["three_step_coefficients"]
+        c["se_method"] = str(coefs["se_method"].iloc[0])      # one sentence, said once above the table
+        c["three_step_coefficients"] = coefs.drop(columns="se_method")
+    c["mc"] = mc = _csv(layout.tables / "three_step_montecarlo.csv")
+    if mc is not None:
         from ..evaluation.three_step_mc import statement
-        mc_summary = pd.read_csv(mc_path)
-        mc_alt = "; ".join(f"{m}: mean estimate/truth {r.mean_estimate_over_truth:.2f}, coverage {r.coverage_95_pct:.0f} %"
-                        for m, r in mc_summary.set_index("method").iterrows())
-        sections.append(("threestep", "How much the correction matters: a Monte Carlo", [
-            "<p>Regressing hard segment labels on the predictors pulls the effects towards zero when the labels "
-            "are uncertain (Bolck, Croon &amp; Hagenaars 2004); the three-step BCH and ML corrections (Vermunt 2010) "
-            "remove that bias. A Monte Carlo at a weak separation (<code>replication threestep</code>), where a "
-            "latent profile analysis classifies respondents with a relative entropy of about 0.7, estimates the "
-            "membership model three ways on each sample and compares them with the generator's true slopes. "
-            + html.escape(statement(mc_summary)) + " The corrected estimates of this study's own sample are in "
-            "the section above.</p>",
-            _img(fig / "three_step_montecarlo.png",
-                 "Three-step Monte Carlo: mean estimate of every slope against its true value, and 95 % interval "
-                 "coverage and attenuation per estimator (" + mc_alt + ")"),
-            rd.table(mc_summary[[c for c in ("method", "replicates", "mean_estimate_over_truth", "mean_relative_bias_pct",
-                                          "coverage_95_pct", "coverage_95_min_pct", "mean_bias_zero_slopes")
-                              if c in mc_summary.columns]], "Bias and coverage per estimator")]))
-    if "respondents_dropped" in t and run.user is not None:
-        sections.insert(1, ("data", "The data", [
-            "<p>" + html.escape(run.user.summary()).replace("\n", "<br>") + "</p>",
-            rd.table(t["respondents_dropped"], "Respondents dropped, and why")]))
-    centroids = t["centroids"][[c for c in t["centroids"].columns if not c.endswith("_z")]]
-    centroids = rd.in_segment_order(_first(centroids, "segment"))
-    profile_parts = [_img(fig / "segment_profiles.png", alt["segment_profiles"]),
-                     "<p>A profile claim holds when every reported High (Low) level lies above (below) the sample "
-                     "mean and at least one pooled within-segment SD above (below) the segments reported on the "
-                     "other side (Cohen's d &ge; 1). The rule refers to the sample and to the other segments, not to "
-                     "the answer scale's midpoint, so a response style that moves every answer does not change a "
-                     "verdict; data without segments fail through the k and stability claims the profiles "
-                     "presuppose.</p>",
-                     rd.table(_segment_table(spec), "The segments as the source describes them"),
-                     rd.table(centroids, f"Centroids on the {dims}, the High/Low pattern and the matched profile"),
-                     rd.table(t["need_anova"], f"Differences in the {dims} across segments (descriptive)")]
+        c["mc_statement"] = statement(mc)
+        c["mc_table"] = _columns(mc, ("method", "replicates", "mean_estimate_over_truth", "mean_relative_bias_pct",
+                                      "coverage_95_pct", "coverage_95_min_pct", "mean_bias_zero_slopes"))
+    centroids = t["centroids"][[x for x in t["centroids"].columns if not x.endswith("_z")]]
+    c["centroids"] = rd.in_segment_order(_first(centroids, "segment"))
+    c["segment_table"] = _segment_table(spec)
     if "profiling_by_segment" in t:
         by = t["profiling_by_segment"]
         if "level" in by.columns:      # a categorical variable: one column per level
@@ -632,91 +521,44 @@ def render_study_page(run) -> str:
         prof = prof.reindex([n for n in spec.segment_names.values() if n in prof.index]).rename_axis("segment")
         prof = prof.reset_index()
         prof.columns.name = None
-        profile_parts += [rd.table(prof, "Profiling variables by segment (share using, or mean count)"),
-                          rd.table(t["profiling_tests"], "Tests of the profiling variables across segments")]
-        if "profiling_contrasts" in t:
-            claimed = {(c.variable, c.segment) for c in spec.claims if c.kind == "segment_stands_out"}
-            ct = t["profiling_contrasts"]
-            ct = ct[[(v, sg) in claimed for v, sg in zip(ct["variable"], ct["segment"])]] if claimed else ct
-            profile_parts.append(rd.table(ct.dropna(axis=1, how="all"), "Each claimed segment against the other "
-                                          "segments together (one-sided tests of the behavioural claims)"))
-    profile_parts.append(rd.table(_drop_label_twin(t["reliability"], "construct", rd), "Reliability of the scales"))
-    sections.append(("profiles", "Segment profiles", profile_parts))
-    if spec.has_membership_model:
-        if result.membership is not None:
-            sections.append(("membership", f"Membership model ({html.escape(spec.membership.description.value)})", [
-                rd.table(t["logit_fit"], "Fit statistics"),
-                rd.table(t["logit_lr_tests"], "Likelihood-ratio test per predictor (model without it vs full)"),
-                _img(fig / "logit_odds_ratios.png", alt["logit_odds_ratios"]),
-                _img(fig / "logit_probabilities.png", alt["logit_probabilities"]),
-                rd.table(rd.in_segment_order(t["logit_classification"], "recovered", columns=True),
-                         "Classification: recovered segment (rows) by the model's predicted segment (columns)")]))
-        else:
-            sections.append(("membership", "Membership model", [
-                "<p class='fail'>Not estimated: " + html.escape("; ".join(result.problems)) + "</p>"]))
-    if run.recovery is not None:
-        parts = ["<p>Only this section reads the generating truth; the analysis above never does.</p>",
-                 rd.table(t["recovery_clustering"], "Clusters vs true segments"),
-                 rd.table(rd.in_segment_order(t["recovery_confusion"], "true_segment", columns=True),
-                          "True segment (rows) by recovered segment (columns)")]
-        if "recovery_logit_summary" in t:
-            parts.append(rd.table(t["recovery_logit_summary"], "Membership-model slopes vs their true values"))
-        sections.append(("recovery", "Recovery against the generating truth (synthetic data only)", parts))
+        c["profiling"] = prof
+    if "profiling_contrasts" in t:     # the contrast behind each behavioural claim
+        claimed = {(x.variable, x.segment) for x in spec.claims if x.kind == "segment_stands_out"}
+        ct = t["profiling_contrasts"]
+        ct = ct[[(v, sg) in claimed for v, sg in zip(ct["variable"], ct["segment"])]] if claimed else ct
+        c["contrasts"] = ct.dropna(axis=1, how="all")
+    c["reliability"] = _drop_label_twin(t["reliability"], "construct", rd)
     prov = pd.DataFrame(provenance_table(spec))
     prov["value"] = prov["value"].map(_value)
-    assumed_parts = ["<p>The sources do not report these; each was chosen by us, with the reason given.</p>",
-                     rd.table(prov[prov["status"] == "assumed"].drop(columns="status"))]
+    c["prov_reported"] = prov[prov["status"] == "reported"].drop(columns="status")
+    c["prov_assumed"] = prov[prov["status"] == "assumed"].drop(columns="status")
     if spec.simulation is not None and spec.simulation.coefficients is not None:
         coefs = pd.DataFrame(spec.simulation.coefficients.value).T.rename_axis("segment vs reference").reset_index()
-        assumed_parts.append(rd.table(rd.in_segment_order(coefs),
-                                      "True membership-model slopes of the generator, per scale point (assumed)"))
-    sections.append(("reported", "What the source reports",
-                     ["<div class='reported'>", rd.table(prov[prov["status"] == "reported"].drop(columns="status")),
-                      "</div>"]))
-    sections.append(("assumed", "Our assumptions", ["<div class='assumed'>", *assumed_parts, "</div>"]))
-    made = pd.DataFrame([{"output": o.path(layout).relative_to(layout.root).as_posix(), "what": o.what,
-                          "command": f"replication {o.step}", "library function": o.function,
-                          "notebook": o.notebook} for o in outputs_for(spec)])
-    # The commit appears here and in the run log, never in the manifest (verify compares
-    # what the manifest records; the page is not compared, so a commit may change it).
-    made_by = (f"<p>Made by <code>{DISTRIBUTION}</code> version {html.escape(describe_version())} "
-               f"(<code>replication --version</code>); checksums and versions of the packages used: "
-               f"<a href='manifest.json'>manifest.json</a>.</p>")
-    sections.append(("provenance", "Where every output comes from", [made_by, rd.table(made)]))
-
-    header = [f"<h1>Replication report: <em>{html.escape(s.title)}</em></h1>",
-              f"<p>{html.escape(s.citation)}</p>" if s.citation else "",
-              "<p><a href='../index.html'>All studies</a></p>"]
-    if spec.is_synthetic:
-        header.append(
-            "<p class='banner'><b>Synthetic data.</b> The original survey is not available. This report runs "
-            "the source's analysis on a synthetic sample built from what the source reports plus labelled "
-            "assumptions (listed at the end). A pass means the published <em>structure</em> is recoverable by "
-            f"the published method; it is not evidence about {html.escape(s.population)}.</p>")
-    gen_note = ""
-    if gen:
-        gen_note = (f"; data generated with seed {gen.get('seed')}, N = {gen.get('n')}, separation "
-                    f"{gen.get('separation')}")
-        sim = spec.simulation
-        if sim is not None and (gen.get("seed"), gen.get("n"), gen.get("separation")) != \
-                (spec.seed.value, spec.n.value, sim.separation.value):
-            gen_note += (" <span class='fail'>(not the specification's default run: seed "
-                         f"{spec.seed.value}, N = {spec.n.value}, separation {sim.separation.value})</span>")
-    header.append(f"<p><small>Study <code>{html.escape(s.id)}</code>; <b>N = {result.n} respondents "
-                  f"analysed</b>{gen_note}. " + (f"Executed notebooks: {nbs}. " if nbs else "") +
-                  "Checksums and versions: <a href='manifest.json'>manifest.json</a>.</small></p>")
-    if result.problems:
-        header.append("<p class='fail'>" + "<br>".join(html.escape(p) for p in result.problems) + "</p>")
-    toc = "<nav><b>Contents</b><ul>" + "".join(
-        f"<li><a href='#{a}'>{html.unescape(_strip_tags(h))}</a></li>" for a, h, _ in sections) + "</ul></nav>"
-    body = header + [toc]
-    for anchor, heading, parts in sections:
-        body += [f"<h2 id='{anchor}'>{heading}</h2>", *parts]
-    return _page(f"Replication report: {s.title}", body)
+        c["true_slopes"] = rd.in_segment_order(coefs)
+    c["made"] = pd.DataFrame([{"output": o.path(layout).relative_to(layout.root).as_posix(), "what": o.what,
+                               "command": f"replication {o.step}", "library function": o.function,
+                               "notebook": o.notebook} for o in outputs_for(spec)])
+    sim = spec.simulation
+    gen = c["gen"]
+    c["not_default"] = bool(gen) and sim is not None and (gen.get("seed"), gen.get("n"), gen.get("separation")) != \
+        (spec.seed.value, spec.n.value, sim.separation.value)
+    shown = {"data": "respondents_dropped" in t and run.user is not None, "k": "k_preferred" in t,
+             "membership": spec.has_membership_model, "uncertainty": shares is not None,
+             "controls": matrix is not None, "replicability": curve is not None, "methods": "methods" in c,
+             "corrected": "three_step_coefficients" in t, "threestep": mc is not None,
+             "recovery": run.recovery is not None}
+    heading = {"membership": "Membership model" + (f" ({spec.membership.description.value})"
+                                                    if spec.has_membership_model and result.membership is not None
+                                                    else "")}
+    c["parts"] = [(pid, title, [(a, heading.get(a, h)) for a, h in secs if shown.get(a, True)])
+                  for pid, title, secs in PARTS]
+    return c
 
 
-def _strip_tags(text: str) -> str:
-    return html.escape(re.sub(r"<[^>]+>", "", text))
+def render_study_page(run) -> str:
+    """The self-contained page of one study's run."""
+    c = _study_context(run)
+    return _env().get_template("study.html.j2").render(title=f"Replication report: {c['s'].title}", **c)
 
 
 def write_study_page(run) -> Path:
@@ -734,21 +576,11 @@ def render_landing_page(root: Path) -> str:
         verdict = "; ".join(f"{label}: {verdict_summary(c[key])}" for key, label in
                             (("reported", "reported claims"), ("ours", "our standards")) if sum(c.get(key, {}).values())) \
             or "no claims"
-        data = "synthetic" if m.get("synthetic") else "survey data"
         n = m.get("n_analysed", "?")
-        n = f"{n:,}" if isinstance(n, int) else html.escape(str(n))
-        rows.append(f"<tr><td><a href='{html.escape(m['study'])}/index.html'>{html.escape(m.get('title', m['study']))}"
-                    f"</a></td><td data-label='scorecard'>{verdict}</td>"
-                    f"<td data-label='id'><code>{html.escape(m['study'])}</code></td>"
-                    f"<td class='num' data-label='N analysed'>{n}</td><td data-label='data'>{data}</td></tr>")
-    body = ["<h1>Replication reports</h1>",
-            "<p>One page per study: its scorecard, segments, membership model and provenance. "
-            "Synthetic studies test whether the published structure is recoverable by the published "
-            "method; they are not evidence about the original respondents.</p>",
-            "<div class='wrap'><table class='t'><thead><tr><th scope='col'>study</th><th scope='col'>scorecard</th>"
-            "<th scope='col'>id</th><th scope='col' class='num'>N analysed</th><th scope='col'>data</th></tr></thead>"
-            "<tbody>", *rows, "</tbody></table></div>"]
-    return _page("Replication reports", body)
+        rows.append(dict(id=m["study"], title=m.get("title", m["study"]), verdict=Markup(verdict),
+                         n=f"{n:,}" if isinstance(n, int) else str(n),
+                         data="synthetic" if m.get("synthetic") else "survey data"))
+    return _env().get_template("landing.html.j2").render(title="Replication reports", rows=rows)
 
 
 def write_landing_page(root: Path) -> Path:
