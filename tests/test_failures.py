@@ -328,9 +328,13 @@ def test_own_study_with_a_shipped_id_is_refused(csv_study, capsys, command):
     folder, yml, _, _ = csv_study
     yml.write_text(yml.read_text(encoding="utf-8").replace("id: demo_individualization", "id: golovacheva2022"),
                    encoding="utf-8")
+    # The project folder of the package's own checkout (its shipped study file is there):
+    # where the committed reference outputs live.
     root = folder / "root"
     (root / "reports" / "golovacheva2022").mkdir(parents=True)
     (root / "reports" / "golovacheva2022" / "index.html").write_text("the committed reference", encoding="utf-8")
+    (root / "src" / "replication" / "studies").mkdir(parents=True)
+    (root / "src" / "replication" / "studies" / "golovacheva2022.yaml").symlink_to(spec_module.study_path("golovacheva2022"))
     extra = ["--no-notebooks"] if command == "run" else []
     fails_cleanly(capsys, folder, command, "--study", yml, "--root", root, *extra,
                   expect=[str(yml), "'golovacheva2022' is the id of a shipped study", "another id"])

@@ -176,16 +176,20 @@ def _check_notebook_support() -> None:
             "(pip install 'segmentation-replication[notebooks]')")
 
 
-def _refuse_shipped_id(spec) -> None:
+def _refuse_shipped_id(spec, root=".") -> None:
     """A study of one's own with the id of a shipped study would write over the shipped
     study's outputs (its reference data, tables and page, committed in the repository):
-    refused, before anything is written, unless the specification is the shipped file."""
+    refused, before anything is written, unless the specification is the shipped file or the
+    project folder is not the one holding the package's committed reference outputs."""
     if spec.id not in shipped_studies():
         return
     shipped = study_path(spec.id)
     mine = spec.path
     if mine is not None and _same_file(mine, shipped):
         return
+    checkout = Path(root) / "src" / "replication" / "studies" / f"{spec.id}.yaml"
+    if not (checkout.exists() and _same_file(checkout, shipped)):
+        return   # another folder: no committed reference outputs to overwrite
     raise ReplicationError(
         f"{mine}: study.id '{spec.id}' is the id of a shipped study ({shipped}); running it would replace "
         f"that study's outputs (data/processed/{spec.id}, reports/{spec.id}): give your study another id "
@@ -199,7 +203,7 @@ def _run(args) -> int:
         _check_notebook_support()
     specs = [load_study(s) for s in (args.study or shipped_studies())]   # all parsed before any work
     for spec in specs:
-        _refuse_shipped_id(spec)
+        _refuse_shipped_id(spec, args.root)
     # Progress on a terminal only (disable=None): one tick per finished study.
     progress = tqdm(total=len(specs), desc="replication run", unit="study", disable=None, file=sys.stderr)
 
@@ -336,7 +340,7 @@ def _verify(args) -> int:
     problems = []
     for s in args.study or shipped_studies():
         spec = load_study(s)
-        _refuse_shipped_id(spec)
+        _refuse_shipped_id(spec, args.root)
         found = verify(spec, pipeline.layout_for(spec, args.root))
         problems += found
         print(f"verify {spec.id}: " + ("all regenerated files match the manifest" if not found
@@ -363,7 +367,7 @@ def run(argv=None) -> int:
         return _demo(args)
     spec = load_study(args.study)
     if args.command != "validate":
-        _refuse_shipped_id(spec)
+        _refuse_shipped_id(spec, getattr(args, "root", "."))
     return _step(args, spec)
 
 
