@@ -25,13 +25,13 @@ BEHAVIOUR = ["behaviour.cooperation_options", "behaviour.interactive_options", "
 
 
 @pytest.fixture(scope="module")
-def golovacheva():
-    return load_study("golovacheva2022")
+def golovacheva(spec):
+    return spec                   # conftest's shipped study, under this module's name for it
 
 
 @pytest.fixture(scope="module")
-def default_result(golovacheva):
-    return analyse(golovacheva, simulate_survey(golovacheva).survey, stability=False)
+def default_result(analysed):
+    return analysed               # conftest's full analysis of the default sample
 
 
 def test_the_scorecard_lists_twenty_reported_claims(golovacheva):

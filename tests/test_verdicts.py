@@ -15,25 +15,20 @@ import pandas as pd
 import pytest
 from scipy.stats import norm
 
-from replication import analyse, load_study, simulate_survey
+from replication import analyse, simulate_survey
 from replication.evaluation.claims import PREMISES, card_fails, evaluate_claims, premises, verdict_counts
 from replication.evaluation.shares import (FAIL, NOT_ASSESSABLE, NOT_DIAGNOSTIC, PASS, VERDICTS, composition_of,
                                            share_margin, share_verdicts)
 
 
 @pytest.fixture(scope="module")
-def golovacheva():
-    return load_study("golovacheva2022")
+def golovacheva(spec):
+    return spec                   # conftest's shipped study, under this module's name for it
 
 
 @pytest.fixture(scope="module")
-def forrester():
-    return load_study("forrester2016")
-
-
-@pytest.fixture(scope="module")
-def default_run(golovacheva):
-    return analyse(golovacheva, simulate_survey(golovacheva).survey, stability=False)
+def default_run(golovacheva, sample):
+    return analyse(golovacheva, sample.survey, stability=False)
 
 
 def sampled(spec, shares_pct, n):
