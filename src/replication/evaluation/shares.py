@@ -117,8 +117,8 @@ def classification_models(X, labels) -> dict:
     Returns
     -------
     dict
-        Model name -> ``(S, V)``: per cluster label ``0..k-1``, the summed probabilities and
-        their Poisson-binomial variance.
+        Model name -> ``(S, V)``: by cluster label, the summed probabilities and their
+        Poisson-binomial variance.
     """
     from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
     from sklearn.naive_bayes import GaussianNB
@@ -131,7 +131,8 @@ def classification_models(X, labels) -> dict:
     out = {}
     for name, model in (("pooled", LinearDiscriminantAnalysis(solver="lsqr").fit(X, labels)), ("per-segment", lpa)):
         P = model.predict_proba(X)
-        out[name] = (P.sum(axis=0), (P * (1 - P)).sum(axis=0))
+        # Keyed by the cluster label itself (classes_ lists the labels present).
+        out[name] = (dict(zip(model.classes_, P.sum(axis=0))), dict(zip(model.classes_, (P * (1 - P)).sum(axis=0))))
     return out
 
 
