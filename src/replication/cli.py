@@ -398,4 +398,10 @@ def main(argv=None) -> None:
     except KeyboardInterrupt:
         print("interrupted; files already written are complete (writes are atomic)", file=sys.stderr)
         code = 130
+        # The stopped kernels' event loops are collected after their sockets closed, and
+        # asyncio reports that from __del__ as an "Exception ignored" traceback: noise the
+        # interrupted user has no use for. Collect them now, with such reports silenced.
+        import gc
+        sys.unraisablehook = lambda unraisable: None
+        gc.collect()
     sys.exit(code)
