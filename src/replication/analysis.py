@@ -28,8 +28,10 @@ from .evaluation.claims import card_fails, evaluate_claims, verdict_counts
 from .evaluation.shares import share_verdicts
 from .evaluation.uncertainty import bootstrap_stability, row_order_agreement
 from .layout import Layout
+from .membership.design import membership_data
 from .membership.logit import MultinomialLogitResult, multinomial_logit
-from .outputs import outputs_for
+from .outputs import outputs_for, study_has
+from .segmentation.carried import carried_by_segment
 from .segmentation.profiles import SegmentAnalysis, segment_analysis
 from .study.measurement import reliability, scale_scores
 from .study.spec import StudySpec
@@ -187,15 +189,16 @@ class AnalysisResult:
         return written
 
 
-def corrected_membership(spec: StudySpec, scores: pd.DataFrame) -> dict:
+def corrected_membership(spec: StudySpec, scores: pd.DataFrame, terms: list[str] | None = None) -> dict:
     """The membership model corrected for classification error (three-step BCH and ML,
     Vermunt 2010) beside the naive modal-assignment logit, all on one latent profile
-    model of the segmentation dimensions at the reported k."""
+    model of the segmentation dimensions at the reported k. ``terms``: the predictor
+    columns of ``scores`` (default: the predictor constructs)."""
     from .membership.three_step import three_step_logit
     from .segmentation.mixture import LatentProfileClustering
 
     k, dims = spec.n_segments.value, scores[spec.dimension_ids]
-    preds = scores[[c.id for c in spec.predictor_constructs]]
+    preds = scores[terms or [c.id for c in spec.predictor_constructs]]
     measurement = LatentProfileClustering(k, standardize=spec.segmentation.standardize.value,
                                           random_state=spec.seed.value).fit(dims)
     coefs, walds = [], []
@@ -223,7 +226,7 @@ def check_survey_matches(spec: StudySpec, survey: pd.DataFrame, source="the surv
 
 def analyse(spec: StudySpec, survey: pd.DataFrame, *, with_k_selection: bool = True,
             crosscheck: bool = True, stability: bool = True, n_jobs: int | None = None,
-            source="the survey", composition: str | None = None) -> AnalysisResult:
+            source="the survey", composition: str | None = None, labels: dict | None = None) -> AnalysisResult:
     """Run the study's whole analysis on a survey, in memory.
 
     Parameters
@@ -251,6 +254,9 @@ def analyse(spec: StudySpec, survey: pd.DataFrame, *, with_k_selection: bool = T
         built with the reported composition, ``sampled`` for a real survey or one drawn
         respondent by respondent. Default: from the specification (its ``data:`` block or
         ``simulation.composition``). This is the sample's design, never its truth.
+    labels : dict, optional
+        The survey file's labels (:attr:`UserSurvey.labels`): value labels name the levels
+        of categorical predictors and carried columns.
 
     Returns
     -------
@@ -264,10 +270,11 @@ def analyse(spec: StudySpec, survey: pd.DataFrame, *, with_k_selection: bool = T
     # scikit-learn re-validates its arguments on every call (about a tenth of a Monte Carlo
     # replicate); the arguments here are the package's own, and the data were checked above.
     with threadpool_limits(limits=limit), sklearn_config(skip_parameter_validation=True):
-        return _analyse(spec, survey, with_k_selection, crosscheck, stability, n_jobs, source, composition)
+        return _analyse(spec, survey, with_k_selection, crosscheck, stability, n_jobs, source, composition, labels)
 
 
-def _analyse(spec, survey, with_k_selection, crosscheck, stability, n_jobs, source, composition) -> AnalysisResult:
+def _analyse(spec, survey, with_k_selection, crosscheck, stability, n_jobs, source, composition,
+             labels=None) -> AnalysisResult:
     scores = scale_scores(survey, spec)
     tables = {"reliability": reliability(survey, spec)}
     segmentation = segment_analysis(spec, scores, survey, with_k_selection=with_k_selection)
@@ -295,17 +302,27 @@ def _analyse(spec, survey, with_k_selection, crosscheck, stability, n_jobs, sour
     membership, data, problems = None, None, []
     if spec.membership is not None:
         m = spec.membership
-        data = scores.merge(segmentation.assignments, on="respondent_id", validate="one_to_one")
+        md = membership_data(spec, scores, segmentation.assignments, survey, labels, source)
+        data = md.data
+        if md.n_incomplete:
+            problems.append(f"membership model: {md.n_incomplete} respondent(s) without a value of a "
+                            "single-column predictor are left out of it (complete cases)")
         try:
-            membership = multinomial_logit(data, "segment", [c.id for c in spec.predictor_constructs],
-                                           m.reference.value, standardize=m.standardize_predictors.value,
-                                           crosscheck=crosscheck, order=spec.segment_ids)
+            membership = multinomial_logit(data, "segment", md.terms, m.reference.value,
+                                           standardize=m.standardize_predictors.value, crosscheck=crosscheck,
+                                           order=spec.segment_ids, groups=md.groups, dummies=md.dummies,
+                                           labels=md.labels)
+            membership.codings = md.codings
         except ReplicationError as exc:
             # A segmentation that leaves the reference segment empty, or separates a
             # segment perfectly, has no membership model: its claims fail as not computed.
             problems.append(f"membership model not estimated: {exc}")
         else:
             tables.update({name: getattr(membership, attr) for name, attr in LOGIT_TABLES.items()})
+    if study_has(spec, "carried"):
+        segs = survey[["respondent_id"]].merge(segmentation.assignments[["respondent_id", "segment"]],
+                                               on="respondent_id", how="left")["segment"]
+        tables["carried_by_segment"], tables["carried_tests"] = carried_by_segment(spec, survey, segs, labels)
     if stability and not spec.is_synthetic:
         # On real data the comparison of methods belongs to the analysis; on synthetic data
         # it is computed with the recovery checks, which add its agreement with the truth.
@@ -313,7 +330,7 @@ def _analyse(spec, survey, with_k_selection, crosscheck, stability, n_jobs, sour
         tables["method_comparison"] = compare_methods(spec, survey)
     if stability and membership is not None:
         try:
-            tables.update(corrected_membership(spec, scores))
+            tables.update(corrected_membership(spec, data, md.terms))
         except ReplicationError as exc:
             problems.append(f"corrected membership model not estimated: {exc}")
     scorecard = evaluate_claims(spec, tables, skip_kinds=() if stability else ("stability",))

@@ -8,7 +8,8 @@ the README's copy is out of date, or when a listed output is not written.
 
 An item that ``requires`` something applies only to studies that have it:
 ``simulation`` (a synthetic sample with its generating truth), ``membership`` (a
-membership model) or ``profiling`` (profiling variables).
+membership model), ``profiling`` (profiling variables) or ``carried`` (a survey file with
+columns beyond the items: ``data.carry``, single-column predictors).
 """
 
 from __future__ import annotations
@@ -112,7 +113,7 @@ NOTEBOOKS = [
     Notebook(_NB5, "Your own survey: segments written back and a typing tool", ("data",)),
 ]
 
-_SIM, _MEM, _PRO, _DATA = ("simulation",), ("membership",), ("profiling",), ("data",)
+_SIM, _MEM, _PRO, _DATA, _CAR = ("simulation",), ("membership",), ("profiling",), ("data",), ("carried",)
 
 #: Every output, in pipeline order.
 OUTPUTS = [
@@ -143,6 +144,8 @@ OUTPUTS = [
     Output("profiling_by_segment", "table", "profiling variables by segment", "cluster", "segmentation.profiling.profiling_by_segment", _NB3, _PRO),
     Output("profiling_tests", "table", "tests of the profiling variables across segments", "cluster", "segmentation.profiling.profiling_tests", _NB3, _PRO),
     Output("profiling_contrasts", "table", "each segment against the others on every profiling variable (one-sided tests)", "cluster", "segmentation.profiling.profiling_contrasts", _NB3, _PRO),
+    Output("carried_by_segment", "table", "carried columns (carry, single-column predictors) by segment: mean or percentage", "cluster", "segmentation.carried.carried_by_segment", _NB3, _CAR),
+    Output("carried_tests", "table", "tests of the carried columns across segments (ANOVA, chi-square)", "cluster", "segmentation.carried.carried_by_segment", _NB3, _CAR),
     Output("logit_coefficients", "table", "coefficients and odds ratios", "logit", "membership.logit.multinomial_logit", _NB4, _MEM),
     Output("logit_fit", "table", "fit statistics, hit rate, chance criteria", "logit", "membership.logit.multinomial_logit", _NB4, _MEM),
     Output("logit_lr_tests", "table", "likelihood-ratio test per predictor", "logit", "membership.logit.multinomial_logit", _NB4, _MEM),
@@ -179,7 +182,10 @@ OUTPUTS = [
 def study_has(spec, need: str) -> bool:
     """Whether a study has what an output or notebook ``requires``."""
     return {"simulation": spec.is_synthetic, "membership": spec.has_membership_model,
-            "profiling": bool(spec.profiling), "data": spec.data is not None}[need]
+            "profiling": bool(spec.profiling), "data": spec.data is not None,
+            # Columns of a survey file beyond the items: data.carry, single-column predictors.
+            "carried": spec.data is not None and bool(spec.data.carry or spec.demographics or
+                                                      getattr(spec.membership, "predictors", None))}[need]
 
 
 def applies(item, spec) -> bool:

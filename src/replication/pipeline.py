@@ -115,10 +115,12 @@ def load_user_data(spec: StudySpec):
 def write_user_outputs(run: StudyRun) -> list[Path]:
     """A real-data study's assignments (CSV and .sav with value labels) and model card."""
     from .membership.model_card import save_model_card, write_assignments
+    from .segmentation.carried import carried_columns
     if run.user is None:
         return []
     p = run.layout.processed
-    written = list(write_assignments(run.result, p / "assignments.csv", p / "assignments.sav", labels=run.user) or [])
+    written = list(write_assignments(run.result, p / "assignments.csv", p / "assignments.sav", labels=run.user,
+                                     carry=carried_columns(run.spec, run.result.survey)) or [])
     written.append(save_model_card(run.card, p / "model_card.json"))
     return written
 
@@ -140,7 +142,7 @@ def analyse_study(spec: StudySpec, layout: Layout) -> StudyRun:
     if spec.data is not None:
         from .membership.model_card import build_model_card
         user = load_user_data(spec)
-        result = analyse(spec, user.survey, source=user.source)
+        result = analyse(spec, user.survey, source=user.source, labels=user.labels)
         result.tables["respondents_dropped"] = user.dropped
         card = build_model_card(result, data_block=spec.data)   # built before anything is written
         return StudyRun(spec, layout, result, None, {}, user=user, card=card)

@@ -95,6 +95,25 @@ class CardSegment(_Part):
     description: str | None = None
 
 
+class CardLevel(_Part):
+    code: int | float | str
+    name: str
+
+
+class CardPredictor(_Part):
+    """A single-column predictor's coding (:mod:`.design`)."""
+
+    id: Text
+    type: Literal["numeric", "ordinal", "categorical"]
+    label: str | None = None
+    column: Text
+    terms: Annotated[list[Text], Field(min_length=1)]
+    levels: list[CardLevel] | None = None
+    reference: int | float | str | None = None
+    scale: list[int] | None = None
+    missing_codes: list[int | float | str] = []
+
+
 class CardMembership(_Part):
     model: str | None = None
     reference: Text
@@ -104,6 +123,7 @@ class CardMembership(_Part):
     mean: dict[str, Number]
     scale: dict[str, Positive]
     coefficients: dict[str, dict[str, Number]]
+    design: list[CardPredictor] | None = None
 
 
 class ModelCard(_Part):
@@ -167,9 +187,16 @@ def _cross_checks(card: ModelCard) -> list[tuple[tuple, str]]:
             problems.append((("segmentation", "clusters", j, "segment"), f"unknown segment {c.segment!r}"))
     mem = card.membership
     if mem is not None:
+        design_terms = {t for d in mem.design or [] for t in d.terms}
+        for j, d in enumerate(mem.design or []):
+            if d.type == "categorical" and (not d.levels or len(d.levels) != len(d.terms) + 1
+                                            or d.levels[0].code != d.reference):
+                problems.append((("membership", "design", j), "a categorical predictor needs its levels, the "
+                                                              "reference first, one more than its terms"))
         for j, p in enumerate(mem.predictors):
-            if roles.get(p) != "predictor":
-                problems.append((("membership", "predictors", j), f"'{p}' is not a predictor construct"))
+            if roles.get(p) != "predictor" and p not in design_terms:
+                problems.append((("membership", "predictors", j), f"'{p}' is neither a predictor construct nor "
+                                                                  "a term of membership.design"))
         if not all(s in seg_ids for s in mem.segments):
             problems.append((("membership", "segments"), "must list at least two of the card's segments"))
         if mem.reference != mem.segments[0]:

@@ -21,6 +21,7 @@ from ..study.cleaning import read_survey_table
 from ..study.datablock import ConstructInfo, data_source
 from ..study.readers import read_table
 from .card_schema import UNCLASSIFIED, UNMATCHED
+from .design import design_frame
 
 
 def _min_items(card, construct) -> int:
@@ -133,7 +134,8 @@ def classify(card, survey_df: pd.DataFrame, *, probabilities: bool | None = None
     mem = card.get("membership")
     if probabilities is None:
         probabilities = mem is not None and all(
-            it in survey_df.columns for c in card["constructs"] if c["id"] in mem["predictors"] for it in c["items"])
+            it in survey_df.columns for c in card["constructs"] if c["id"] in mem["predictors"] for it in c["items"]) \
+            and all(d["column"] in survey_df.columns for d in mem.get("design") or [])
     if probabilities:
         if mem is None:
             raise ReplicationError(f"{source}: the model card of study '{card['study']['id']}' has no membership "
@@ -148,7 +150,15 @@ def logit_probabilities(card, survey_df: pd.DataFrame, source="the new responden
     """The membership model's probability of each segment given the predictor constructs."""
     mem = card["membership"]
     preds = mem["predictors"]
-    scores, ok = card_scores(card, survey_df, preds, source)
+    design = mem.get("design") or []
+    terms = {t for d in design for t in d["terms"]}
+    scores, ok = card_scores(card, survey_df, [p for p in preds if p not in terms], source)
+    if design:
+        # Single-column predictors (numeric, ordinal, dummies), coded as in training.
+        frame = design_frame(design, survey_df, source, f"the model card of study '{card['study']['id']}'")
+        for t in terms:
+            scores[t] = frame[t].to_numpy(float)
+        ok = ok & scores[list(terms)].notna().all(axis=1).to_numpy()
     Z = np.column_stack([(scores[p].to_numpy(float) - mem["mean"][p]) / mem["scale"][p] for p in preds])
     eta = np.zeros((len(Z), len(mem["segments"])))
     for j, s in enumerate(mem["segments"][1:], start=1):
@@ -199,7 +209,9 @@ def read_new_respondents(card, path, *, id_column: str | None = None, encoding: 
     parsed = parsed.model_copy(update={"items": block_items, "reverse": list(reverse)})
     where = (f"the input block of the model card of study '{card['study']['id']}' (another id column: "
              "id_column=..., or --id at the command line)")
-    return read_survey_table(raw, parsed, with_preds, where_spec=where,
+    # The single-column predictors' columns, when the file has them (else no probabilities).
+    extra = [d["column"] for d in (mem or {}).get("design") or [] if d["column"] in raw.header]
+    return read_survey_table(raw, parsed, with_preds, where_spec=where, extra_carry=extra,
                              min_respondents=1, for_analysis=False, drop_unanswerable=False)
 
 

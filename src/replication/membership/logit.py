@@ -55,6 +55,14 @@ class MultinomialLogitResult:
         Recovered segment (rows) by predicted segment (columns).
     crosscheck : DataFrame
         statsmodels vs scikit-learn coefficients and their absolute difference.
+    groups : dict
+        Predictor -> its terms (a categorical predictor's dummies; one term otherwise).
+    labels : dict
+        Page names of predictors and terms that the specification's constructs do not name.
+    dummies : list of str
+        The 0/1 terms of categorical predictors (not standardized; no probability curve).
+    codings : list of dict
+        How the single-column predictors became terms (:mod:`.design`; kept by the model card).
 
     As statsmodels' results, also ``params``, ``bse``, ``pvalues`` (terms x contrasts:
     rows ``const`` and the predictors, one column per segment but the reference),
@@ -73,6 +81,10 @@ class MultinomialLogitResult:
     lr_tests: pd.DataFrame
     classification: pd.DataFrame
     crosscheck: pd.DataFrame = field(default_factory=pd.DataFrame)
+    groups: dict = field(default_factory=dict)
+    labels: dict = field(default_factory=dict)
+    dummies: list = field(default_factory=list)
+    codings: list = field(default_factory=list)
 
     def stat(self, name: str) -> float:
         return float(self.fit.set_index("statistic").loc[name, "value"])
@@ -134,9 +146,10 @@ class MultinomialLogitResult:
         return pd.DataFrame(np.asarray(self.results.predict(Z)), columns=self.segments, index=X.index)
 
     def probability_curves(self, data: pd.DataFrame, points: int = 25) -> pd.DataFrame:
-        """Predicted probabilities along each predictor's observed range, others at their means."""
+        """Predicted probabilities along each predictor's observed range, others at their means
+        (a level of a categorical predictor is no range: its odds ratio says it)."""
         rows = []
-        for p in self.predictors:
+        for p in (q for q in self.predictors if q not in self.dummies):
             grid = np.linspace(data[p].min(), data[p].max(), points)
             X = pd.DataFrame({q: np.full(points, data[q].mean()) for q in self.predictors})
             X[p] = grid
@@ -144,7 +157,8 @@ class MultinomialLogitResult:
             prob.insert(0, "value", grid)
             prob.insert(0, "predictor", p)
             rows.append(prob)
-        return pd.concat(rows, ignore_index=True)
+        return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=["predictor", "value",
+                                                                                   *self.segments])
 
     def summary(self) -> str:
         """A readable text summary: fit, LR tests, odds ratios, classification."""
@@ -207,7 +221,8 @@ def _fit_mnlogit(y, X, what: str):
 
 def multinomial_logit(data: pd.DataFrame, segment: str, predictors: list[str], reference: str,
                       standardize: bool = True, crosscheck: bool = True,
-                      order: list[str] | None = None) -> MultinomialLogitResult:
+                      order: list[str] | None = None, groups: dict | None = None, dummies=(),
+                      labels: dict | None = None) -> MultinomialLogitResult:
     """Fit the membership model.
 
     Parameters
@@ -227,6 +242,15 @@ def multinomial_logit(data: pd.DataFrame, segment: str, predictors: list[str], r
     order : list of str, optional
         Order of the contrasts in the output (e.g. the specification's segment order);
         segments not listed follow in order of appearance.
+    groups : dict, optional
+        Predictor -> its columns among ``predictors`` (a categorical predictor's dummies):
+        the likelihood-ratio test drops a predictor's columns together, with
+        ``len(columns) * (k - 1)`` df. Default: every column is its own predictor.
+    dummies : sequence of str
+        Columns that are 0/1 indicators: never standardized, so their odds ratios compare
+        a level with the reference level.
+    labels : dict, optional
+        Page names of predictors and terms (kept on the result).
 
     Returns
     -------
@@ -260,6 +284,12 @@ def multinomial_logit(data: pd.DataFrame, segment: str, predictors: list[str], r
         raise ReplicationError(f"multinomial logit: predictor '{sd.index[sd == 0][0]}' is constant")
     mean = data[predictors].mean() if standardize else pd.Series(0.0, index=predictors)
     scale = sd if standardize else pd.Series(1.0, index=predictors)
+    fixed = [p for p in dummies if p in predictors]
+    if fixed:
+        mean[fixed], scale[fixed] = 0.0, 1.0
+    groups = dict(groups) if groups else {p: [p] for p in predictors}
+    if sorted(t for ts in groups.values() for t in ts) != sorted(predictors):
+        raise ValueError("multinomial_logit: groups must split the predictors, each column once")
     X = sm.add_constant((data[predictors] - mean) / scale, has_constant="add")
     res = _fit_mnlogit(y, X, "full model")
 
@@ -276,10 +306,10 @@ def multinomial_logit(data: pd.DataFrame, segment: str, predictors: list[str], r
 
     # One likelihood-ratio test per predictor: drop it, refit, compare.
     lr_rows = []
-    for p in predictors:
-        reduced = _fit_mnlogit(y, X.drop(columns=p), f"without {p}")
+    for p, cols in groups.items():
+        reduced = _fit_mnlogit(y, X.drop(columns=cols), f"without {p}")
         lr = 2 * (res.llf - reduced.llf)
-        df = len(segments) - 1
+        df = (len(segments) - 1) * len(cols)
         lr_rows.append({"predictor": p, "lr_chi2": lr, "df": df, "p_value": stats.chi2.sf(lr, df)})
     lr_tests = pd.DataFrame(lr_rows)
 
@@ -312,7 +342,8 @@ def multinomial_logit(data: pd.DataFrame, segment: str, predictors: list[str], r
     out = MultinomialLogitResult(segments=segments, reference=reference, predictors=list(predictors),
                                  standardized=standardize, scale=scale, mean=mean, results=res,
                                  coefficients=coefficients, fit=fit, lr_tests=lr_tests,
-                                 classification=classification)
+                                 classification=classification, groups=groups, labels=dict(labels or {}),
+                                 dummies=fixed)
     if crosscheck:
         out.crosscheck = sklearn_crosscheck(X.drop(columns="const").to_numpy(), y, coefficients, segments,
                                             list(X.columns))

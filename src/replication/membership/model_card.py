@@ -176,7 +176,7 @@ def _membership_card(m) -> dict | None:
             "predictors": list(m.predictors), "standardized": bool(m.standardized),
             "mean": {p: float(mean[p]) for p in m.predictors},
             "scale": {p: float(m.scale[p]) for p in m.predictors},
-            "coefficients": table}
+            "coefficients": table, **({"design": m.codings} if m.codings else {})}
 
 
 # ---------------------------------------------------------------------------------------

@@ -414,6 +414,7 @@ def study_figures(result) -> dict:
     if result.membership is not None:
         m = result.membership
         units = "per SD" if m.standardized else "per scale point"
+        labels = {**labels, **m.labels}     # single-column predictors and their levels
         figs["logit_odds_ratios"] = odds_ratio_forest(m.coefficients, m.reference, names, units, palette, labels)
         figs["logit_probabilities"] = predicted_probabilities(m.probability_curves(result.membership_data), names,
                                                               palette, labels)
@@ -539,6 +540,7 @@ def describe_figures(result) -> dict[str, str]:
     if result.membership is not None:
         m = result.membership
         units = "per SD" if m.standardized else "per scale point"
+        labels = {**labels, **m.labels}
         out["logit_odds_ratios"] = _odds_alt(m.coefficients, m.reference, names, labels, units)
         out["logit_probabilities"] = _probabilities_alt(m.probability_curves(result.membership_data), names, labels)
     return out

@@ -40,6 +40,7 @@ from ..study.spec import provenance_table
 from ..evaluation.claims import verdict_counts
 from ..evaluation.shares import FAIL, NOT_ASSESSABLE, NOT_DIAGNOSTIC, PASS, VERDICTS, share_rule_text
 from ..version import DISTRIBUTION, describe as describe_version
+from ..segmentation.carried import carried_table
 from .figures import apa_p, describe_figures
 from .manifest import read_manifest
 
@@ -458,6 +459,7 @@ def _study_context(run) -> dict:
     spec, layout, result = run.spec, run.layout, run.result
     t, fig = {**result.tables, **(run.recovery or {})}, layout.figures
     rd, alt = Readable(spec), describe_figures(result)
+    rd.names.update(getattr(result.membership, "labels", None) or {})      # single-column predictors, dummies
     card = result.scorecard
     is_reported = card["source"].astype(str).str.startswith("reported")
     c = dict(spec=spec, s=spec.study, k=spec.n_segments.value, dims=spec.study.dimensions, t=t, result=result,
@@ -522,6 +524,8 @@ def _study_context(run) -> dict:
         prof = prof.reset_index()
         prof.columns.name = None
         c["profiling"] = prof
+    if "carried_by_segment" in t:
+        c["carried"] = carried_table(t["carried_by_segment"], spec)
     if "profiling_contrasts" in t:     # the contrast behind each behavioural claim
         claimed = {(x.variable, x.segment) for x in spec.claims if x.kind == "segment_stands_out"}
         ct = t["profiling_contrasts"]

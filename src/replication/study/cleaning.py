@@ -175,7 +175,13 @@ def _id_column(raw: RawTable, col: str) -> pd.Series:
 def _carried_column(raw: RawTable, col: str):
     values = raw.columns[col]
     if raw.kinds.get(col) == "number":
-        x = np.asarray(values, dtype=float)
+        x = np.asarray(values, dtype=float).copy()
+        # SPSS user-missing values are missing here too (an age of 99 = 'refused' is no age).
+        for lo, hi in raw.user_missing.get(col, []):
+            try:
+                x[(x >= float(lo)) & (x <= float(hi))] = np.nan
+            except (TypeError, ValueError):
+                pass
         if not np.isnan(x).any() and np.all(x == np.round(x)) and (x.size == 0 or np.abs(x).max() < 2**53):
             return x.astype(np.int64)
         return x
@@ -244,7 +250,8 @@ def read_survey_table(raw: RawTable, block: DataSource, constructs: list[Constru
     for c in carry:
         if c not in raw.header:
             role = "data.carry names it" if c in block.carry else \
-                "the specification names it as a profiling or demographic variable, which is always carried"
+                "the specification names it as a profiling or demographic variable or a membership predictor, " \
+                "which is always carried"
             raise _missing_column_error(raw, c, role, where_spec)
     if raw.n_rows == 0:
         raise ReplicationError(f"{path}: the file has a header but no respondents")

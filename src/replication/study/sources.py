@@ -24,6 +24,7 @@ from pathlib import Path
 
 from .cleaning import UserSurvey, read_survey_table
 from .datablock import DataSource, constructs_of, data_source
+from .predictors import predictor_columns
 from .readers import RawTable, read_table
 
 
@@ -70,6 +71,7 @@ def read_user_survey(data_block, spec, base_dir=None) -> UserSurvey:
         base_dir = Path(spec.path).parent if getattr(spec, "path", None) else Path(".")
     raw = read_table_for(block, base_dir)
     extra = [p.id for p in getattr(spec, "profiling", [])] + [d.id for d in getattr(spec, "demographics", [])]
+    extra += [c for c in predictor_columns(spec) if c not in extra]
     # The k criteria compare every candidate k up to k_max: a k-cluster solution needs more
     # than k respondents (the Calinski-Harabasz index is undefined with k = N; the TwoStep
     # cross-check needs k_max + 1 leaves of its tree), so N >= k_max + 2.

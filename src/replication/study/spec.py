@@ -20,10 +20,10 @@ from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError, field_
 
 from ..errors import ReplicationError
 from .datablock import DataSource, unknown_key_hint
+from .predictors import Predictor
 from .spec_checks import SHARE_SUM_RANGE, Problem, cross_checks  # noqa: F401 (SHARE_SUM_RANGE re-exported)
 
 T = TypeVar("T")
-
 
 
 class _Strict(BaseModel):
@@ -271,6 +271,8 @@ class Membership(_Strict):
     description: Sourced[str]
     reference: Sourced[str]
     standardize_predictors: Sourced[bool]
+    #: Single-column predictors beside the predictor constructs (:mod:`.predictors`).
+    predictors: list[Predictor] = []
 
 
 class Claim(_Provenance):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .datablock import data_block_problems
+from .predictors import membership_predictors, predictor_problems
 
 #: Rounded shares may sum to anything in this range; they are then normalised.
 SHARE_SUM_RANGE = (99.0, 101.0)
@@ -83,9 +84,10 @@ def cross_checks(spec) -> list[Problem]:
     if spec.membership and ref not in segment_ids:
         problems.append(Problem(("membership", "reference"), f"reference segment '{ref}' "
                                 f"is not one of the segments ({', '.join(spec.segment_ids)})"))
-    if spec.membership and not predictors:
+    if spec.membership and not predictors and not membership_predictors(spec):
         problems.append(Problem(("membership",), "a membership model needs at least one construct "
-                                "with role 'predictor'"))
+                                "with role 'predictor' or an entry in membership.predictors"))
+    problems += [Problem(loc, msg) for loc, msg in predictor_problems(spec)]
 
     for pi, p in enumerate(spec.profiling):
         if p.kind == "categorical" and not p.categories:
@@ -122,7 +124,7 @@ def cross_checks(spec) -> list[Problem]:
             for cid in row:
                 if cid not in predictors:
                     problems.append(Problem(("simulation", "coefficients", sid), f"'{cid}' is not a predictor construct"))
-    predictor_ids = predictors
+    predictor_ids = predictors | {p.id for p in membership_predictors(spec)}
     dupes([c.id for c in spec.claims], "claims")
     for ci, claim in enumerate(spec.claims):
         if claim.segment is not None and claim.segment not in segment_ids:
@@ -130,7 +132,7 @@ def cross_checks(spec) -> list[Problem]:
                                     f"'{claim.segment}'"))
         if claim.predictor is not None and claim.predictor not in predictor_ids:
             problems.append(Problem(("claims", ci, "predictor"), f"claim '{claim.id}' names '{claim.predictor}', "
-                                    "which is not a predictor construct"))
+                                    "which is not a predictor construct or membership predictor"))
         if claim.variable is not None:
             var = next((p for p in spec.profiling if p.id == claim.variable), None)
             if var is None:
