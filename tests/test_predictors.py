@@ -317,3 +317,19 @@ def test_run_writes_carried_columns_and_names_every_predictor(study, tmp_path):
         assert text in page
     lr = pd.read_csv(root / "reports" / DEMO_STUDY_ID / "tables" / "logit_lr_tests.csv")
     assert lr["predictor"].tolist()[-4:] == ["age", "attitude", "gender", "region"]
+
+
+def test_predictor_fields_are_described_and_the_readme_example_is_valid():
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    from replication.study.predictors import PREDICTOR_FIELDS, Predictor
+    from replication.study.spec import Membership
+
+    assert set(PREDICTOR_FIELDS) == set(Predictor.model_fields)
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    block = next(b for b in re.findall(r"```yaml\n(.*?)```", readme, re.S) if "predictors:" in b)
+    membership = Membership.model_validate(yaml.safe_load(block)["membership"])
+    assert [p.type for p in membership.predictors] == ["numeric", "ordinal", "categorical"]
