@@ -333,3 +333,28 @@ def test_predictor_fields_are_described_and_the_readme_example_is_valid():
     block = next(b for b in re.findall(r"```yaml\n(.*?)```", readme, re.S) if "predictors:" in b)
     membership = Membership.model_validate(yaml.safe_load(block)["membership"])
     assert [p.type for p in membership.predictors] == ["numeric", "ordinal", "categorical"]
+
+
+def test_csv_with_text_levels_and_text_missing_codes(tmp_path):
+    """A CSV file: gender as text codes, 'NA' for a missing age (a text code of the data
+    block applies to a numeric predictor; the number 99 does not), 99 for a missing attitude."""
+    df, _ = demo_frame(300, 5)
+    rng = np.random.default_rng(4)
+    df["gender"] = df["gender"].map({1: "f", 2: "m"})
+    df["attitude"] = rng.integers(1, 8, len(df))
+    df = df.astype(object)
+    df.loc[3, "age"] = "NA"
+    df.loc[4, "attitude"] = 99
+    df.to_csv(tmp_path / "survey.csv", index=False)
+    preds = ("  predictors:\n    - {id: age, type: numeric}\n    - {id: attitude, type: ordinal, scale_points: 7}\n"
+             "    - {id: gender, type: categorical, reference: f}\n")
+    text = study_text(preds).replace("survey.sav", "survey.csv")
+    text = text.replace("  missing: {min_items: 3}", "  missing_codes: [99, NA]\n  missing: {min_items: 3}")
+    (tmp_path / "csv.yaml").write_text(text, encoding="utf-8")
+    spec = load_study(tmp_path / "csv.yaml")
+    user = read_user_survey(spec.data, spec, tmp_path)
+    design = code_predictors(spec, user.survey, user.labels, user.source)
+    assert design.groups["gender"] == ["gender[m]"]
+    assert design.codings[0]["missing_codes"] == ["NA"] and design.codings[1]["missing_codes"] == [99, "NA"]
+    result = analyse_fast(spec, user.survey, labels=user.labels, source=user.source)
+    assert result.membership.stat("n") == user.n - 2

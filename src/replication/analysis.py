@@ -189,7 +189,8 @@ class AnalysisResult:
         return written
 
 
-def corrected_membership(spec: StudySpec, scores: pd.DataFrame, terms: list[str] | None = None) -> dict:
+def corrected_membership(spec: StudySpec, scores: pd.DataFrame, terms: list[str] | None = None,
+                         dummies=()) -> dict:
     """The membership model corrected for classification error (three-step BCH and ML,
     Vermunt 2010) beside the naive modal-assignment logit, all on one latent profile
     model of the segmentation dimensions at the reported k. ``terms``: the predictor
@@ -205,7 +206,8 @@ def corrected_membership(spec: StudySpec, scores: pd.DataFrame, terms: list[str]
     for correction, label in ((None, "naive (modal assignment)"), ("BCH", "BCH"), ("ML", "ML")):
         r = three_step_logit(dims, preds, k, reference=spec.membership.reference.value, correction=correction,
                              random_state=spec.seed.value, spec=spec,
-                             standardize=spec.membership.standardize_predictors.value, measurement=measurement)
+                             standardize=spec.membership.standardize_predictors.value, measurement=measurement,
+                             dummies=dummies)
         coefs.append(r.coefficients.assign(estimator=label, se_method=r.se_method))
         walds.append(r.wald_tests.assign(estimator=label))
     return {"three_step_coefficients": pd.concat(coefs, ignore_index=True),
@@ -330,7 +332,7 @@ def _analyse(spec, survey, with_k_selection, crosscheck, stability, n_jobs, sour
         tables["method_comparison"] = compare_methods(spec, survey)
     if stability and membership is not None:
         try:
-            tables.update(corrected_membership(spec, data, md.terms))
+            tables.update(corrected_membership(spec, data, md.terms, md.dummies))
         except ReplicationError as exc:
             problems.append(f"corrected membership model not estimated: {exc}")
     scorecard = evaluate_claims(spec, tables, skip_kinds=() if stability else ("stability",))

@@ -113,7 +113,7 @@ NOTEBOOKS = [
     Notebook(_NB5, "Your own survey: segments written back and a typing tool", ("data",)),
 ]
 
-_SIM, _MEM, _PRO, _DATA, _CAR = ("simulation",), ("membership",), ("profiling",), ("data",), ("carried",)
+_SIM, _MEM, _PRO, _DATA, _CAR = ("simulation",), ("membership",), ("profiling",), ("data",), ("data", "carried")
 
 #: Every output, in pipeline order.
 OUTPUTS = [

@@ -103,7 +103,18 @@ def _numbers(survey, coding, where) -> np.ndarray:
     col = coding["column"]
     values = survey[col].to_numpy()
     codes = {_code(m) for m in coding.get("missing_codes", [])}
-    out = np.full(len(values), np.nan)
+    if values.dtype.kind in "biuf":
+        # A numeric column (the usual case, and the fast one for a large file).
+        out = values.astype(float)
+        out[np.isin(out, [c for c in codes if not isinstance(c, str)])] = np.nan
+        bad = np.isinf(out)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ReplicationError(f"{where(col)}: {_who(survey, i)} has {out[i]}, which is not a finite number "
+                                   f"(predictor '{coding['id']}')")
+        values = np.array([], dtype=object)
+    else:
+        out = np.full(len(values), np.nan)
     for i, v in enumerate(values):
         if _is_missing(v) or _code(v) in codes:
             continue
@@ -132,7 +143,13 @@ def _numbers(survey, coding, where) -> np.ndarray:
 def _levels_of(survey, coding) -> list:
     """Each respondent's level code (None: missing)."""
     codes = {_code(m) for m in coding.get("missing_codes", [])}
-    return [None if _is_missing(v) or _code(v) in codes else _code(v) for v in survey[coding["column"]].to_numpy()]
+    values = survey[coding["column"]].to_numpy()
+    if values.dtype.kind in "biuf":
+        # Code the distinct values once (a large file has few levels and many rows).
+        uniq, inverse = np.unique(values.astype(float), return_inverse=True)
+        coded = [None if np.isnan(u) or _code(u) in codes else _code(u) for u in uniq]
+        return [coded[j] for j in inverse.ravel()]
+    return [None if _is_missing(v) or _code(v) in codes else _code(v) for v in values]
 
 
 def code_predictors(spec, survey: pd.DataFrame, labels: dict | None = None, source="the survey") -> PredictorDesign:
@@ -174,8 +191,10 @@ def code_predictors(spec, survey: pd.DataFrame, labels: dict | None = None, sour
         col = p.source_column
         if col not in survey.columns:
             raise ReplicationError(f"{where(col)}: the survey has no such column")
+        # A number such as 99 may be a real age, so a numeric predictor takes only the data
+        # block's text codes ('NA'); an answer (ordinal, categorical) takes all of them.
         missing_codes = p.missing_codes if p.missing_codes is not None else \
-            (block_codes if p.type != "numeric" else [])
+            [m for m in block_codes if p.type != "numeric" or isinstance(_code(m), str)]
         label = p.label or (labels or {}).get("variables", {}).get(col) or p.id
         coding = {"id": p.id, "type": p.type, "label": label, "column": col,
                   "missing_codes": [_code(m) for m in missing_codes]}
@@ -247,10 +266,11 @@ def design_frame(codings, survey: pd.DataFrame, source="the survey", spec_file="
             i = unknown[0]
             raise ReplicationError(f"{where(c['column'])}: {_who(survey, i)} has level {codes[i]!r}, which the "
                                    f"model never saw (levels: {', '.join(str(lv['code']) for lv in c['levels'])})")
-        miss = np.array([v is None for v in codes])
-        for term, lv in zip(c["terms"], c["levels"][1:]):
-            x = np.array([v == lv["code"] for v in codes], dtype=float)
-            x[miss] = np.nan
+        position = {lv["code"]: j for j, lv in enumerate(c["levels"])}
+        index = np.array([-1 if v is None else position[v] for v in codes], dtype=int)
+        for j, term in enumerate(c["terms"], start=1):
+            x = (index == j).astype(float)
+            x[index < 0] = np.nan
             out[term] = x
     return out
 

@@ -321,7 +321,7 @@ def _tables(theta, cov, segments, terms, predictors, level=0.95):
     return pd.DataFrame(rows), pd.DataFrame(wald)
 
 
-def _design(predictors, standardize):
+def _design(predictors, standardize, dummies=()):
     P = pd.DataFrame(predictors).astype(float)
     if P.isna().any().any():
         col = P.columns[P.isna().any()][0]
@@ -330,7 +330,9 @@ def _design(predictors, standardize):
     if (sd == 0).any():
         raise ReplicationError(f"three-step logit: predictor '{sd.index[sd == 0][0]}' is constant")
     if standardize:
-        P = (P - P.mean()) / sd
+        # 0/1 dummies of a categorical predictor stay 0/1: their contrast is level vs reference.
+        z = [c for c in P.columns if c not in set(dummies)]
+        P[z] = (P[z] - P[z].mean()) / sd[z]
     names = [str(c) for c in P.columns]
     return np.column_stack([np.ones(len(P)), P.to_numpy()]), ["const", *names], names
 
@@ -338,7 +340,7 @@ def _design(predictors, standardize):
 def three_step_logit(dimensions, predictors, k: int, reference=None, correction="BCH", random_state: int = 0,
                      *, spec=None, standardize: bool = False, measurement=None, covariance_type: str = "diag",
                      n_init: int = 10, se: str = "analytic", n_bootstrap: int = 200,
-                     level: float = 0.95) -> ThreeStepResult:
+                     level: float = 0.95, dummies=()) -> ThreeStepResult:
     """Three-step multinomial logit of latent segment on predictors.
 
     Parameters
@@ -372,6 +374,8 @@ def three_step_logit(dimensions, predictors, k: int, reference=None, correction=
         B for ``se="bootstrap"``.
     level : float
         Confidence level of the odds-ratio intervals.
+    dummies : sequence of str
+        Predictor columns that are 0/1 indicators, never standardized.
 
     Returns
     -------
@@ -386,7 +390,7 @@ def three_step_logit(dimensions, predictors, k: int, reference=None, correction=
     dims = np.asarray(dimensions, dtype=float)
     if len(dims) != len(predictors):
         raise ReplicationError("three-step logit: dimensions and predictors differ in length")
-    Z, terms, names = _design(predictors, standardize)
+    Z, terms, names = _design(predictors, standardize, dummies)
     if measurement is None:
         measurement = LatentProfileClustering(k, random_state=random_state, covariance_type=covariance_type,
                                               n_init=n_init).fit(dims)

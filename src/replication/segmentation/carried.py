@@ -32,6 +32,14 @@ def _missing(v) -> bool:
     return v is None or (isinstance(v, (float, np.floating)) and math.isnan(v)) or (isinstance(v, str) and not v.strip())
 
 
+def _level_codes(raw: np.ndarray) -> np.ndarray:
+    """Each cell's level code (None: missing), coding each distinct value once (a large
+    file has few levels and many rows)."""
+    index, uniques = pd.factorize(pd.Series(raw, dtype=object), use_na_sentinel=True)
+    coded = np.array([None if _missing(u) else _code(u) for u in uniques] + [None], dtype=object)
+    return coded[index]                     # index -1 (missing) picks the trailing None
+
+
 def carried_columns(spec, survey: pd.DataFrame) -> list[str]:
     """The survey's columns beside the respondent id and the items, in the survey's order."""
     items = {it for c in spec.constructs for it in c.items.value}
@@ -100,10 +108,9 @@ def carried_by_segment(spec, survey: pd.DataFrame, segments, labels: dict | None
     for col in columns:
         label = var_labels.get(col, col)
         raw = survey[col].to_numpy(dtype=object)
-        ok = np.array([not _missing(v) for v in raw]) & named
         if kinds[col] == "numeric":
-            x = pd.to_numeric(pd.Series(raw), errors="coerce").to_numpy(dtype=float)
-            ok &= np.isfinite(x)
+            x = pd.to_numeric(survey[col], errors="coerce").to_numpy(dtype=float)
+            ok = np.isfinite(x) & named
             for s in spec.segments:
                 v = x[ok & (seg == s.id)]
                 rows.append({"variable": col, "label": label, "kind": "numeric", "level": None, "segment": s.id,
@@ -122,20 +129,23 @@ def carried_by_segment(spec, survey: pd.DataFrame, segments, labels: dict | None
                             effect_size=float(ss_between / ss_total), effect="eta squared")
             tests.append(test)
             continue
-        codes = np.array([None if _missing(v) else _code(v) for v in raw], dtype=object)
+        codes = _level_codes(raw)
+        ok = pd.notna(pd.Series(codes, dtype=object)).to_numpy() & named
         names = _names(spec, col, labels)
-        levels = sorted({c for c in codes[ok]}, key=lambda c: (isinstance(c, str), c))
+        levels = sorted(set(codes[ok]), key=lambda c: (isinstance(c, str), c))
+        position = {lv: j for j, lv in enumerate(levels)}
+        index = np.array([position.get(c, -1) if c is not None else -1 for c in codes], dtype=int) \
+            if len(levels) else np.full(len(codes), -1)
         for s in spec.segments:
-            mine = codes[ok & (seg == s.id)]
-            for lv in levels:
-                k = int(sum(c == lv for c in mine))
+            mine = index[ok & (seg == s.id)]
+            counts = np.bincount(mine, minlength=len(levels))
+            for lv, k in zip(levels, counts):
                 rows.append({"variable": col, "label": label, "kind": "categorical", "level": names.get(lv, str(lv)),
-                             "segment": s.id, "name": s.name.value, "n": k,
+                             "segment": s.id, "name": s.name.value, "n": int(k),
                              "value": 100.0 * k / mine.size if mine.size else np.nan, "sd": np.nan})
         test = {"variable": col, "label": label, "kind": "categorical", "test": "not computed", "statistic": np.nan,
                 "df": np.nan, "p_value": np.nan, "effect_size": np.nan, "effect": "", "n": int(ok.sum())}
-        table = pd.crosstab(seg[ok], pd.Series(list(codes[ok]), dtype=object).to_numpy()).to_numpy() \
-            if ok.any() else np.zeros((0, 0))
+        table = pd.crosstab(seg[ok], index[ok]).to_numpy() if ok.any() else np.zeros((0, 0))
         if table.shape[0] >= 2 and table.shape[1] >= 2:
             chi2, pval, dof, _ = stats.chi2_contingency(table)
             test.update(test="chi-square", statistic=float(chi2), df=int(dof), p_value=float(pval),

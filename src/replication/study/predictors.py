@@ -43,8 +43,8 @@ PREDICTOR_FIELDS: dict[str, str] = {
     "scale_points": "ordinal only, optional: the item's number of answer points; answers must then lie on "
                     "scale_min..scale_min+scale_points-1 of the data block.",
     "missing_codes": "optional list of codes meaning 'no answer' for this column (default: the data block's "
-                     "missing_codes for an ordinal or categorical predictor, none for a numeric one). Empty "
-                     "cells and SPSS user-missing values are always missing.",
+                     "missing_codes for an ordinal or categorical predictor, only its text codes such as 'NA' "
+                     "for a numeric one). Empty cells and SPSS user-missing values are always missing.",
 }
 
 PREDICTOR_TYPES = ("numeric", "ordinal", "categorical")
