@@ -19,28 +19,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ReplicationError, location
-from ..study.predictors import membership_predictors
-
-
-def _code(v):
-    """A level code as JSON keeps it: whole numbers as int, other numbers as float, text as text."""
-    if isinstance(v, (bool, np.bool_)):
-        return int(v)
-    if isinstance(v, (int, np.integer)):
-        return int(v)
-    if isinstance(v, (float, np.floating)):
-        return int(v) if float(v).is_integer() else float(v)
-    text = str(v).strip()
-    try:
-        x = float(text)
-    except ValueError:
-        return text
-    return int(x) if x.is_integer() and math.isfinite(x) else text
-
-
-def _is_missing(v) -> bool:
-    return v is None or v is pd.NA or (isinstance(v, (float, np.floating)) and math.isnan(v)) or \
-        (isinstance(v, str) and not v.strip())
+from ..study.predictors import is_missing_cell as _is_missing
+from ..study.predictors import level_code as _code
+from ..study.predictors import level_index, membership_predictors
 
 
 def _who(survey: pd.DataFrame, row: int) -> str:
@@ -140,18 +121,6 @@ def _numbers(survey, coding, where) -> np.ndarray:
     return out
 
 
-def _levels_of(survey, coding) -> list:
-    """Each respondent's level code (None: missing)."""
-    codes = {_code(m) for m in coding.get("missing_codes", [])}
-    values = survey[coding["column"]].to_numpy()
-    if values.dtype.kind in "biuf":
-        # Code the distinct values once (a large file has few levels and many rows).
-        uniq, inverse = np.unique(values.astype(float), return_inverse=True)
-        coded = [None if np.isnan(u) or _code(u) in codes else _code(u) for u in uniq]
-        return [coded[j] for j in inverse.ravel()]
-    return [None if _is_missing(v) or _code(v) in codes else _code(v) for v in values]
-
-
 def code_predictors(spec, survey: pd.DataFrame, labels: dict | None = None, source="the survey") -> PredictorDesign:
     """Learn the coding of the specification's single-column predictors from the survey.
 
@@ -212,8 +181,7 @@ def code_predictors(spec, survey: pd.DataFrame, labels: dict | None = None, sour
             coding["terms"] = [p.id]
             codings.append(coding)
             continue
-        codes = _levels_of(survey, coding)
-        present = sorted({c for c in codes if c is not None}, key=lambda c: (isinstance(c, str), c))
+        _, present = level_index(survey[col].to_numpy(), coding["missing_codes"])
         if len(present) < 2:
             raise ReplicationError(f"{where(col)}: categorical predictor '{p.id}' has "
                                    f"{'one level' if present else 'no value'} among the respondents; it needs two")
@@ -259,15 +227,15 @@ def design_frame(codings, survey: pd.DataFrame, source="the survey", spec_file="
         if c["type"] != "categorical":
             out[c["terms"][0]] = _numbers(survey, c, where)
             continue
-        codes = _levels_of(survey, c)
-        known = {lv["code"] for lv in c["levels"]}
-        unknown = [i for i, v in enumerate(codes) if v is not None and v not in known]
-        if unknown:
-            i = unknown[0]
-            raise ReplicationError(f"{where(c['column'])}: {_who(survey, i)} has level {codes[i]!r}, which the "
-                                   f"model never saw (levels: {', '.join(str(lv['code']) for lv in c['levels'])})")
+        found, codes = level_index(survey[c["column"]].to_numpy(), c.get("missing_codes", []))
         position = {lv["code"]: j for j, lv in enumerate(c["levels"])}
-        index = np.array([-1 if v is None else position[v] for v in codes], dtype=int)
+        unknown = [code for code in codes if code not in position]
+        if unknown:
+            i = int(np.flatnonzero(found == codes.index(unknown[0]))[0])
+            raise ReplicationError(f"{where(c['column'])}: {_who(survey, i)} has level {unknown[0]!r}, which the "
+                                   f"model never saw (levels: {', '.join(str(lv['code']) for lv in c['levels'])})")
+        lookup = np.array([position[code] for code in codes] + [-1], dtype=int)
+        index = lookup[found]                  # found -1 (missing) picks the trailing -1
         for j, term in enumerate(c["terms"], start=1):
             x = (index == j).astype(float)
             x[index < 0] = np.nan

@@ -10,34 +10,12 @@ chi-square test of independence (Cramer's V). Missing values are left out per co
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..study.predictors import membership_predictors
-
-
-def _code(v):
-    """A level code: whole numbers as int, other numbers as float, text stripped."""
-    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
-        return int(v)
-    if isinstance(v, (float, np.floating)):
-        return int(v) if float(v).is_integer() else float(v)
-    return str(v).strip()
-
-
-def _missing(v) -> bool:
-    return v is None or (isinstance(v, (float, np.floating)) and math.isnan(v)) or (isinstance(v, str) and not v.strip())
-
-
-def _level_codes(raw: np.ndarray) -> np.ndarray:
-    """Each cell's level code (None: missing), coding each distinct value once (a large
-    file has few levels and many rows)."""
-    index, uniques = pd.factorize(pd.Series(raw, dtype=object), use_na_sentinel=True)
-    coded = np.array([None if _missing(u) else _code(u) for u in uniques] + [None], dtype=object)
-    return coded[index]                     # index -1 (missing) picks the trailing None
+from ..study.predictors import level_code as _code
+from ..study.predictors import level_index, membership_predictors
 
 
 def carried_columns(spec, survey: pd.DataFrame) -> list[str]:
@@ -102,21 +80,22 @@ def carried_by_segment(spec, survey: pd.DataFrame, segments, labels: dict | None
     kinds = _kinds(spec, survey, columns, labels)
     var_labels = dict((labels or {}).get("variables", {}))
     var_labels.update({p.source_column: p.name for p in membership_predictors(spec) if p.label})
-    seg = np.asarray(segments, dtype=object)
-    named = np.isin(seg, spec.segment_ids)
+    # Segments as positions in the specification (-1: unmatched), compared once.
+    seg_index = pd.Series(np.asarray(segments, dtype=object)).map(
+        {s: j for j, s in enumerate(spec.segment_ids)}).fillna(-1).to_numpy(dtype=int)
+    named = seg_index >= 0
     rows, tests = [], []
     for col in columns:
         label = var_labels.get(col, col)
-        raw = survey[col].to_numpy(dtype=object)
         if kinds[col] == "numeric":
             x = pd.to_numeric(survey[col], errors="coerce").to_numpy(dtype=float)
             ok = np.isfinite(x) & named
-            for s in spec.segments:
-                v = x[ok & (seg == s.id)]
+            for j, s in enumerate(spec.segments):
+                v = x[ok & (seg_index == j)]
                 rows.append({"variable": col, "label": label, "kind": "numeric", "level": None, "segment": s.id,
                              "name": s.name.value, "n": int(v.size), "value": float(v.mean()) if v.size else np.nan,
                              "sd": float(v.std(ddof=1)) if v.size > 1 else np.nan})
-            parts = [x[ok & (seg == s.id)] for s in spec.segments]
+            parts = [x[ok & (seg_index == j)] for j in range(len(spec.segments))]
             parts = [p for p in parts if p.size]
             test = {"variable": col, "label": label, "kind": "numeric", "test": "not computed", "statistic": np.nan,
                     "df": np.nan, "p_value": np.nan, "effect_size": np.nan, "effect": "", "n": int(ok.sum())}
@@ -129,15 +108,11 @@ def carried_by_segment(spec, survey: pd.DataFrame, segments, labels: dict | None
                             effect_size=float(ss_between / ss_total), effect="eta squared")
             tests.append(test)
             continue
-        codes = _level_codes(raw)
-        ok = pd.notna(pd.Series(codes, dtype=object)).to_numpy() & named
+        index, levels = level_index(survey[col].to_numpy())
+        ok = (index >= 0) & named
         names = _names(spec, col, labels)
-        levels = sorted(set(codes[ok]), key=lambda c: (isinstance(c, str), c))
-        position = {lv: j for j, lv in enumerate(levels)}
-        index = np.array([position.get(c, -1) if c is not None else -1 for c in codes], dtype=int) \
-            if len(levels) else np.full(len(codes), -1)
-        for s in spec.segments:
-            mine = index[ok & (seg == s.id)]
+        for j, s in enumerate(spec.segments):
+            mine = index[ok & (seg_index == j)]
             counts = np.bincount(mine, minlength=len(levels))
             for lv, k in zip(levels, counts):
                 rows.append({"variable": col, "label": label, "kind": "categorical", "level": names.get(lv, str(lv)),
@@ -145,7 +120,9 @@ def carried_by_segment(spec, survey: pd.DataFrame, segments, labels: dict | None
                              "value": 100.0 * k / mine.size if mine.size else np.nan, "sd": np.nan})
         test = {"variable": col, "label": label, "kind": "categorical", "test": "not computed", "statistic": np.nan,
                 "df": np.nan, "p_value": np.nan, "effect_size": np.nan, "effect": "", "n": int(ok.sum())}
-        table = pd.crosstab(seg[ok], index[ok]).to_numpy() if ok.any() else np.zeros((0, 0))
+        table = np.bincount(seg_index[ok] * len(levels) + index[ok], minlength=len(spec.segments) * len(levels))
+        table = table.reshape(len(spec.segments), len(levels))
+        table = table[table.sum(axis=1) > 0][:, table.sum(axis=0) > 0]
         if table.shape[0] >= 2 and table.shape[1] >= 2:
             chi2, pval, dof, _ = stats.chi2_contingency(table)
             test.update(test="chi-square", statistic=float(chi2), df=int(dof), p_value=float(pval),

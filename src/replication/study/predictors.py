@@ -25,9 +25,11 @@ module holds the one model of such a predictor (:class:`Predictor`), its fields 
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 #: The fields of a ``membership.predictors`` entry, in words.
@@ -151,3 +153,51 @@ def predictor_problems(spec) -> list[tuple[tuple, str]]:
         if spec.data is not None and p.source_column == spec.data.id:
             problems.append(((*where, i, "column"), f"column '{p.source_column}' is the respondent id"))
     return problems
+
+
+def level_code(v):
+    """A level code as JSON keeps it: whole numbers as int, other numbers as float, text
+    stripped (a text that reads as a number becomes the number: "1" and 1.0 are level 1)."""
+    if isinstance(v, (bool, np.bool_)):
+        return int(v)
+    if isinstance(v, (int, np.integer)):
+        return int(v)
+    if isinstance(v, (float, np.floating)):
+        return int(v) if float(v).is_integer() else float(v)
+    text = str(v).strip()
+    try:
+        x = float(text)
+    except ValueError:
+        return text
+    return int(x) if x.is_integer() and math.isfinite(x) else text
+
+
+def is_missing_cell(v) -> bool:
+    """An empty cell: None, NaN or blank text."""
+    return v is None or (isinstance(v, (float, np.floating)) and math.isnan(v)) or \
+        (isinstance(v, str) and not v.strip()) or type(v).__name__ == "NAType"
+
+
+def level_index(values, missing_codes=()) -> tuple[np.ndarray, list]:
+    """Each cell's level as an index into the distinct level codes (-1: missing).
+
+    Each distinct value is coded once (:func:`level_code`), so a large file with few
+    levels costs one pass of :func:`pandas.factorize`.
+
+    Returns
+    -------
+    (ndarray of int, list)
+        The index per cell, and the level codes sorted (numbers first, then texts).
+    """
+    import pandas as pd          # the specification's own checks need no pandas
+
+    missing = {level_code(m) for m in missing_codes}
+    values = np.asarray(values)
+    if values.dtype.kind not in "biuf":
+        values = pd.Series(values, dtype=object)    # numbers factorize fast as they are
+    index, uniques = pd.factorize(values, use_na_sentinel=True)
+    coded = [None if is_missing_cell(u) or level_code(u) in missing else level_code(u) for u in uniques]
+    levels = sorted({c for c in coded if c is not None}, key=lambda c: (isinstance(c, str), c))
+    position = {c: j for j, c in enumerate(levels)}
+    lookup = np.array([position[c] if c is not None else -1 for c in coded] + [-1], dtype=int)
+    return lookup[index], levels
