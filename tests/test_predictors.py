@@ -101,7 +101,7 @@ def test_membership_model_has_a_row_for_each_predictor(study):
     assert len(region) == 7 and "region[Central]" not in region           # 8 districts, Central the reference
     # value labels are the level names; the page names every term
     assert "region[Far Eastern]" in region
-    assert m.labels["gender[male]"].endswith("male (vs female)")
+    assert m.labels["gender[male]"].endswith("Gender: male")
     assert m.labels["age"] == "Age in years"
 
 
@@ -197,6 +197,9 @@ def test_user_missing_predictor_values_leave_the_respondent_out_of_the_model_onl
     assert survey.loc[ids[AGE_MISSING], "age"].isna().all()           # 999 is user-missing
     assert survey.loc[ids[ATTITUDE_MISSING], "attitude"].isna().all()  # 99 is user-missing
     assert any("3 respondent(s) without a value" in p for p in result.problems)
+    table = result.tables["logit_predictors"].set_index("predictor")
+    assert table.loc[["age", "attitude", "gender"], "n_missing"].tolist() == [len(AGE_MISSING), len(ATTITUDE_MISSING), 0]
+    assert table.loc["region", "terms"] == 7 and "reference 'Central'" in table.loc["region", "coding"]
 
 
 # ---------------------------------------------------------------------------------------
@@ -312,8 +315,8 @@ def test_run_writes_carried_columns_and_names_every_predictor(study, tmp_path):
     assert meta.variable_value_labels["gender"] == {1.0: "female", 2.0: "male"}
     np.testing.assert_array_equal(sav["attitude"].to_numpy(), table["attitude"].to_numpy())
     page = (root / "reports" / DEMO_STUDY_ID / "index.html").read_text(encoding="utf-8")
-    for text in ("Age in years", "Attitude to personalization", "Gender: male (vs female)",
-                 "Further columns of the survey by segment"):
+    for text in ("Age in years", "Attitude to personalization", "Gender: male", "0/1 per level against the reference",
+                 "Further columns of the survey by segment", "The predictors and how each enters the model"):
         assert text in page
     lr = pd.read_csv(root / "reports" / DEMO_STUDY_ID / "tables" / "logit_lr_tests.csv")
     assert lr["predictor"].tolist()[-4:] == ["age", "attitude", "gender", "region"]

@@ -28,7 +28,7 @@ from .evaluation.claims import card_fails, evaluate_claims, verdict_counts
 from .evaluation.shares import share_verdicts
 from .evaluation.uncertainty import bootstrap_stability, row_order_agreement
 from .layout import Layout
-from .membership.design import membership_data
+from .membership.design import membership_data, predictor_table
 from .membership.logit import MultinomialLogitResult, multinomial_logit
 from .outputs import outputs_for, study_has
 from .segmentation.carried import carried_by_segment
@@ -306,6 +306,8 @@ def _analyse(spec, survey, with_k_selection, crosscheck, stability, n_jobs, sour
         m = spec.membership
         md = membership_data(spec, scores, segmentation.assignments, survey, labels, source)
         data = md.data
+        if md.codings:
+            tables["logit_predictors"] = predictor_table(spec, md)
         if md.n_incomplete:
             problems.append(f"membership model: {md.n_incomplete} respondent(s) without a value of a "
                             "single-column predictor are left out of it (complete cases)")

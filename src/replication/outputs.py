@@ -8,8 +8,9 @@ the README's copy is out of date, or when a listed output is not written.
 
 An item that ``requires`` something applies only to studies that have it:
 ``simulation`` (a synthetic sample with its generating truth), ``membership`` (a
-membership model), ``profiling`` (profiling variables) or ``carried`` (a survey file with
-columns beyond the items: ``data.carry``, single-column predictors).
+membership model), ``profiling`` (profiling variables), ``predictors`` (single-column
+predictors of the membership model) or ``carried`` (a survey file with columns beyond the
+items: ``data.carry``, single-column predictors).
 """
 
 from __future__ import annotations
@@ -146,6 +147,7 @@ OUTPUTS = [
     Output("profiling_contrasts", "table", "each segment against the others on every profiling variable (one-sided tests)", "cluster", "segmentation.profiling.profiling_contrasts", _NB3, _PRO),
     Output("carried_by_segment", "table", "carried columns (carry, single-column predictors) by segment: mean or percentage", "cluster", "segmentation.carried.carried_by_segment", _NB3, _CAR),
     Output("carried_tests", "table", "tests of the carried columns across segments (ANOVA, chi-square)", "cluster", "segmentation.carried.carried_by_segment", _NB3, _CAR),
+    Output("logit_predictors", "table", "every predictor of the membership model and how it enters it (single-column predictors)", "logit", "membership.design.predictor_table", _NB4, ("membership", "data", "predictors")),
     Output("logit_coefficients", "table", "coefficients and odds ratios", "logit", "membership.logit.multinomial_logit", _NB4, _MEM),
     Output("logit_fit", "table", "fit statistics, hit rate, chance criteria", "logit", "membership.logit.multinomial_logit", _NB4, _MEM),
     Output("logit_lr_tests", "table", "likelihood-ratio test per predictor", "logit", "membership.logit.multinomial_logit", _NB4, _MEM),
@@ -184,6 +186,7 @@ def study_has(spec, need: str) -> bool:
     return {"simulation": spec.is_synthetic, "membership": spec.has_membership_model,
             "profiling": bool(spec.profiling), "data": spec.data is not None,
             # Columns of a survey file beyond the items: data.carry, single-column predictors.
+            "predictors": bool(getattr(spec.membership, "predictors", None)),
             "carried": spec.data is not None and bool(spec.data.carry or spec.demographics or
                                                       getattr(spec.membership, "predictors", None))}[need]
 

@@ -68,14 +68,14 @@ class PredictorDesign:
 
 
 def term_labels(codings) -> dict[str, str]:
-    """Page names of predictors and terms of ``codings``."""
+    """Page names of predictors and terms of ``codings`` (a dummy: ``Gender: male``; the
+    reference level is named in the table of the predictors)."""
     out = {}
     for c in codings:
         out[c["id"]] = c["label"]
         if c["type"] == "categorical":
-            ref = c["levels"][0]["name"]
             for t, lv in zip(c["terms"], c["levels"][1:]):
-                out[t] = f"{c['label']}: {lv['name']} (vs {ref})"
+                out[t] = f"{c['label']}: {lv['name']}"
     return out
 
 
@@ -255,6 +255,8 @@ class MembershipData:
     codings: list = field(default_factory=list)
     #: Respondents with a segment but a missing value of a single-column predictor.
     n_incomplete: int = 0
+    #: Predictor id -> respondents without a value of it.
+    missing: dict = field(default_factory=dict)
 
 
 def membership_data(spec, scores: pd.DataFrame, assignments: pd.DataFrame, survey: pd.DataFrame,
@@ -272,7 +274,31 @@ def membership_data(spec, scores: pd.DataFrame, assignments: pd.DataFrame, surve
     design = code_predictors(spec, survey, labels, source)
     data = data.merge(design.frame, on="respondent_id", validate="one_to_one")
     complete = data[design.terms].notna().all(axis=1).to_numpy()
+    missing = {p: int(data[terms[0]].isna().sum()) for p, terms in design.groups.items()}
     labels_ = {c.id: c.label.value for c in spec.predictor_constructs} | design.labels
     return MembershipData(data[complete].reset_index(drop=True), constructs + design.terms,
                           {**{c: [c] for c in constructs}, **design.groups}, design.dummies, labels_,
-                          design.codings, int((~complete).sum()))
+                          design.codings, int((~complete).sum()), missing)
+
+
+def predictor_table(spec, md: MembershipData) -> pd.DataFrame:
+    """Every predictor of the membership model and how it enters it: ``predictor, kind,
+    terms, coding, n_missing`` (the page's table of the predictors)."""
+    standardized = spec.membership.standardize_predictors.value
+    unit = "per SD" if standardized else "per unit"
+    rows = [{"predictor": c.id, "kind": f"scale of {len(c.items.value)} items", "terms": 1,
+             "coding": f"mean of the items, {unit if standardized else 'per scale point'}"}
+            for c in spec.predictor_constructs]
+    for c in md.codings:
+        if c["type"] == "categorical":
+            coding = (f"0/1 per level against the reference '{c['levels'][0]['name']}' "
+                      f"(levels: {', '.join(lv['name'] for lv in c['levels'])})")
+        else:
+            lo_hi = f", answers {c['scale'][0]}-{c['scale'][1]}" if c.get("scale") else ""
+            coding = f"linear, {unit}{lo_hi}"
+        rows.append({"predictor": c["id"], "kind": {"numeric": "number", "ordinal": "single rating item",
+                                                    "categorical": "categories"}[c["type"]],
+                     "terms": len(c["terms"]), "coding": coding})
+    out = pd.DataFrame(rows)
+    out["n_missing"] = [md.missing.get(p, 0) for p in out["predictor"]]
+    return out
