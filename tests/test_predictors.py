@@ -300,26 +300,45 @@ def test_card_with_an_unknown_predictor_term_is_refused(study, tmp_path):
         load_model_card(path)
 
 
-def test_run_writes_carried_columns_and_names_every_predictor(study, tmp_path):
+def test_run_writes_carried_columns_names_every_predictor_and_chapter_4_agrees(study, tmp_path):
+    """The run: carried columns in the assignments (.csv and .sav), every predictor named on
+    the page; Chapter 4's MNLogit by hand (dummies unstandardized, a predictor's terms dropped
+    together) equals the package's model (its assert would stop the notebook otherwise)."""
+    from replication import pipeline
+    from replication.report.notebooks import execute_notebooks
+
     folder = study["folder"]
     fast = "\nuncertainty:\n  stability_resamples: 0\n  row_orders: 0\n"
     (folder / "fast.yaml").write_text(study_text(extra=fast), encoding="utf-8")
-    root = tmp_path / "root"
-    with pytest.raises(SystemExit) as info:
-        cli.main(["run", "--study", str(folder / "fast.yaml"), "--root", str(root), "--no-notebooks"])
-    assert info.value.code == 0
-    processed = root / "data" / "processed" / DEMO_STUDY_ID
+    spec = load_study(folder / "fast.yaml")
+    run = pipeline.run_study(spec, tmp_path / "root", notebooks=False, log=lambda *a: None)
+    processed = run.layout.processed
     table = pd.read_csv(processed / "assignments.csv")
     assert list(table.columns[-4:]) == ["age", "gender", "region", "attitude"]
     sav, meta = pyreadstat.read_sav(str(processed / "assignments.sav"))
     assert meta.variable_value_labels["gender"] == {1.0: "female", 2.0: "male"}
     np.testing.assert_array_equal(sav["attitude"].to_numpy(), table["attitude"].to_numpy())
-    page = (root / "reports" / DEMO_STUDY_ID / "index.html").read_text(encoding="utf-8")
+    page = run.layout.page.read_text(encoding="utf-8")
     for text in ("Age in years", "Attitude to personalization", "Gender: male", "0/1 per level against the reference",
                  "Further columns of the survey by segment", "The predictors and how each enters the model"):
         assert text in page
-    lr = pd.read_csv(root / "reports" / DEMO_STUDY_ID / "tables" / "logit_lr_tests.csv")
+    lr = pd.read_csv(run.layout.tables / "logit_lr_tests.csv")
     assert lr["predictor"].tolist()[-4:] == ["age", "attitude", "gender", "region"]
+
+    out = execute_notebooks(spec, run.layout, names=["04_multinomial_logit"], log=lambda *a: None, result=run.result)
+    chapter = out[0].read_text(encoding="utf-8")
+    assert "largest |coefficient by hand - package|" in chapter and "(9 predictors;" in chapter
+    assert "Traceback" not in chapter and 'data-mime-type="application/vnd.jupyter.stderr"' not in chapter
+
+
+def test_a_notebook_analysing_the_file_itself_names_the_levels_by_their_labels(study, tmp_path):
+    from replication.notebook import setup
+
+    folder = study["folder"]
+    fast = "\nuncertainty:\n  stability_resamples: 0\n  row_orders: 0\n"
+    (folder / "fast2.yaml").write_text(study_text(extra=fast), encoding="utf-8")
+    nb = setup(str(folder / "fast2.yaml"), tmp_path)        # no cache: it analyses the file
+    assert nb.result.membership.groups["gender"] == ["gender[male]"]
 
 
 def test_predictor_fields_are_described_and_the_readme_example_is_valid():
@@ -361,3 +380,17 @@ def test_csv_with_text_levels_and_text_missing_codes(tmp_path):
     assert design.codings[0]["missing_codes"] == ["NA"] and design.codings[1]["missing_codes"] == [99, "NA"]
     result = analyse_fast(spec, user.survey, labels=user.labels, source=user.source)
     assert result.membership.stat("n") == user.n - 2
+
+
+def test_validate_and_run_name_a_bad_predictor_and_write_nothing(study, tmp_path, capsys):
+    folder = study["folder"]
+    bad = folder / "bad.yaml"
+    bad.write_text(study_text(PREDICTORS.replace("reference: female", "reference: other")), encoding="utf-8")
+    for command in (["validate", "--study", str(bad)], ["run", "--study", str(bad), "--root", str(tmp_path),
+                                                        "--no-notebooks"]):
+        with pytest.raises(SystemExit) as info:
+            cli.main(command)
+        assert info.value.code == 2
+        err = capsys.readouterr().err
+        assert "reference level 'other'" in err and "membership.predictors[2]" in err and "Traceback" not in err
+    assert not (tmp_path / "reports").exists() and not (tmp_path / "data").exists()

@@ -28,12 +28,13 @@ from .evaluation.claims import card_fails, evaluate_claims, verdict_counts
 from .evaluation.shares import share_verdicts
 from .evaluation.uncertainty import bootstrap_stability, row_order_agreement
 from .layout import Layout
-from .membership.design import membership_data, predictor_table
+from .membership.design import code_predictors, membership_data, predictor_table
 from .membership.logit import MultinomialLogitResult, multinomial_logit
 from .outputs import outputs_for, study_has
 from .segmentation.carried import carried_by_segment
 from .segmentation.profiles import SegmentAnalysis, segment_analysis
 from .study.measurement import reliability, scale_scores
+from .study.predictors import membership_predictors
 from .study.spec import StudySpec
 
 #: Result tables of the membership model, by output name -> attribute of the logit result.
@@ -277,6 +278,8 @@ def analyse(spec: StudySpec, survey: pd.DataFrame, *, with_k_selection: bool = T
 
 def _analyse(spec, survey, with_k_selection, crosscheck, stability, n_jobs, source, composition,
              labels=None) -> AnalysisResult:
+    # Single-column predictors are coded first: a bad one stops the run before the work.
+    design = code_predictors(spec, survey, labels, source) if membership_predictors(spec) else None
     scores = scale_scores(survey, spec)
     tables = {"reliability": reliability(survey, spec)}
     segmentation = segment_analysis(spec, scores, survey, with_k_selection=with_k_selection)
@@ -304,7 +307,7 @@ def _analyse(spec, survey, with_k_selection, crosscheck, stability, n_jobs, sour
     membership, data, problems = None, None, []
     if spec.membership is not None:
         m = spec.membership
-        md = membership_data(spec, scores, segmentation.assignments, survey, labels, source)
+        md = membership_data(spec, scores, segmentation.assignments, survey, labels, source, design)
         data = md.data
         if md.codings:
             tables["logit_predictors"] = predictor_table(spec, md)

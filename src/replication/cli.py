@@ -233,6 +233,8 @@ def _step(args, spec) -> int:
         user = pipeline.load_user_data(spec)
         from .analysis import check_survey_matches
         check_survey_matches(spec, user.survey, user.source)
+        from .membership.design import code_predictors
+        code_predictors(spec, user.survey, user.labels, user.source)      # the predictors' columns and levels
         print(f"{spec.id}: specification valid")
         print(user.summary())
         return 0

@@ -61,9 +61,12 @@ def setup(study: str | None = None, root: str | Path | None = None) -> NotebookC
     spec = load_study(os.environ.get("REPLICATION_STUDY") or study or DEFAULT_STUDY)
     layout = Layout(Path(os.environ.get("REPLICATION_ROOT") or root or ".."), spec.id)
     # A study on its own data reads its file (the data: block); a synthetic one, data/raw/.
-    survey = load_user_data(spec).survey if spec.data is not None else load_survey(layout)
+    user = load_user_data(spec) if spec.data is not None else None
+    survey = user.survey if user is not None else load_survey(layout)
     pd.set_option("display.max_columns", 30)
     pd.set_option("display.width", 160)
     install_display_formatters()
-    result = cache.load(spec, survey) or analyse(spec, survey, source=layout.survey)
+    # The file's value labels name a categorical predictor's levels, as in the run.
+    result = cache.load(spec, survey) or (analyse(spec, survey, source=user.source, labels=user.labels)
+                                          if user is not None else analyse(spec, survey, source=layout.survey))
     return NotebookContext(spec, layout, survey, result)

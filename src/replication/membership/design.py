@@ -260,18 +260,20 @@ class MembershipData:
 
 
 def membership_data(spec, scores: pd.DataFrame, assignments: pd.DataFrame, survey: pd.DataFrame,
-                    labels: dict | None = None, source="the survey") -> MembershipData:
+                    labels: dict | None = None, source="the survey",
+                    design: PredictorDesign | None = None) -> MembershipData:
     """Segment, predictor constructs' scores and single-column predictors' terms per respondent.
 
     Respondents missing a single-column predictor are left out of the model (complete
     cases; counted in ``n_incomplete``). A study whose predictors are all constructs gets
-    exactly the data it always had.
+    exactly the data it always had. ``design``: the predictors already coded (by
+    :func:`code_predictors`; default: coded here).
     """
     data = scores.merge(assignments, on="respondent_id", validate="one_to_one")
     constructs = [c.id for c in spec.predictor_constructs]
     if not membership_predictors(spec):
         return MembershipData(data, constructs, {c: [c] for c in constructs}, [])
-    design = code_predictors(spec, survey, labels, source)
+    design = design or code_predictors(spec, survey, labels, source)
     data = data.merge(design.frame, on="respondent_id", validate="one_to_one")
     complete = data[design.terms].notna().all(axis=1).to_numpy()
     missing = {p: int(data[terms[0]].isna().sum()) for p, terms in design.groups.items()}
