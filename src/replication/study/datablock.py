@@ -45,7 +45,9 @@ DATA_FIELDS: dict[str, str] = {
     "reverse": "optional list of reverse-coded items (item names, or their columns). Each is recoded "
                "(min + max) - x on its construct's scale before anything else uses it.",
     "carry": "optional list of further columns kept beside the items (weights, demographics, ...). "
-             "Profiling and demographic variables named in the specification are carried automatically. "
+             "Profiling and demographic variables and the membership model's single-column predictors "
+             "named in the specification are carried automatically. Carried columns are written beside each "
+             "respondent's segment (assignments.csv, .sav) and described by segment on the page. "
              "Every other column of the file is ignored.",
     "missing": "optional missing-data policy: 'listwise' (the default: a respondent needs an answer to "
                "every item) or {min_items: m} (a respondent needs at least m answered items in every "
