@@ -364,6 +364,7 @@ def test_csv_with_text_levels_and_text_missing_codes(tmp_path):
     rng = np.random.default_rng(4)
     df["gender"] = df["gender"].map({1: "f", 2: "m"})
     df["attitude"] = rng.integers(1, 8, len(df))
+    df["channel"] = np.where(rng.random(len(df)) < 0.5, "web", "app")      # a carried text column
     df = df.astype(object)
     df.loc[3, "age"] = "NA"
     df.loc[4, "attitude"] = 99
@@ -372,6 +373,7 @@ def test_csv_with_text_levels_and_text_missing_codes(tmp_path):
              "    - {id: gender, type: categorical, reference: f}\n")
     text = study_text(preds).replace("survey.sav", "survey.csv")
     text = text.replace("  missing: {min_items: 3}", "  missing_codes: [99, NA]\n  missing: {min_items: 3}")
+    text = text.replace("  carry: [age, gender, region]", "  carry: [age, gender, region, channel]")
     (tmp_path / "csv.yaml").write_text(text, encoding="utf-8")
     spec = load_study(tmp_path / "csv.yaml")
     user = read_user_survey(spec.data, spec, tmp_path)
@@ -380,6 +382,12 @@ def test_csv_with_text_levels_and_text_missing_codes(tmp_path):
     assert design.codings[0]["missing_codes"] == ["NA"] and design.codings[1]["missing_codes"] == [99, "NA"]
     result = analyse_fast(spec, user.survey, labels=user.labels, source=user.source)
     assert result.membership.stat("n") == user.n - 2
+    # 'NA' is no value in a carried column either: age stays numeric; a text column has levels.
+    assert user.survey["age"].dtype == float and user.survey["age"].isna().sum() == 1
+    tests = result.tables["carried_tests"].set_index("variable")
+    assert tests.loc["age", "test"] == "one-way ANOVA" and tests.loc["channel", "test"] == "chi-square"
+    by = result.tables["carried_by_segment"]
+    assert set(by.loc[by["variable"] == "channel", "level"]) == {"app", "web"}
 
 
 def test_validate_and_run_name_a_bad_predictor_and_write_nothing(study, tmp_path, capsys):

@@ -35,7 +35,7 @@ def _kinds(spec, survey, columns, labels) -> dict[str, str]:
             out[col] = declared[col]
             continue
         x = survey[col]
-        if x.dtype == object:
+        if not pd.api.types.is_numeric_dtype(x):     # text (object or pandas' string dtype)
             out[col] = "categorical"
             continue
         labelled = {_code(k) for k in values.get(col, {})}

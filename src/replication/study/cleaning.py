@@ -172,8 +172,11 @@ def _id_column(raw: RawTable, col: str) -> pd.Series:
     return ids
 
 
-def _carried_column(raw: RawTable, col: str):
+def _carried_column(raw: RawTable, col: str, missing_codes=()):
     values = raw.columns[col]
+    # The block's text codes ('NA') mean 'no value' in any column; a number such as 99 may
+    # be a real value of a carried column (an age), so numeric codes apply to the items only.
+    text_codes = {str(c).strip() for c in missing_codes if not is_number(c)}
     if raw.kinds.get(col) == "number":
         x = np.asarray(values, dtype=float).copy()
         # SPSS user-missing values are missing here too (an age of 99 = 'refused' is no age).
@@ -187,6 +190,8 @@ def _carried_column(raw: RawTable, col: str):
         return x
     s = pd.Series(["" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v).strip()
                    for v in values], dtype=object)
+    if text_codes:
+        s = s.where(~s.isin(text_codes), "")
     filled = s[s != ""]
     num = pd.to_numeric(filled, errors="coerce")
     if len(filled) and not num.isna().any():
@@ -357,7 +362,7 @@ def read_survey_table(raw: RawTable, block: DataSource, constructs: list[Constru
         for it in c.items:
             survey[it] = items[it][keep]
     for col in carry:
-        survey[col] = _carried_column(raw, col)[keep]
+        survey[col] = _carried_column(raw, col, block.missing_codes)[keep]
     survey = survey.reset_index(drop=True)
 
     if for_analysis:
