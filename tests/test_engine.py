@@ -505,9 +505,19 @@ def test_make_report_for_a_study_outside_the_repository(repo_copy, tmp_path):
 
 
 def test_failed_make_report_deletes_no_file(repo_copy):
-    """Today's grouped targets with .DELETE_ON_ERROR deleted whole output groups on failure."""
+    """Today's grouped targets with .DELETE_ON_ERROR deleted whole output groups on failure.
+
+    The copy's reports are made newer than its sources and raw data (as after a run), so
+    the first `make report` has nothing to do; the corrupted survey then makes the second
+    one run, and fail."""
+    import os
+    import time
+    now = time.time()
+    for path in (repo_copy / "reports").rglob("*"):
+        os.utime(path, (now, now))
     first = make(repo_copy, "report")
     assert first.returncode == 0, first.stderr[-2000:]
+    assert " run " not in first.stdout, first.stdout     # up to date: make ran nothing
     survey = repo_copy / "data" / "raw" / "golovacheva2022" / "survey.csv"
     original = survey.read_bytes()
     survey.write_bytes(original.replace(b"\n1,", b"\n1,x", 1))   # a malformed first respondent id
