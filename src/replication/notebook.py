@@ -49,6 +49,20 @@ class NotebookContext:
         alt = describe_figures(self.result).get(name)
         return Image(data=self.result.figure_pngs()[name], format="png", metadata={"alt": alt} if alt else None)
 
+    @staticmethod
+    def show(fig, alt: str):
+        """A figure drawn in the notebook, for display with its alternative text ``alt``
+        (what a reader who cannot see it needs to know); the figure is closed."""
+        import io
+
+        import matplotlib.pyplot as plt
+        from IPython.display import Image
+
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=100, bbox_inches="tight", metadata={"Software": None})
+        plt.close(fig)
+        return Image(data=buf.getvalue(), format="png", metadata={"alt": alt})
+
 
 def setup(study: str | None = None, root: str | Path | None = None) -> NotebookContext:
     """Load the study, read its validated survey and get its analysis (in memory).
