@@ -147,7 +147,7 @@ class _Survey:
 
     def loadings_comment(self) -> list[str]:
         p = self.proposal
-        lines = [f"# Constructs PROPOSED from the items' correlations, not their names: {comment(p.rule, 200)}.",
+        lines = [f"# Constructs PROPOSED from the items' correlations, not their names: {comment(p.rule, 400)}.",
                  f"# {p.n_factors} factors from {p.n_respondents} respondents who answered every item. Loadings:"]
         head = "#   " + "item".ljust(16) + "".join(f[:9].rjust(10) for f in p.loadings.columns)
         lines.append(head)
