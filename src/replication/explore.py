@@ -27,13 +27,12 @@ from .errors import ReplicationError
 from .study.init_template import (ITEM_NAME, _column_values, _common_label, _ident, _scale_of, _study_id, comment,
                                   guess_id_column, quote, read_header)
 from .study.item_clusters import ConstructProposal, propose_constructs
+from .study.spec_checks import UNMAPPED
 
 #: The rule for k of an exploratory study (the one :func:`.evaluation.comparison.choose_k` applies).
 K_RULE = "the k most of the k criteria on Ward's partitions prefer (ties: the smaller k)"
 #: The candidate range of an exploratory study, unless the researcher gives another.
 K_RANGE = (2, 8)
-#: Written where a construct of the paper has no items of the survey yet (the run stops there).
-UNMAPPED = "UNMAPPED"
 
 
 # -- the file: its items, and the constructs they form -------------------------------------
