@@ -36,12 +36,14 @@ from markupsafe import Markup
 
 from .. import files
 from ..outputs import notebooks_for, outputs_for
+from ..study.kind import study_kind
 from ..study.spec import provenance_table
 from ..evaluation.claims import verdict_counts
 from ..evaluation.shares import FAIL, NOT_ASSESSABLE, NOT_DIAGNOSTIC, PASS, VERDICTS, share_rule_text
 from ..version import DISTRIBUTION, describe as describe_version
 from .figures import apa_p, describe_figures
 from .manifest import read_manifest
+from .wording import HEADINGS, HIDDEN, PART_TITLES
 
 #: Readable headers for the columns of the package's tables (a column named after a
 #: segment, dimension or predictor gets its name from the specification instead).
@@ -550,7 +552,9 @@ def _study_context(run) -> dict:
     heading = {"membership": "Membership model" + (f" ({spec.membership.description.value})"
                                                     if spec.has_membership_model and result.membership is not None
                                                     else "")}
-    c["parts"] = [(pid, title, [(a, heading.get(a, h)) for a, h in secs if shown.get(a, True)])
+    c["kind"] = kind = study_kind(spec)   # explore: no source, so no "reported" words (report.wording)
+    c["parts"] = [(pid, PART_TITLES[kind].get(pid, title), [(a, heading.get(a, h)) for a, h in secs
+                                                            if shown.get(a, True) and a not in HIDDEN[kind]])
                   for pid, title, secs in PARTS]
     return c
 
@@ -558,7 +562,7 @@ def _study_context(run) -> dict:
 def render_study_page(run) -> str:
     """The self-contained page of one study's run."""
     c = _study_context(run)
-    return _env().get_template("study.html.j2").render(title=f"Replication report: {c['s'].title}", **c)
+    return _env().get_template("study.html.j2").render(title=f"{HEADINGS[c['kind']]}: {c['s'].title}", **c)
 
 
 def write_study_page(run) -> Path:
