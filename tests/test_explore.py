@@ -154,3 +154,16 @@ def test_explore_needs_items(tmp_path):
     pd.DataFrame({"id": [1, 2, 3, 4], "age": [20, 30, 40, 50], "x": [1, 2, 3, 1]}).to_csv(path, index=False)
     with pytest.raises(ReplicationError, match=r"few.csv: fewer than two columns look like"):
         explore_yaml(path)
+
+
+def test_init_is_deterministic_and_caps_k_for_a_small_file(explored, tmp_path):
+    again = explore_yaml(explored["sav"], yaml_dir=explored["folder"])
+    assert again == explored["yaml"].read_text(encoding="utf-8")      # same file, same study
+    small, _ = write_own_survey(tmp_path, n=60, seed=5, name="small.sav")
+    doc = yaml.safe_load(explore_yaml(small))
+    used = int(re.search(r"(\d+) respondents\)", doc["n_segments"]["assumed"]).group(1))
+    k_max = doc["segmentation"]["k_max"]
+    assert used < 80 and k_max == used // 10 and f"k = 2..{k_max}" in doc["n_segments"]["assumed"]
+    tiny, _ = write_own_survey(tmp_path, n=30, seed=5, name="tiny.sav")
+    assert run_main("init", tiny) == 2                                  # one message, no YAML
+    assert not (tmp_path / "tiny.yaml").exists()

@@ -33,6 +33,10 @@ from .study.spec_checks import UNMAPPED
 K_RULE = "the k most of the k criteria on Ward's partitions prefer (ties: the smaller k)"
 #: The candidate range of an exploratory study, unless the researcher gives another.
 K_RANGE = (2, 8)
+#: The largest k considered leaves at least this many respondents per segment on average.
+MIN_PER_SEGMENT = 10
+#: Where an exploratory study's segments come from.
+FOUND = "found in this file when the study was written (init)"
 
 
 # -- the file: its items, and the constructs they form -------------------------------------
@@ -107,8 +111,8 @@ class _Survey:
         self.proposal: ConstructProposal = propose_constructs(items)
         if not self.proposal.groups:
             raise ReplicationError(f"{path}: the factor analysis of its {items.shape[1]} items proposes no construct "
-                                   "of two or more items; write the constructs yourself (`replication init` "
-                                   "without data: see the README)")
+                                   "of two or more items; write the constructs yourself (`replication init --template` "
+                                   "writes a template to fill in)")
         names = _construct_ids(raw, self.proposal.groups)
         self.constructs = []
         for (cid, label), cols in zip(names, self.proposal.groups):
@@ -210,7 +214,8 @@ def segment_name(center_z, labels) -> str:
 
 
 def explore_segments(sv: _Survey, k_min: int, k_max: int, study_id: str):
-    """(k, the criteria's preferences, segments as dicts ordered by size) found in the file."""
+    """(k, the criteria's preferences, segments as dicts ordered by size, respondents used,
+    the largest k considered) found in the file."""
     from .evaluation.comparison import choose_k
     from .segmentation.registry import make_segmentation
     from .study.measurement import scale_scores
@@ -221,6 +226,12 @@ def explore_segments(sv: _Survey, k_min: int, k_max: int, study_id: str):
     needs = [c["id"] for c in sv.constructs]
     scores = scale_scores(survey, spec)
     X = scores[needs].to_numpy(dtype=float)
+    # At least MIN_PER_SEGMENT respondents per segment of the largest k considered.
+    k_max = min(k_max, len(X) // MIN_PER_SEGMENT)
+    if k_max < k_min + 2:
+        raise ReplicationError(f"{sv.path}: {len(X)} respondents answered every item of the proposed constructs; "
+                               f"exploring k = {k_min}..{k_min + 2} needs at least {MIN_PER_SEGMENT * (k_min + 2)}")
+    spec = _provisional_spec(sv, k_min, k_min, k_max, study_id)
     k, preferred = choose_k("ward_kmeans", X, spec)
     spec = _provisional_spec(sv, k, k_min, k_max, study_id)
     model = make_segmentation("ward_kmeans", k, spec).fit(scores[needs])
@@ -234,7 +245,7 @@ def explore_segments(sv: _Survey, k_min: int, k_max: int, study_id: str):
         segments.append({"name": name + (f" ({seen[name]})" if seen[name] > 1 else ""),
                          "share": round(100 * sizes[j] / sizes.sum(), 1),
                          "profile": {c: round(float(np.clip(z, -1, 1)), 2) for c, z in zip(needs, centers_z[j])}})
-    return k, preferred, segments, len(X)
+    return k, preferred, segments, len(X), k_max
 
 
 def explore_yaml(data_path, *, yaml_dir=None, encoding=None, delimiter=None, k_range=K_RANGE) -> str:
@@ -243,9 +254,11 @@ def explore_yaml(data_path, *, yaml_dir=None, encoding=None, delimiter=None, k_r
     name = sv.path.name
     k_min, k_max = k_range
     study_id = _study_id(sv.path)
-    k, preferred, segments, n_used = explore_segments(sv, k_min, k_max, study_id)
+    k, preferred, segments, n_used, k_max = explore_segments(sv, k_min, k_max, study_id)
     agree = int((preferred["preferred_k"] == k).sum())
     rule = f"{K_RULE}, within k = {k_min}..{k_max}"
+    k_source = f"chosen in this file when the study was written (init): {rule} ({agree} of {len(preferred)} " \
+               f"criteria; {n_used} respondents)"
     title = sv.raw.file_label.strip() if sv.raw.file_label and sv.raw.file_label.strip() else f"Segments in {name}"
     out = [f"# An exploratory segmentation of {comment(name)}, written by `replication init`.",
            "#", "# It runs as written: replication run --study <this file>   (or make report STUDY=<this file>)",
@@ -262,15 +275,15 @@ def explore_yaml(data_path, *, yaml_dir=None, encoding=None, delimiter=None, k_r
                                                  default_flow_style=False, width=1000).splitlines()]
     out += ["", f"n: {{value: {sv.raw.n_rows}, assumed: {quote('respondents in ' + name)}}}",
             "seed: {value: 1, assumed: \"any fixed integer makes the run reproducible\"}",
-            f"n_segments: {{value: {k}, assumed: {quote(f'chosen by replication init: {rule} ({agree} of {len(preferred)} criteria); {n_used} respondents')}}}",
+            f"n_segments: {{value: {k}, assumed: {quote(k_source)}}}",
             "", "# Named by their profile (z-scores of the segment means, clipped to -1..1; |z| >= 0.5 is High/Low).",
             "segments:"]
     for j, s in enumerate(segments):
         prof = ", ".join(f"{c}: {v:g}" for c, v in s["profile"].items())
         out += [f"  - id: segment_{j + 1}",
                 f"    name: {{value: {quote(s['name'])}, assumed: \"named by its profile\"}}",
-                f"    share: {{value: {s['share']:g}, assumed: \"found by replication init in this file\"}}",
-                f"    profile: {{value: {{{prof}}}, assumed: \"found by replication init in this file\"}}"]
+                f"    share: {{value: {s['share']:g}, assumed: {quote(FOUND)}}}",
+                f"    profile: {{value: {{{prof}}}, assumed: {quote(FOUND)}}}"]
     out += ["", "constructs:"]
     for c in sv.constructs:
         out += _construct_yaml(c, name, "clustering")

@@ -43,7 +43,7 @@ from ..evaluation.shares import FAIL, NOT_ASSESSABLE, NOT_DIAGNOSTIC, PASS, VERD
 from ..version import DISTRIBUTION, describe as describe_version
 from .figures import apa_p, describe_figures
 from .manifest import read_manifest
-from .wording import HEADINGS, HIDDEN, PART_TITLES
+from .wording import EXPLORE_HEADERS, HEADINGS, parts_for
 
 #: Readable headers for the columns of the package's tables (a column named after a
 #: segment, dimension or predictor gets its name from the specification instead).
@@ -159,6 +159,8 @@ class Readable:
             self.names.update({c.id: c.label.value for c in spec.constructs})
             self.names.update({p.id: p.label.value for p in getattr(spec, "profiling", [])})
             self.names.update(spec.segment_names)
+            if study_kind(spec) == "explore":   # no source: no "reported" in a header
+                self.names.update(EXPLORE_HEADERS)
 
     # -- headers and values ----------------------------------------------------------
     def header(self, col) -> str:
@@ -552,10 +554,9 @@ def _study_context(run) -> dict:
     heading = {"membership": "Membership model" + (f" ({spec.membership.description.value})"
                                                     if spec.has_membership_model and result.membership is not None
                                                     else "")}
-    c["kind"] = kind = study_kind(spec)   # explore: no source, so no "reported" words (report.wording)
-    c["parts"] = [(pid, PART_TITLES[kind].get(pid, title), [(a, heading.get(a, h)) for a, h in secs
-                                                            if shown.get(a, True) and a not in HIDDEN[kind]])
-                  for pid, title, secs in PARTS]
+    c["kind"] = study_kind(spec)   # explore: no source, so no "reported" words (report.wording)
+    c["parts"] = parts_for(c["kind"], [(pid, title, [(a, heading.get(a, h)) for a, h in secs if shown.get(a, True)])
+                                       for pid, title, secs in PARTS])
     return c
 
 
