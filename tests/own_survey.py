@@ -17,10 +17,15 @@ import pandas as pd
 
 #: Needs (in the file's item order: need j has items Q3_{3j+1} .. Q3_{3j+3}).
 NEEDS = ["Need for advice", "Need for speed", "Need for novelty", "Need for control"]
-#: True segment centroids on the needs (latent SD units) and their shares.
-CENTROIDS = np.array([[1.0, 1.0, -1.0, 0.0],
-                      [-1.0, 0.5, 1.0, -1.0],
-                      [0.0, -1.2, 0.0, 1.2]])
+#: True segment centroids on the needs and their shares. With three segments the needs'
+#: segment means span two dimensions; the four needs point in directions 45 degrees
+#: apart there, so no two needs are (anti-)collinear across the segments and the needs
+#: correlate at most about 0.7, as the needs of a real survey do.
+CENTROIDS = np.array([[0.7, 0.8, 0.4, -0.2],
+                      [-0.7, -0.2, 0.4, 0.8],
+                      [0.0, -0.6, -0.8, -0.6]])
+#: How far apart the segments lie (multiplies CENTROIDS; within a segment a need has SD 0.8).
+SEPARATION = 2.7
 SHARES = [0.45, 0.33, 0.22]
 LIKERT_5 = {1: "Strongly disagree", 2: "Disagree", 3: "Neither", 4: "Agree", 5: "Strongly agree"}
 
@@ -31,7 +36,7 @@ def own_survey_frame(n: int = 400, seed: int = 11, title: str = "Покупат�
     truth = rng.choice(len(SHARES), size=n, p=SHARES)
     # Within a segment the needs vary on their own (SD 0.8), as real answers do: the items
     # of a need correlate more with each other than with the other needs' items.
-    need = CENTROIDS[truth] * 1.8 + rng.normal(0, 0.8, size=(n, len(NEEDS)))
+    need = SEPARATION * CENTROIDS[truth] + rng.normal(0, 0.8, size=(n, len(NEEDS)))
     df = pd.DataFrame({"resp_id": [f"R-{i + 1:04d}" for i in range(n)]})
     labels = {"resp_id": "Respondent"}
     for j, text in enumerate(NEEDS):

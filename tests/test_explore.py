@@ -167,3 +167,21 @@ def test_init_is_deterministic_and_caps_k_for_a_small_file(explored, tmp_path):
     tiny, _ = write_own_survey(tmp_path, n=30, seed=5, name="tiny.sav")
     assert run_main("init", tiny) == 2                                  # one message, no YAML
     assert not (tmp_path / "tiny.yaml").exists()
+
+
+def test_init_explores_a_csv_with_undeclared_no_answer_codes(tmp_path):
+    """A CSV has no declared missing values: 98/99 stand apart from the 1-5 answers, so init
+    lists them as missing codes, and the study runs as written."""
+    df, _, truth = own_survey_frame(n=300, seed=3)
+    path = tmp_path / "survey.csv"
+    df.to_csv(path, index=False)
+    assert run_main("init", path) == 0
+    spec = load_study(tmp_path / "survey.yaml")
+    assert spec.data.missing_codes == [98, 99] and spec.data.id == "resp_id"
+    assert len(spec.clustering_constructs) == 4 and spec.n_segments.value == 3
+    from replication import analyse
+    from replication.study.sources import read_user_survey
+    result = analyse(spec, read_user_survey(spec.data, spec).survey, crosscheck=False, stability=False)
+    assert result.summary().startswith("Segmentation: ")
+    got = result.assignments.set_index("respondent_id")["segment"]
+    assert adjusted_rand_score(pd.Series(truth, index=df["resp_id"]).loc[got.index], got) >= 0.95
