@@ -185,3 +185,9 @@ def test_init_explores_a_csv_with_undeclared_no_answer_codes(tmp_path):
     assert result.summary().startswith("Segmentation: ")
     got = result.assignments.set_index("respondent_id")["segment"]
     assert adjusted_rand_score(pd.Series(truth, index=df["resp_id"]).loc[got.index], got) >= 0.95
+
+
+def test_a_file_named_like_a_shipped_study_gets_another_id(explored, tmp_path):
+    sav = tmp_path / "golovacheva2022.sav"
+    sav.write_bytes(explored["sav"].read_bytes())
+    assert yaml.safe_load(explore_yaml(sav))["study"]["id"] == "golovacheva2022_own"

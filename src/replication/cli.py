@@ -302,6 +302,14 @@ def _init(args) -> int:
         print(f"the claims of {args.like} on your file: check the mapping of its constructs (comments in the file)")
     else:
         print("an exploratory study: constructs from the factor analysis, k from the k criteria (comments in the file)")
+    try:
+        spec = load_study(path)
+    except ReplicationError as exc:     # a construct of the paper left UNMAPPED: say so now
+        print(f"before it runs, edit it: {exc}")
+        return 0
+    for c in spec.constructs:
+        print(f"  {c.role} construct {c.id}: {', '.join(c.items.value)}")
+    print(f"  k = {spec.n_segments.value} ({spec.n_segments.source})")
     print(f"next: `replication run --study {path}` (in the repository: make report STUDY=\"{path}\")")
     return 0
 

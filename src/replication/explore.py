@@ -179,6 +179,14 @@ def _construct_yaml(k, name, role, mapped_from=None) -> list[str]:
             f"    scale_points: {{value: {k['hi'] - k['lo'] + 1}, assumed: {quote(where)}}}"]
 
 
+def _own_id(path: Path) -> str:
+    """The study id for a file: its name, never a shipped study's id (its outputs are committed)."""
+    from .study.spec import shipped_studies
+
+    sid = _study_id(path)
+    return f"{sid}_own"[:64] if sid in shipped_studies() else sid
+
+
 # -- explore --------------------------------------------------------------------------------
 
 def _provisional_spec(sv: _Survey, k: int, k_min: int, k_max: int, study_id: str):
@@ -253,7 +261,7 @@ def explore_yaml(data_path, *, yaml_dir=None, encoding=None, delimiter=None, k_r
     sv = _Survey(data_path, yaml_dir, encoding, delimiter)
     name = sv.path.name
     k_min, k_max = k_range
-    study_id = _study_id(sv.path)
+    study_id = _own_id(sv.path)
     k, preferred, segments, n_used, k_max = explore_segments(sv, k_min, k_max, study_id)
     agree = int((preferred["preferred_k"] == k).sum())
     rule = f"{K_RULE}, within k = {k_min}..{k_max}"
@@ -323,12 +331,11 @@ def like_yaml(data_path, like, *, yaml_dir=None, encoding=None, delimiter=None) 
     doc["claims"] = [c for c in doc.get("claims", []) if c.get("variable") not in dropped_vars]
     info = doc["study"]
     cite = paper.study.citation or paper.study.title
-    doc["study"] = {"id": f"{_study_id(sv.path)}_like_{paper.id}"[:64],
+    doc["study"] = {"id": f"{_own_id(sv.path)}_like_{paper.id}"[:64],
                     "title": f"{paper.study.title}: tested on {name}", "like": paper.id, "citation": cite,
                     **{k: info[k] for k in ("authors", "year", "journal", "doi", "url", "population", "dimensions")
                        if k in info}}
     doc["n"] = {"value": sv.raw.n_rows, "assumed": f"respondents in {name}"}
-    doc.pop("uncertainty", None)
     out = [f"# The claims of {comment(cite, 200)}",
            f"# tested on {comment(name)}, written by `replication init --like {comment(like, 60)}`.",
            "#", "# The paper's segments, membership model and claims are carried over unchanged (`reported:`);",
