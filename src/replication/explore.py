@@ -35,6 +35,8 @@ K_RULE = "the k most of the k criteria on Ward's partitions prefer (ties: the sm
 K_RANGE = (2, 8)
 #: The largest k considered leaves at least this many respondents per segment on average.
 MIN_PER_SEGMENT = 10
+#: Column names of the outputs a construct id must not take (segment ids are segment_<j>).
+RESERVED = {"respondent_id", "cluster", "distance", "name", "n", "pattern", "strategy"}
 #: Where an exploratory study's segments come from.
 FOUND = "found in this file when the study was written (init)"
 
@@ -87,7 +89,7 @@ def _construct_ids(raw, groups):
             cid = _ident(label, f"factor_{j + 1}")
         else:
             cid = f"factor_{j + 1}"
-        while cid in used or cid.startswith("segment_"):
+        while cid in used or cid.startswith("segment") or cid in RESERVED:
             cid += "_2"
         used.add(cid)
         out.append((cid, label or f"factor {j + 1} of the factor analysis"))
