@@ -31,6 +31,7 @@ from .layout import Layout
 from .membership.logit import MultinomialLogitResult, multinomial_logit
 from .outputs import outputs_for
 from .segmentation.profiles import SegmentAnalysis, segment_analysis
+from .study.kind import study_kind
 from .study.measurement import reliability, scale_scores
 from .study.spec import StudySpec
 
@@ -114,7 +115,8 @@ class AnalysisResult:
         """A readable text summary: the sample, the segments, the model and the scorecard."""
         spec = self.spec
         sizes = self.tables["cluster_sizes"]
-        lines = [f"Replication: {spec.study.title} ({spec.id})", "=" * 78,
+        heading = "Segmentation" if study_kind(spec) == "explore" else "Replication"   # no source, no replication
+        lines = [f"{heading}: {spec.study.title} ({spec.id})", "=" * 78,
                  f"Respondents analysed: {self.n}    segmentation: {spec.segmentation.method.value}, "
                  f"k = {spec.n_segments.value}    membership model: "
                  f"{spec.membership.model.value if spec.membership else 'none'}", "",

@@ -37,6 +37,8 @@ from matplotlib.patches import Patch
 from scipy.cluster.hierarchy import dendrogram as scipy_dendrogram
 
 from ..files import atomic_write_bytes
+from ..study.kind import study_kind
+from .wording import K_WORD
 
 #: Pixels per inch of the saved PNGs; figures are drawn at the size the page shows them.
 DPI = 100
@@ -291,8 +293,8 @@ def dendrogram(Z: np.ndarray, k: int, p: int = 30, leaves: pd.DataFrame | None =
     return fig
 
 
-def k_selection(criteria: pd.DataFrame, preferred: pd.DataFrame, k_used: int):
-    """One panel per criterion against k, the preferred k marked."""
+def k_selection(criteria: pd.DataFrame, preferred: pd.DataFrame, k_used: int, word: str = "reported"):
+    """One panel per criterion against k, the preferred k marked (``word``: how k came)."""
     panels = [("height_jump", "agglomeration jump"), ("calinski_harabasz", "Calinski-Harabasz"),
               ("silhouette", "silhouette"), ("davies_bouldin", "Davies-Bouldin"), ("gap", "gap statistic")]
     fig, axes = _fig(WIDE, 3.3, 1, 5, sharex=True)
@@ -309,7 +311,7 @@ def k_selection(criteria: pd.DataFrame, preferred: pd.DataFrame, k_used: int):
         ax.set_xlabel("k")
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True, nbins=5))
         ax.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(nbins=5))
-    fig.suptitle(f"Choosing k (dotted: reported k = {k_used}; circled: each criterion's choice)")
+    fig.suptitle(f"Choosing k (dotted: {word} k = {k_used}; circled: each criterion's choice)")
     return fig
 
 
@@ -426,7 +428,7 @@ def study_figures(result) -> dict:
                                  labels=names, palette=palette),
     }
     if "k_selection" in t:
-        figs["k_selection"] = k_selection(t["k_selection"], t["k_preferred"], k)
+        figs["k_selection"] = k_selection(t["k_selection"], t["k_preferred"], k, K_WORD[study_kind(spec)])
     if result.membership is not None:
         m = result.membership
         units = "per SD" if m.standardized else "per scale point"
@@ -477,10 +479,12 @@ def _sizes_alt(sizes: pd.DataFrame, names: dict, verdicts: pd.DataFrame | None =
 
 
 def _profiles_alt(centroids: pd.DataFrame, dims: list[str], names: dict, dim_labels: dict, dimensions: str) -> str:
-    rows = centroids.set_index("segment", drop=False)
     parts = []
-    for seg in _ordered(rows.index, names):
-        r = rows.loc[seg]
+    # Row by row: several clusters may share the segment "unmatched".
+    rows = [r for seg in _ordered(centroids["segment"].unique(), names)
+            for _, r in centroids[centroids["segment"] == seg].iterrows()]
+    for r in rows:
+        seg = r["segment"]
         z = ", ".join(f"{float(r[f'{d}_z']):+.2f}" for d in dims)
         parts.append(f"{names.get(seg, seg)} ({r['pattern']}, n = {r['n']}): {z}")
     return (f"Segment profiles: each segment's centroid (z-score, above 0 = High) on the {len(dims)} {dimensions} "
@@ -503,12 +507,12 @@ def _dendrogram_alt(schedule: pd.DataFrame, k: int, n: int, path: str) -> str:
     return text + "."
 
 
-def _k_alt(criteria: pd.DataFrame, preferred: pd.DataFrame, k: int) -> str:
+def _k_alt(criteria: pd.DataFrame, preferred: pd.DataFrame, k: int, word: str = "reported") -> str:
     ks = criteria["k"]
     agree = int((preferred["preferred_k"] == k).sum())
     return (f"Criteria for choosing the number of segments, k = {int(ks.min())} to {int(ks.max())}: "
             + "; ".join(f"{r.criterion} prefers k = {int(r.preferred_k)}" for r in preferred.itertuples())
-            + f". {agree} of {len(preferred)} criteria prefer the reported k = {k}.")
+            + f". {agree} of {len(preferred)} criteria prefer the {word} k = {k}.")
 
 
 def _odds_alt(coefs: pd.DataFrame, reference: str, names: dict, labels: dict, units: str) -> str:
@@ -551,7 +555,7 @@ def describe_figures(result) -> dict[str, str]:
         "dendrogram": _dendrogram_alt(t["agglomeration_schedule_tail"], k, result.n, getattr(model, "path_", "exact")),
     }
     if "k_selection" in t:
-        out["k_selection"] = _k_alt(t["k_selection"], t["k_preferred"], k)
+        out["k_selection"] = _k_alt(t["k_selection"], t["k_preferred"], k, K_WORD[study_kind(spec)])
     if result.membership is not None:
         m = result.membership
         units = "per SD" if m.standardized else "per scale point"
