@@ -20,18 +20,21 @@ def _indicators(survey: pd.DataFrame, p):
     return [(level, np.where(np.isnan(x), np.nan, (x == level).astype(float))) for level in p.categories]
 
 
-def profiling_by_segment(survey: pd.DataFrame, segments: pd.Series, spec: StudySpec) -> pd.DataFrame:
+def profiling_by_segment(survey: pd.DataFrame, segments: pd.Series, spec: StudySpec, weights=None) -> pd.DataFrame:
     """Mean of each profiling variable per segment (the share using it, for yes/no ones; the
-    share at each level, for a categorical one)."""
+    share at each level, for a categorical one); weighted means with survey ``weights``."""
     rows = []
     seg = np.asarray(segments)
+    w_all = None if weights is None else np.asarray(weights, dtype=float)
     for p in spec.profiling:
         for level, x in _indicators(survey, p):
             for s in spec.segments:
-                v = x[seg == s.id]
-                v = v[~np.isnan(v)]
+                keep = (seg == s.id) & ~np.isnan(x)
+                v = x[keep]
+                mean = (float(v.mean()) if w_all is None else float(np.average(v, weights=w_all[keep]))) \
+                    if v.size else np.nan
                 rows.append({"variable": p.id, "kind": p.kind, "level": level, "segment": s.id, "name": s.name.value,
-                             "n": int(v.size), "mean": float(v.mean()) if v.size else np.nan})
+                             "n": int(v.size), "mean": mean})
     out = pd.DataFrame(rows)
     return out if any(p.kind == "categorical" for p in spec.profiling) else out.drop(columns="level")
 
