@@ -217,3 +217,61 @@ def test_missing_weight_column_and_weight_on_an_item(spec, sample, tmp_path):
     with pytest.raises(ReplicationError, match=rf"data.weight: '{item}' is an item"):
         read_user_survey({**block, "weight": item}, spec, tmp_path)
     assert data_source(block).weight == "wt"
+
+
+# --- through the command line: the page, and a bad weight -------------------------------------
+
+@pytest.fixture(scope="module")
+def weighted_demo(tmp_path_factory):
+    """The demonstration survey as a CSV with a weight column, and its study YAML
+    (n = 150, the stability resamples and row orders off: this checks the plumbing)."""
+    import re
+
+    import pyreadstat
+
+    from replication.study.demo import write_demo_survey
+    folder = tmp_path_factory.mktemp("weighted")
+    sav, yml = write_demo_survey(folder, n=150, seed=7)
+    df, _ = pyreadstat.read_sav(str(sav), user_missing=True)
+    df["wt"] = np.round(np.random.default_rng(11).uniform(0.4, 2.5, len(df)), 3)
+    df.to_csv(folder / "weighted.csv", index=False)
+    text = re.sub(r"  file: \S+", "  file: weighted.csv", yml.read_text(encoding="utf-8"))
+    text = text.replace("  missing: {min_items: 3}", "  weight: wt\n  missing: {min_items: 3}\n  missing_codes: [98, 99]")
+    text += "\nuncertainty: {stability_resamples: 0, row_orders: 0}\n"
+    (folder / "weighted.yaml").write_text(text, encoding="utf-8")
+    return folder, df
+
+
+def run_main(*args) -> int:
+    from replication import cli
+    with pytest.raises(SystemExit) as info:
+        cli.main([str(a) for a in args])
+    return info.value.code
+
+
+def test_weighted_study_page_says_weighted_with_the_effective_n(weighted_demo, tmp_path):
+    folder, df = weighted_demo
+    assert run_main("run", "--study", folder / "weighted.yaml", "--root", tmp_path, "--no-notebooks") == 0
+    [page] = tmp_path.glob("reports/*/index.html")
+    text = page.read_text(encoding="utf-8")
+    weighting = pd.read_csv(page.parent / "tables" / "weighting.csv").set_index("statistic")["value"]
+    n_eff = float(weighting["effective_n"])
+    assert "These results are weighted" in text and f"= <b>{n_eff:.1f}</b>" in text
+    assert "Kish" in text and "weighted n" in text
+    sizes = pd.read_csv(page.parent / "tables" / "cluster_sizes.csv")
+    assert sizes["weighted_n"].sum() == pytest.approx(float(weighting["sum_of_weights"]), rel=1e-6)
+    fit = pd.read_csv(page.parent / "tables" / "logit_fit.csv").set_index("statistic")["value"]
+    assert fit["n"] == pytest.approx(n_eff, rel=1e-5)
+
+
+def test_zero_weight_stops_the_run_writing_nothing(weighted_demo, tmp_path, capsys):
+    folder, df = weighted_demo
+    bad = df.copy()
+    bad.loc[4, "wt"] = 0
+    bad.to_csv(folder / "bad.csv", index=False)
+    (folder / "bad.yaml").write_text((folder / "weighted.yaml").read_text(encoding="utf-8")
+                                     .replace("file: weighted.csv", "file: bad.csv"), encoding="utf-8")
+    assert run_main("run", "--study", folder / "bad.yaml", "--root", tmp_path / "out", "--no-notebooks") == 2
+    err = capsys.readouterr().err
+    assert "bad.csv, row 5 (line 6), column 'wt': the survey weight is not positive (0.0)" in err
+    assert "Traceback" not in err and not (tmp_path / "out").exists()
