@@ -275,3 +275,14 @@ def test_zero_weight_stops_the_run_writing_nothing(weighted_demo, tmp_path, caps
     err = capsys.readouterr().err
     assert "bad.csv, row 5 (line 6), column 'wt': the survey weight is not positive (0.0)" in err
     assert "Traceback" not in err and not (tmp_path / "out").exists()
+
+
+def test_weights_with_a_method_that_takes_none_are_a_spec_error(weighted_demo):
+    from replication.study.spec import load_study
+    folder, _ = weighted_demo
+    text = (folder / "weighted.yaml").read_text(encoding="utf-8")
+    assert "method: {value: ward_kmeans" in text
+    (folder / "lpa.yaml").write_text(text.replace("method: {value: ward_kmeans", "method: {value: lpa"), encoding="utf-8")
+    with pytest.raises(ReplicationError, match=r"lpa.yaml, line \d+: data.weight: survey weights need the "
+                                               r"segmentation method 'ward_kmeans'"):
+        load_study(folder / "lpa.yaml")

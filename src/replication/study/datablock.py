@@ -287,7 +287,12 @@ def data_block_problems(block, spec) -> list[tuple[tuple, str]]:
     The location is relative to the block (``("items", "cp1")``); the specification's
     cross-checks prefix ``"data"`` and report each problem with its YAML line.
     """
-    problems = item_problems(data_source(block), constructs_of(spec))
+    block = data_source(block)
+    problems = item_problems(block, constructs_of(spec))
+    method = getattr(getattr(getattr(spec, "segmentation", None), "method", None), "value", "ward_kmeans")
+    if block.weight is not None and method != "ward_kmeans":
+        problems.append((("weight",), f"survey weights need the segmentation method 'ward_kmeans' (weighted Ward "
+                                      f"and k-means); '{method}' takes no weights"))
     wanted = [p.id for p in getattr(spec, "profiling", [])] + [d.id for d in getattr(spec, "demographics", [])]
     items = {it for c in spec.constructs for it in c.items.value}
     for w in wanted:
