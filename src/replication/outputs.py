@@ -113,7 +113,7 @@ NOTEBOOKS = [
     Notebook(_NB5, "Your own survey: segments written back and a typing tool", ("data",)),
 ]
 
-_SIM, _MEM, _PRO, _DATA, _WT = ("simulation",), ("membership",), ("profiling",), ("data",), ("weights",)
+_SIM, _MEM, _PRO, _DATA, _WT = ("simulation",), ("membership",), ("profiling",), ("data",), ("data", "weights")
 
 #: Every output, in pipeline order.
 OUTPUTS = [
