@@ -286,3 +286,23 @@ def test_weights_with_a_method_that_takes_none_are_a_spec_error(weighted_demo):
     with pytest.raises(ReplicationError, match=r"lpa.yaml, line \d+: data.weight: survey weights need the "
                                                r"segmentation method 'ward_kmeans'"):
         load_study(folder / "lpa.yaml")
+
+
+def test_bootstrap_with_integer_weights_is_weighted(spec, sample):
+    """Each resample is segmented weighted: equal weights reproduce the unweighted bootstrap
+    exactly (the same resamples, the same partitions), and the share estimate is weighted."""
+    from replication.evaluation.uncertainty import bootstrap_stability
+    from replication.study.measurement import scale_scores
+    survey = sample.survey.head(150).reset_index(drop=True)
+    scores = scale_scores(survey, spec)
+    base = analyse_fast(spec, survey)
+    labels, segs = base.segmentation.model.labels_, base.assignments["segment"].to_numpy()
+    plain = bootstrap_stability(spec, scores, labels, segs, n_resamples=5, seed=1, n_jobs=1)
+    equal = bootstrap_stability(spec, scores, labels, segs, n_resamples=5, seed=1, n_jobs=1,
+                                weights=np.full(len(survey), 3.0))
+    for name in plain:
+        pd.testing.assert_frame_equal(plain[name], equal[name], rtol=1e-9)
+    w = np.random.default_rng(4).integers(1, 4, len(survey)).astype(float)
+    weighted = bootstrap_stability(spec, scores, labels, segs, n_resamples=5, seed=1, n_jobs=1, weights=w)
+    expected = [100 * w[segs == s].sum() / w.sum() for s in spec.segment_ids]
+    np.testing.assert_allclose(weighted["bootstrap_shares"]["replicated_pct"], expected, rtol=1e-12)

@@ -275,8 +275,9 @@ def analyse(spec: StudySpec, survey: pd.DataFrame, *, with_k_selection: bool = T
         Survey weights, one per row of ``survey`` (:func:`survey_weights`); None (the
         default) is unweighted. Weighted: the segmentation, shares (intervals on Kish's
         effective N), centroids, profiles and the membership model (weights rescaled to sum
-        to the effective N, :func:`replication.weights.as_frequency`). The stability
-        resamples, the comparison of methods and the corrected membership model stay unweighted.
+        to the effective N, :func:`replication.weights.as_frequency`) and the bootstrap
+        (respondents resampled with their weights). The row-order check, the comparison of
+        methods and the corrected membership model stay unweighted.
 
     Returns
     -------
@@ -318,7 +319,7 @@ def _analyse(spec, survey, with_k_selection, crosscheck, stability, n_jobs, sour
             if u.stability_resamples:
                 tables.update(bootstrap_stability(spec, scores, segmentation.model.labels_, segments,
                                                   u.stability_resamples, spec.seed.value, n_jobs=n_jobs or 1,
-                                                  level=u.level, resample_size=panel))
+                                                  level=u.level, resample_size=panel, weights=weights))
             if u.row_orders and spec.segmentation.method.value == "ward_kmeans":
                 tables["row_order_agreement"] = row_order_agreement(spec, scores, segmentation.model.labels_,
                                                                     u.row_orders, spec.seed.value, sample_size=panel)
