@@ -306,3 +306,21 @@ def test_bootstrap_with_integer_weights_is_weighted(spec, sample):
     weighted = bootstrap_stability(spec, scores, labels, segs, n_resamples=5, seed=1, n_jobs=1, weights=w)
     expected = [100 * w[segs == s].sum() / w.sum() for s in spec.segment_ids]
     np.testing.assert_allclose(weighted["bootstrap_shares"]["replicated_pct"], expected, rtol=1e-12)
+
+
+def test_profiles_and_profiling_with_integer_weights_are_those_of_duplicated_rows(spec, sample):
+    from replication.segmentation.profiles import profile_check
+    from replication.segmentation.profiling import profiling_by_segment, profiling_contrasts
+    from replication.study.measurement import scale_scores
+    assert spec.profiling, "the test needs a study with profiling variables"
+    survey = sample.survey.head(200).reset_index(drop=True)
+    segs = pd.Series(np.random.default_rng(9).choice(spec.segment_ids, size=len(survey)))
+    w = np.random.default_rng(10).integers(1, 4, len(survey))
+    dup, dup_segs = survey.loc[survey.index.repeat(w)].reset_index(drop=True), segs.repeat(w).reset_index(drop=True)
+    scores, dup_scores = scale_scores(survey, spec), scale_scores(dup, spec)
+    a, b = profile_check(spec, scores, segs, w), profile_check(spec, dup_scores, dup_segs)
+    np.testing.assert_allclose(a[["mean", "z", "other_side_mean", "effect_size"]],
+                               b[["mean", "z", "other_side_mean", "effect_size"]], rtol=1e-9)
+    assert (a["holds"] == b["holds"]).all()
+    for f in (profiling_by_segment, profiling_contrasts):
+        np.testing.assert_allclose(f(survey, segs, spec, w)["mean"], f(dup, dup_segs, spec)["mean"], rtol=1e-12)

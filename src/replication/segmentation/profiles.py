@@ -122,7 +122,7 @@ def segment_analysis(spec: StudySpec, scores: pd.DataFrame, survey: pd.DataFrame
     if survey is not None and spec.profiling:
         tables["profiling_by_segment"] = profiling_by_segment(survey, segment, spec, weights)
         tables["profiling_tests"] = profiling_tests(survey, segment, spec)
-        tables["profiling_contrasts"] = profiling_contrasts(survey, segment, spec)
+        tables["profiling_contrasts"] = profiling_contrasts(survey, segment, spec, weights)
     return SegmentAnalysis(model=model, match=match, assignments=assignments, tables=tables)
 
 
@@ -207,6 +207,8 @@ def centroid_table(model, match, needs: list[str], centers_z=None) -> pd.DataFra
     rows = []
     for c in range(model.n_clusters):
         row = {"cluster": c + 1, "segment": match.table.loc[c, "segment"], "n": int(model.sizes_[c])}
+        if getattr(model, "sample_weight_", None) is not None:     # a weighted fit: its summed weights too
+            row["weighted_n"] = float(model.weighted_sizes_[c])
         row.update({f"{v}_mean": model.cluster_centers_raw_[c, j] for j, v in enumerate(needs)})
         row.update({f"{v}_z": centers_z[c, j] for j, v in enumerate(needs)})
         row.update({"pattern": match.table.loc[c, "pattern"],
