@@ -324,3 +324,17 @@ def test_profiles_and_profiling_with_integer_weights_are_those_of_duplicated_row
     assert (a["holds"] == b["holds"]).all()
     for f in (profiling_by_segment, profiling_contrasts):
         np.testing.assert_allclose(f(survey, segs, spec, w)["mean"], f(dup, dup_segs, spec)["mean"], rtol=1e-12)
+
+
+def test_weight_in_an_spss_file_user_missing_counts_as_missing(spec, sample, tmp_path):
+    """A numeric .sav weight column: read as numbers; a declared user-missing code is missing."""
+    import pyreadstat
+    s = sample.survey.head(60).copy()
+    s["wt"] = np.linspace(0.5, 2, 60)
+    pyreadstat.write_sav(s, str(tmp_path / "s.sav"))
+    block = {"file": "s.sav", "id": "respondent_id", "weight": "wt"}
+    np.testing.assert_allclose(read_user_survey(block, spec, tmp_path).survey["wt"], s["wt"])
+    s.loc[9, "wt"] = 99
+    pyreadstat.write_sav(s, str(tmp_path / "s.sav"), missing_ranges={"wt": [99]})
+    with pytest.raises(ReplicationError, match=r"s.sav, row 10, column 'wt': the survey weight is missing"):
+        read_user_survey(block, spec, tmp_path)
