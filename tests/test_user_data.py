@@ -347,8 +347,8 @@ def test_user_survey_analyses_like_the_validated_loader(spec, sample, tmp_path, 
 
 
 def test_data_fields_are_described():
-    assert set(DATA_FIELDS) == {"file", "format", "id", "items", "reverse", "carry", "missing", "missing_codes",
-                                "out_of_range", "scale_min", "encoding", "delimiter"}
+    assert set(DATA_FIELDS) == {"file", "format", "id", "items", "reverse", "carry", "weight", "missing",
+                                "missing_codes", "out_of_range", "scale_min", "encoding", "delimiter"}
     assert all(len(v) > 20 for v in DATA_FIELDS.values())
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import cache
-from .analysis import AnalysisResult, analyse
+from .analysis import AnalysisResult, analyse, survey_weights
 from .layout import Layout
 from .pipeline import load_survey, load_user_data
 from .study.spec import StudySpec, load_study
@@ -79,5 +79,6 @@ def setup(study: str | None = None, root: str | Path | None = None) -> NotebookC
     pd.set_option("display.max_columns", 30)
     pd.set_option("display.width", 160)
     install_display_formatters()
-    result = cache.load(spec, survey) or analyse(spec, survey, source=layout.survey)
+    result = cache.load(spec, survey) or analyse(spec, survey, source=layout.survey,
+                                                 weights=survey_weights(spec, survey))
     return NotebookContext(spec, layout, survey, result)

@@ -8,7 +8,8 @@ the README's copy is out of date, or when a listed output is not written.
 
 An item that ``requires`` something applies only to studies that have it:
 ``simulation`` (a synthetic sample with its generating truth), ``membership`` (a
-membership model) or ``profiling`` (profiling variables).
+membership model), ``profiling`` (profiling variables), ``data`` (the study's own
+survey) or ``weights`` (survey weights: a ``weight:`` column in its ``data:`` block).
 """
 
 from __future__ import annotations
@@ -112,7 +113,7 @@ NOTEBOOKS = [
     Notebook(_NB5, "Your own survey: segments written back and a typing tool", ("data",)),
 ]
 
-_SIM, _MEM, _PRO, _DATA = ("simulation",), ("membership",), ("profiling",), ("data",)
+_SIM, _MEM, _PRO, _DATA, _WT = ("simulation",), ("membership",), ("profiling",), ("data",), ("data", "weights")
 
 #: Every output, in pipeline order.
 OUTPUTS = [
@@ -121,6 +122,7 @@ OUTPUTS = [
     Output("truth.json", "raw", "generating truth (recovery checks only)", "generate", "study.simulate.simulate_survey", _NB1, _SIM),
     Output("generation.json", "raw", "settings that generated the raw data (seed, N, separation)", "generate", "pipeline.generate", _NB1, _SIM),
     Output("respondents_dropped", "table", "respondents dropped by the missing-data policy, and why", "score", "study.sources.read_user_survey", _NB1, _DATA),
+    Output("weighting", "table", "the survey weights: their range, Kish's effective N and design effect", "score", "analysis.weighting_table", _NB5, _WT),
     Output("scores", "processed", "scale scores", "score", "study.measurement.scale_scores", _NB1),
     Output("reliability", "table", "Cronbach's alpha per construct", "score", "study.measurement.reliability", _NB1),
     Output("assignments.csv", "file", "each respondent's segment and the distance behind it (your data)", "cluster", "membership.model_card.write_assignments", _NB5, _DATA),
@@ -179,7 +181,8 @@ OUTPUTS = [
 def study_has(spec, need: str) -> bool:
     """Whether a study has what an output or notebook ``requires``."""
     return {"simulation": spec.is_synthetic, "membership": spec.has_membership_model,
-            "profiling": bool(spec.profiling), "data": spec.data is not None}[need]
+            "profiling": bool(spec.profiling), "data": spec.data is not None,
+            "weights": spec.data is not None and spec.data.weight is not None}[need]
 
 
 def applies(item, spec) -> bool:

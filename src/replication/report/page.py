@@ -465,7 +465,7 @@ def _study_context(run) -> dict:
     card = result.scorecard
     is_reported = card["source"].astype(str).str.startswith("reported")
     c = dict(spec=spec, s=spec.study, k=spec.n_segments.value, dims=spec.study.dimensions, t=t, result=result,
-             run=run, share_rule=share_rule_text(spec), distribution=DISTRIBUTION, verdicts=VERDICTS,
+             run=run, share_rule=share_rule_text(spec, weighted="weighting" in result.tables), distribution=DISTRIBUTION, verdicts=VERDICTS,
              version=describe_version(), gen=run.generation or {}, legend=Markup(verdict_legend()),
              table=lambda df, caption="", **kw: Markup(rd.table(df, caption, **kw)),
              figure=lambda name, **kw: Markup(_img(fig / f"{name}.png", alt.get(name, name), **kw)),
