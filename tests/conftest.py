@@ -10,7 +10,8 @@ from replication.study.spec import load_study
 
 #: Forrester's sample in tests that run the whole pipeline: above the exact-Ward limit
 #: (5,000), so the micro-cluster path runs, at a tenth of the shipped 60,000 (the shipped
-#: sample itself is regenerated and checked once per `make test`, by its verify step).
+#: sample itself is regenerated and checked once per `make test`, by
+#: test_report.py::test_verify_passes_on_the_committed_outputs).
 PANEL_TEST_N = 6000
 
 

@@ -315,7 +315,7 @@ def test_wheel_runs_a_users_sav_through_init_run_and_classify(wheel_env, empty):
     assert sav.exists() and study.exists()
     # init: the commented template beside the file, to be filled in (the demo's YAML is
     # what a user writes from it).
-    proc = _ok(_run([rep, "init", sav], cwd, env))
+    proc = _ok(_run([rep, "init", sav, "--template"], cwd, env))
     template = (cwd / "survey" / "demo_survey.yaml").read_text(encoding="utf-8")
     assert "TODO" in template and "demo_survey.sav" in template and "wrote" in proc.stdout
     proc = _ok(_run([rep, "run", "--study", study, "--root", root, "--no-notebooks"], cwd, env))

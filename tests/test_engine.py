@@ -421,6 +421,36 @@ def test_a_kernel_that_dies_is_one_clear_error_not_a_hang(tmp_path):
             render_notebook(spec, Layout(tmp_path, spec.id), "02_two_stage_clustering", kernel, offline_exporter())
 
 
+def test_notebook_pages_are_pages(kernel_root):
+    """Each rendered chapter is a page of its own: a real title, links to the study page and
+    to the chapters before and after it (files that exist), alternative text on every
+    figure, and no absolute path of this machine in code or output."""
+    from replication.layout import Layout
+    from replication.outputs import notebooks_for
+    root, specs, _ = kernel_root
+    local = {str(root), str(root.resolve()), str(Path.home()), str(REPO)}
+    for spec in specs:
+        layout = Layout(root, spec.id)
+        chapters = notebooks_for(spec)
+        for i, nb in enumerate(chapters):
+            body = (layout.notebooks / f"{nb.name}.html").read_text(encoding="utf-8")
+            title = re.search(r"<title>([^<]*)</title>", body).group(1)
+            assert html.unescape(title) == f"Chapter {i + 1}: {nb.title} · {spec.study.title}"
+            links = set(re.findall(r'<a href="([^"#]+)"', body))
+            assert "../index.html" in links
+            for j in (i - 1, i + 1):
+                if 0 <= j < len(chapters):
+                    assert f"{chapters[j].name}.html" in links
+            for link in links - {"../index.html"}:
+                if not link.startswith(("http:", "https:", "mailto:")):
+                    assert (layout.notebooks / link).is_file(), (nb.name, link)
+            alts = re.findall(r"<img([^>]*)>", body)
+            assert alts and all(re.search(r'alt="[^"]{20,}"', a) for a in alts), nb.name
+            assert "No description has been provided" not in body
+            for path in local:     # relative paths (../tests/...) are fine; absolute ones are not
+                assert not re.search(rf"(?<![./]){re.escape(path)}", body), (nb.name, path)
+
+
 def test_an_interrupted_run_stops_its_kernels_at_once_and_writes_nothing(kernel_root, tmp_path):
     """Ctrl-C while the notebooks execute (before anything is written): exit 130 within
     seconds, one line, no traceback, every file as it was."""
@@ -505,9 +535,24 @@ def test_make_report_for_a_study_outside_the_repository(repo_copy, tmp_path):
 
 
 def test_failed_make_report_deletes_no_file(repo_copy):
-    """Today's grouped targets with .DELETE_ON_ERROR deleted whole output groups on failure."""
+    """Today's grouped targets with .DELETE_ON_ERROR deleted whole output groups on failure.
+
+    The copy's reports are made up to date without a run (its study pages, which git does
+    not track and `make clean` removes, stand in as empty files; every report file is made
+    newer than the sources and raw data), so the first `make report` has nothing to do; the
+    corrupted survey then makes the second one run, and fail."""
+    import os
+    import time
+    for sid in shipped_studies():
+        page = repo_copy / "reports" / sid / "index.html"
+        if not page.exists():
+            page.write_text("<!-- stands in for the study page -->\n", encoding="utf-8")
+    now = time.time()
+    for path in (repo_copy / "reports").rglob("*"):
+        os.utime(path, (now, now))
     first = make(repo_copy, "report")
     assert first.returncode == 0, first.stderr[-2000:]
+    assert " run " not in first.stdout, first.stdout     # up to date: make ran nothing
     survey = repo_copy / "data" / "raw" / "golovacheva2022" / "survey.csv"
     original = survey.read_bytes()
     survey.write_bytes(original.replace(b"\n1,", b"\n1,x", 1))   # a malformed first respondent id

@@ -483,9 +483,11 @@ def tamper_manifest(layout: Layout, change) -> None:
     layout.manifest.write_text(json.dumps(m), encoding="utf-8")
 
 
-def test_verify_passes_on_the_run(runs, capsys):
-    root = runs["golovacheva2022"].layout.root
-    assert run_main("verify", *[a for sid in STUDIES for a in ("--study", sid)], "--root", root) == 0
+def test_verify_passes_on_the_committed_outputs(capsys):
+    """The committed reference outputs are what the code makes: both shipped studies,
+    Forrester at its full 60,000, regenerated into a temporary folder and compared with
+    their manifests (this is `make verify`, once per `make test`)."""
+    assert run_main("verify", *[a for sid in STUDIES for a in ("--study", sid)], "--root", REPO) == 0
     out = capsys.readouterr().out
     for sid in STUDIES:
         assert f"verify {sid}: all regenerated files match the manifest" in out

@@ -347,8 +347,8 @@ def test_user_survey_analyses_like_the_validated_loader(spec, sample, tmp_path, 
 
 
 def test_data_fields_are_described():
-    assert set(DATA_FIELDS) == {"file", "format", "id", "items", "reverse", "carry", "missing", "missing_codes",
-                                "out_of_range", "scale_min", "encoding", "delimiter"}
+    assert set(DATA_FIELDS) == {"file", "format", "id", "items", "reverse", "carry", "weight", "missing",
+                                "missing_codes", "out_of_range", "scale_min", "encoding", "delimiter"}
     assert all(len(v) > 20 for v in DATA_FIELDS.values())
 
 
@@ -499,16 +499,16 @@ def test_an_unescaped_dollar_name_crashes_matplotlib():
 def test_cli_init_writes_the_template_and_refuses_to_overwrite(demo, tmp_path, capsys):
     data = tmp_path / "survey.sav"
     data.write_bytes(demo["sav"].read_bytes())
-    assert run_main("init", data) == 0
+    assert run_main("init", data, "--template") == 0
     target = tmp_path / "survey.yaml"
     assert target.exists() and "TODO" in target.read_text(encoding="utf-8")
     assert str(target) in capsys.readouterr().out
     target.write_text("mine", encoding="utf-8")
-    assert run_main("init", data) == 2
+    assert run_main("init", data, "--template") == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: {target}") and "--force" in err and "Traceback" not in err
     assert target.read_text(encoding="utf-8") == "mine"
-    assert run_main("init", data, "--force") == 0
+    assert run_main("init", data, "--template", "--force") == 0
     assert "TODO" in target.read_text(encoding="utf-8")
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from sklearn import config_context as sklearn_config
 from threadpoolctl import threadpool_limits
@@ -33,9 +34,11 @@ from .membership.logit import MultinomialLogitResult, multinomial_logit
 from .outputs import outputs_for, study_has
 from .segmentation.carried import carried_by_segment
 from .segmentation.profiles import SegmentAnalysis, segment_analysis
+from .study.kind import study_kind
 from .study.measurement import reliability, scale_scores
 from .study.predictors import membership_predictors
 from .study.spec import StudySpec
+from .weights import as_frequency, kish_effective_n
 
 #: Result tables of the membership model, by output name -> attribute of the logit result.
 LOGIT_TABLES = {"logit_coefficients": "coefficients", "logit_fit": "fit", "logit_lr_tests": "lr_tests",
@@ -117,7 +120,8 @@ class AnalysisResult:
         """A readable text summary: the sample, the segments, the model and the scorecard."""
         spec = self.spec
         sizes = self.tables["cluster_sizes"]
-        lines = [f"Replication: {spec.study.title} ({spec.id})", "=" * 78,
+        heading = "Segmentation" if study_kind(spec) == "explore" else "Replication"   # no source, no replication
+        lines = [f"{heading}: {spec.study.title} ({spec.id})", "=" * 78,
                  f"Respondents analysed: {self.n}    segmentation: {spec.segmentation.method.value}, "
                  f"k = {spec.n_segments.value}    membership model: "
                  f"{spec.membership.model.value if spec.membership else 'none'}", "",
@@ -215,6 +219,17 @@ def corrected_membership(spec: StudySpec, scores: pd.DataFrame, terms: list[str]
             "three_step_wald": pd.concat(walds, ignore_index=True)}
 
 
+def weighting_table(weights, column=None) -> pd.DataFrame:
+    """The weighting in numbers: respondents, the weights' range, Kish's effective N and
+    the design effect of unequal weighting ``N / n_eff``."""
+    w = np.asarray(weights, dtype=float)
+    n_eff = kish_effective_n(w)
+    return pd.DataFrame([("weight_column", column or ""), ("n", len(w)), ("sum_of_weights", float(w.sum())),
+                         ("min_weight", float(w.min())), ("max_weight", float(w.max())),
+                         ("effective_n", n_eff), ("design_effect", len(w) / n_eff)],
+                        columns=["statistic", "value"])
+
+
 def check_survey_matches(spec: StudySpec, survey: pd.DataFrame, source="the survey") -> None:
     """Every item the specification names must be a column of the survey."""
     for c in spec.constructs:
@@ -227,9 +242,17 @@ def check_survey_matches(spec: StudySpec, survey: pd.DataFrame, source="the surv
                                f"{spec.n_segments.value} segments")
 
 
+def survey_weights(spec: StudySpec, survey: pd.DataFrame):
+    """The survey weights of a study on real data (its ``data.weight`` column, validated by
+    the reader), as floats in the survey's row order; None for an unweighted study."""
+    column = spec.data.weight if spec.data is not None else None
+    return None if column is None else survey[column].to_numpy(dtype=float)
+
+
 def analyse(spec: StudySpec, survey: pd.DataFrame, *, with_k_selection: bool = True,
             crosscheck: bool = True, stability: bool = True, n_jobs: int | None = None,
-            source="the survey", composition: str | None = None, labels: dict | None = None) -> AnalysisResult:
+            source="the survey", composition: str | None = None, weights=None,
+            labels: dict | None = None) -> AnalysisResult:
     """Run the study's whole analysis on a survey, in memory.
 
     Parameters
@@ -257,6 +280,13 @@ def analyse(spec: StudySpec, survey: pd.DataFrame, *, with_k_selection: bool = T
         built with the reported composition, ``sampled`` for a real survey or one drawn
         respondent by respondent. Default: from the specification (its ``data:`` block or
         ``simulation.composition``). This is the sample's design, never its truth.
+    weights : array of shape (n_respondents,), optional
+        Survey weights, one per row of ``survey`` (:func:`survey_weights`); None (the
+        default) is unweighted. Weighted: the segmentation, shares (intervals on Kish's
+        effective N), centroids, profiles and the membership model (weights rescaled to sum
+        to the effective N, :func:`replication.weights.as_frequency`) and the bootstrap
+        (respondents resampled with their weights). The row-order check, the comparison of
+        methods and the corrected membership model stay unweighted.
     labels : dict, optional
         The survey file's labels (:attr:`UserSurvey.labels`): value labels name the levels
         of categorical predictors and carried columns.
@@ -273,21 +303,26 @@ def analyse(spec: StudySpec, survey: pd.DataFrame, *, with_k_selection: bool = T
     # scikit-learn re-validates its arguments on every call (about a tenth of a Monte Carlo
     # replicate); the arguments here are the package's own, and the data were checked above.
     with threadpool_limits(limits=limit), sklearn_config(skip_parameter_validation=True):
-        return _analyse(spec, survey, with_k_selection, crosscheck, stability, n_jobs, source, composition, labels)
+        return _analyse(spec, survey, with_k_selection, crosscheck, stability, n_jobs, source, composition, weights,
+                        labels)
 
 
 def _analyse(spec, survey, with_k_selection, crosscheck, stability, n_jobs, source, composition,
-             labels=None) -> AnalysisResult:
+             weights=None, labels=None) -> AnalysisResult:
     # Single-column predictors are coded first: a bad one stops the run before the work.
     design = code_predictors(spec, survey, labels, source) if membership_predictors(spec) else None
     scores = scale_scores(survey, spec)
     tables = {"reliability": reliability(survey, spec)}
-    segmentation = segment_analysis(spec, scores, survey, with_k_selection=with_k_selection)
+    if weights is not None:
+        weights = np.asarray(weights, dtype=float)
+        tables["weighting"] = weighting_table(weights, spec.data.weight if spec.data is not None else None)
+    segmentation = segment_analysis(spec, scores, survey, with_k_selection=with_k_selection, weights=weights)
     tables.update(segmentation.tables)
     u = spec.uncertainty
     segments = segmentation.assignments["segment"].to_numpy()
     tables["share_verdicts"] = share_verdicts(spec, segments, segmentation.model.labels_,
-                                              scores[spec.dimension_ids].to_numpy(dtype=float), composition)
+                                              scores[spec.dimension_ids].to_numpy(dtype=float), composition,
+                                              weights=weights)
     # Above the exact limit the resampling runs on samples of panel_resample_size (see
     # evaluation.uncertainty): a refit of all respondents costs seconds there.
     panel = u.panel_resample_size if len(survey) > spec.segmentation.exact_limit else None
@@ -299,7 +334,7 @@ def _analyse(spec, survey, with_k_selection, crosscheck, stability, n_jobs, sour
             if u.stability_resamples:
                 tables.update(bootstrap_stability(spec, scores, segmentation.model.labels_, segments,
                                                   u.stability_resamples, spec.seed.value, n_jobs=n_jobs or 1,
-                                                  level=u.level, resample_size=panel))
+                                                  level=u.level, resample_size=panel, weights=weights))
             if u.row_orders and spec.segmentation.method.value == "ward_kmeans":
                 tables["row_order_agreement"] = row_order_agreement(spec, scores, segmentation.model.labels_,
                                                                     u.row_orders, spec.seed.value, sample_size=panel)
@@ -315,10 +350,12 @@ def _analyse(spec, survey, with_k_selection, crosscheck, stability, n_jobs, sour
             problems.append(f"membership model: {md.n_incomplete} respondent(s) without a value of a "
                             "single-column predictor are left out of it (complete cases)")
         try:
+            # Weights of the respondents in the model (complete cases), rescaled on them.
             membership = multinomial_logit(data, "segment", md.terms, m.reference.value,
                                            standardize=m.standardize_predictors.value, crosscheck=crosscheck,
                                            order=spec.segment_ids, groups=md.groups, dummies=md.dummies,
-                                           labels=md.labels)
+                                           labels=md.labels,
+                                           weights=as_frequency(None if weights is None else weights[md.rows]))
             membership.codings = md.codings
         except ReplicationError as exc:
             # A segmentation that leaves the reference segment empty, or separates a

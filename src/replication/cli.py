@@ -29,10 +29,13 @@ META = [
      "reports/<study>/manifest.json; exit 1 naming every file that differs."),
     ("outputs", "print the table of outputs and the code that makes them",
      "Print, as Markdown, every output with the command, library function and notebook that make it."),
-    ("init", "write a commented study template for your own survey file (CSV or SPSS .sav)",
-     "Read the header (and, for .sav, the variable and value labels) of a survey file and write a "
-     "commented study specification beside it, with a data: block pointing at the file and a TODO "
-     "wherever you must fill something in. Never overwrites an existing file without --force."),
+    ("init", "write a study for your own survey file (CSV or SPSS .sav) that runs as written",
+     "Read a survey file and write a study specification beside it that runs as written: constructs "
+     "proposed by an exploratory factor analysis of the items (loadings in comments), k chosen by the k "
+     "criteria, segments named by their profile. With --like <study>, the study tests that paper's claims "
+     "on your file instead (its constructs mapped to yours: check the mapping). With --template, a "
+     "commented template with a TODO wherever you must fill something in. Never overwrites an existing "
+     "file without --force."),
     ("classify", "assign new respondents to the segments of a model card",
      "Read new respondents (CSV or .sav), score them with the model card's items and standardisation, "
      "and write each one's segment, the distance behind it, the membership probabilities where the "
@@ -124,6 +127,12 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--force", action="store_true", help="overwrite an existing YAML")
     i.add_argument("--encoding", default=None, help="the CSV's text encoding (default: UTF-8)")
     i.add_argument("--delimiter", default=None, help="the CSV's delimiter (default: comma)")
+    i.add_argument("--like", default=None, metavar="STUDY",
+                   help="test this study's claims on your file (a shipped study id or a study YAML)")
+    i.add_argument("--k-min", type=int, default=2, help="smallest k to consider (default: %(default)s)")
+    i.add_argument("--k-max", type=int, default=8, help="largest k to consider (default: %(default)s)")
+    i.add_argument("--template", action="store_true",
+                   help="write the commented template to fill in by hand (every TODO) instead")
     d = cmd["demo"]
     d.add_argument("folder", type=Path, help="where to write demo_survey.sav and demo_study.yaml")
     d.add_argument("--n", type=int, default=400, help="respondents (default: %(default)s)")
@@ -276,12 +285,34 @@ def _step(args, spec) -> int:
 
 
 def _init(args) -> int:
-    from .study.init_template import write_template
-    path = write_template(args.file, args.output, force=args.force, encoding=args.encoding,
-                          delimiter=args.delimiter)
+    if args.template:
+        from .study.init_template import write_template
+        path = write_template(args.file, args.output, force=args.force, encoding=args.encoding,
+                              delimiter=args.delimiter)
+        print(f"wrote {path}")
+        print(f"next: replace every TODO, then `replication validate --study {path}` and "
+              f"`replication run --study {path}`")
+        return 0
+    from .explore import write_study_yaml
+    if not 2 <= args.k_min <= args.k_max - 2:
+        raise ReplicationError(f"--k-min {args.k_min} --k-max {args.k_max}: k_min must be at least 2 and at "
+                               "least two below k_max (three candidate k)")
+    path = write_study_yaml(args.file, args.output, like=args.like, force=args.force, encoding=args.encoding,
+                            delimiter=args.delimiter, k_range=(args.k_min, args.k_max))
     print(f"wrote {path}")
-    print(f"next: replace every TODO, then `replication validate --study {path}` and "
-          f"`replication run --study {path}`")
+    if args.like:
+        print(f"the claims of {args.like} on your file: check the mapping of its constructs (comments in the file)")
+    else:
+        print("an exploratory study: constructs from the factor analysis, k from the k criteria (comments in the file)")
+    try:
+        spec = load_study(path)
+    except ReplicationError as exc:     # a construct of the paper left UNMAPPED: say so now
+        print(f"before it runs, edit it: {exc}")
+        return 0
+    for c in spec.constructs:
+        print(f"  {c.role} construct {c.id}: {', '.join(c.items.value)}")
+    print(f"  k = {spec.n_segments.value} ({spec.n_segments.source})")
+    print(f"next: `replication run --study {path}` (in the repository: make report STUDY=\"{path}\")")
     return 0
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import cache
-from .analysis import AnalysisResult, analyse
+from .analysis import AnalysisResult, analyse, survey_weights
 from .layout import Layout
 from .pipeline import load_survey, load_user_data
 from .study.spec import StudySpec, load_study
@@ -49,6 +49,20 @@ class NotebookContext:
         alt = describe_figures(self.result).get(name)
         return Image(data=self.result.figure_pngs()[name], format="png", metadata={"alt": alt} if alt else None)
 
+    @staticmethod
+    def show(fig, alt: str):
+        """A figure drawn in the notebook, for display with its alternative text ``alt``
+        (what a reader who cannot see it needs to know); the figure is closed."""
+        import io
+
+        import matplotlib.pyplot as plt
+        from IPython.display import Image
+
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=100, bbox_inches="tight", metadata={"Software": None})
+        plt.close(fig)
+        return Image(data=buf.getvalue(), format="png", metadata={"alt": alt})
+
 
 def setup(study: str | None = None, root: str | Path | None = None) -> NotebookContext:
     """Load the study, read its validated survey and get its analysis (in memory).
@@ -67,6 +81,7 @@ def setup(study: str | None = None, root: str | Path | None = None) -> NotebookC
     pd.set_option("display.width", 160)
     install_display_formatters()
     # The file's value labels name a categorical predictor's levels, as in the run.
-    result = cache.load(spec, survey) or (analyse(spec, survey, source=user.source, labels=user.labels)
-                                          if user is not None else analyse(spec, survey, source=layout.survey))
+    result = cache.load(spec, survey) or analyse(spec, survey, source=user.source if user else layout.survey,
+                                                 weights=survey_weights(spec, survey),
+                                                 labels=user.labels if user else None)
     return NotebookContext(spec, layout, survey, result)

@@ -8,9 +8,10 @@ the README's copy is out of date, or when a listed output is not written.
 
 An item that ``requires`` something applies only to studies that have it:
 ``simulation`` (a synthetic sample with its generating truth), ``membership`` (a
-membership model), ``profiling`` (profiling variables), ``predictors`` (single-column
-predictors of the membership model) or ``carried`` (a survey file with columns beyond the
-items: ``data.carry``, single-column predictors).
+membership model), ``profiling`` (profiling variables), ``data`` (the study's own
+survey), ``weights`` (survey weights: a ``weight:`` column in its ``data:`` block),
+``predictors`` (single-column predictors of the membership model) or ``carried`` (a
+survey file with columns beyond the items: ``data.carry``, single-column predictors).
 """
 
 from __future__ import annotations
@@ -114,7 +115,8 @@ NOTEBOOKS = [
     Notebook(_NB5, "Your own survey: segments written back and a typing tool", ("data",)),
 ]
 
-_SIM, _MEM, _PRO, _DATA, _CAR = ("simulation",), ("membership",), ("profiling",), ("data",), ("data", "carried")
+_SIM, _MEM, _PRO, _DATA = ("simulation",), ("membership",), ("profiling",), ("data",)
+_WT, _CAR = ("data", "weights"), ("data", "carried")
 
 #: Every output, in pipeline order.
 OUTPUTS = [
@@ -123,6 +125,7 @@ OUTPUTS = [
     Output("truth.json", "raw", "generating truth (recovery checks only)", "generate", "study.simulate.simulate_survey", _NB1, _SIM),
     Output("generation.json", "raw", "settings that generated the raw data (seed, N, separation)", "generate", "pipeline.generate", _NB1, _SIM),
     Output("respondents_dropped", "table", "respondents dropped by the missing-data policy, and why", "score", "study.sources.read_user_survey", _NB1, _DATA),
+    Output("weighting", "table", "the survey weights: their range, Kish's effective N and design effect", "score", "analysis.weighting_table", _NB5, _WT),
     Output("scores", "processed", "scale scores", "score", "study.measurement.scale_scores", _NB1),
     Output("reliability", "table", "Cronbach's alpha per construct", "score", "study.measurement.reliability", _NB1),
     Output("assignments.csv", "file", "each respondent's segment and the distance behind it (your data)", "cluster", "membership.model_card.write_assignments", _NB5, _DATA),
@@ -185,6 +188,7 @@ def study_has(spec, need: str) -> bool:
     """Whether a study has what an output or notebook ``requires``."""
     return {"simulation": spec.is_synthetic, "membership": spec.has_membership_model,
             "profiling": bool(spec.profiling), "data": spec.data is not None,
+            "weights": spec.data is not None and spec.data.weight is not None,
             # Columns of a survey file beyond the items: data.carry, single-column predictors.
             "predictors": bool(getattr(spec.membership, "predictors", None)),
             "carried": spec.data is not None and bool(spec.data.carry or spec.demographics or

@@ -142,7 +142,9 @@ def analyse_study(spec: StudySpec, layout: Layout) -> StudyRun:
     if spec.data is not None:
         from .membership.model_card import build_model_card
         user = load_user_data(spec)
-        result = analyse(spec, user.survey, source=user.source, labels=user.labels)
+        from .analysis import survey_weights
+        result = analyse(spec, user.survey, source=user.source, weights=survey_weights(spec, user.survey),
+                         labels=user.labels)
         result.tables["respondents_dropped"] = user.dropped
         card = build_model_card(result, data_block=spec.data)   # built before anything is written
         return StudyRun(spec, layout, result, None, {}, user=user, card=card)

@@ -38,6 +38,13 @@ count as the same finding) is the larger of two precisions of the *original* stu
   in latent profile analysis), since which describes the segments is not known. The
   smallest difference detected is then the tolerance itself.
 
+*Survey weights* (a sampled survey with a ``weight:`` column): the shares are the
+weighted ones and their intervals are Goodman's on Kish's effective sample size
+``n_eff = (sum w)**2 / sum w**2`` (the weighted share times ``n_eff`` as the count;
+:mod:`replication.weights`), which widens them by the design effect of unequal weighting
+``N / n_eff``; the detectable difference uses ``n_eff``, and the N from which a share
+would be diagnostic is in respondents at the same design effect.
+
 **The verdict**: FAIL when the share is inconsistent with the reported one (the interval
 misses the reported margin, or the recovered count lies outside the tolerance of the
 built-in count); otherwise PASS when the detectable difference is within the margin, and
@@ -136,7 +143,8 @@ def classification_models(X, labels) -> dict:
     return out
 
 
-def share_verdicts(spec, segments, clusters=None, X=None, composition: str | None = None) -> pd.DataFrame:
+def share_verdicts(spec, segments, clusters=None, X=None, composition: str | None = None,
+                   weights=None) -> pd.DataFrame:
     """Every segment's share judged as the share claims judge it.
 
     Parameters
@@ -150,6 +158,9 @@ def share_verdicts(spec, segments, clusters=None, X=None, composition: str | Non
         The segmentation dimensions (rows as ``segments``).
     composition : {"exact", "sampled"}, optional
         Default :func:`composition_of` the specification.
+    weights : array-like, optional
+        Survey weights (sampled composition only): weighted shares, intervals on Kish's
+        effective N (see the module docstring), and a column ``effective_n``.
 
     Returns
     -------
@@ -165,6 +176,15 @@ def share_verdicts(spec, segments, clusters=None, X=None, composition: str | Non
     ids = spec.segment_ids
     counts = np.array([(seg == s).sum() for s in ids])
     other = n - counts.sum()
+    if weights is not None:
+        if composition == "exact":
+            raise ValueError("survey weights apply to a sampled survey, not to one built with an exact composition")
+        from ..weights import kish_effective_n
+        w = np.asarray(weights, dtype=float)
+        n_eff = kish_effective_n(w)
+        # Shares as proportions of the summed weight, counted on the effective N.
+        eff = np.array([w[seg == s].sum() for s in ids]) / w.sum() * n_eff
+        eff_other = n_eff - eff.sum()
     level = spec.uncertainty.level
     z = family_z(level, len(ids))
     z_power = norm.ppf(POWER)
@@ -178,11 +198,14 @@ def share_verdicts(spec, segments, clusters=None, X=None, composition: str | Non
         cluster_of = {s: int(clusters[seg == s][0]) for s in ids if (seg == s).any()}
     else:
         from statsmodels.stats.proportion import multinomial_proportions_confint
-        cats = np.append(counts, other) if other else counts
+        if weights is None:
+            cats = np.append(counts, other) if other else counts
+        else:
+            cats = np.append(eff, eff_other) if other else eff
         ci = 100 * multinomial_proportions_confint(cats, alpha=1 - level, method="goodman")
     for j, s in enumerate(spec.segments):
         p_rep = s.share.value / 100
-        pct = 100 * counts[j] / n
+        pct = 100 * counts[j] / n if weights is None else 100 * eff[j] / n_eff
         margin = share_margin(p_rep, spec.n.value)
         row = {"segment": s.id, "name": s.name.value, "reported_pct": s.share.value, "n": int(counts[j]),
                "replicated_pct": pct, "difference_pp": pct - s.share.value, "margin_pp": margin}
@@ -200,10 +223,15 @@ def share_verdicts(spec, segments, clusters=None, X=None, composition: str | Non
         else:
             lo, hi = ci[j]
             consistent = hi >= s.share.value - margin and lo <= s.share.value + margin
-            detectable = 100 * (z + z_power) * math.sqrt(p_rep * (1 - p_rep) / n)
+            n_info = n if weights is None else n_eff
+            detectable = 100 * (z + z_power) * math.sqrt(p_rep * (1 - p_rep) / n_info)
             needed = math.ceil((z + z_power) ** 2 * p_rep * (1 - p_rep) / (margin / 100) ** 2)
+            if weights is not None:          # respondents, at this sample's design effect
+                needed = math.ceil(needed * n / n_eff)
             row.update(basis="sampling", built_in_pct=np.nan, ci_low=lo, ci_high=hi, tolerance_pp=np.nan,
                        detectable_pp=detectable, n_diagnostic=needed)
+            if weights is not None:
+                row["effective_n"] = n_eff
         diagnostic = detectable <= margin
         row.update(consistent=bool(consistent), diagnostic=bool(diagnostic),
                    verdict=FAIL if not consistent else PASS if diagnostic else NOT_DIAGNOSTIC)
@@ -211,7 +239,7 @@ def share_verdicts(spec, segments, clusters=None, X=None, composition: str | Non
     return pd.DataFrame(rows)
 
 
-def share_rule_text(spec, composition: str | None = None) -> str:
+def share_rule_text(spec, composition: str | None = None, weighted: bool = False) -> str:
     """How the study's shares are judged, in one sentence (the page, the notebooks)."""
     composition = composition or composition_of(spec)
     level = f"{spec.uncertainty.level:.0%}"
@@ -222,4 +250,7 @@ def share_rule_text(spec, composition: str | None = None) -> str:
     else:
         how = (f"the reported share (± its margin) inside the replicated share's simultaneous {level} interval "
                f"(Goodman), and a difference of the margin detectable with {POWER:.0%} power")
+        if weighted:
+            how += ("; the shares are weighted and their intervals and power use Kish's effective sample size "
+                    "(sum w)² / sum w² (the design effect of unequal weighting)")
     return f"{how}; {margin_rule(spec)}"

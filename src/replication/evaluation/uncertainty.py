@@ -39,6 +39,7 @@ from ..seeding import spawn_seeds  # re-exported: evaluation.controls imports it
 from ..segmentation.naming import match_segments
 from ..segmentation.registry import make_segmentation
 from ..segmentation.two_stage import TwoStageClustering
+from ..weights import weighted_mean, weighted_sd
 
 #: Jaccard thresholds of Hennig (2007).
 STABLE, DISSOLVED = 0.75, 0.5
@@ -46,12 +47,18 @@ STABLE, DISSOLVED = 0.75, 0.5
 
 
 
-def _refit(spec, X, idx, seed):
-    """One bootstrap segmentation of the rows ``idx``: labels, named segments, centroids."""
+def _refit(spec, X, idx, seed, weights=None):
+    """One bootstrap segmentation of the rows ``idx`` (each with its survey weight, when
+    ``weights`` are given): labels, named segments, centroids."""
     Xb = X[idx]
-    model = make_segmentation(spec.segmentation.method.value, spec.n_segments.value, spec,
-                              random_state=seed).fit(Xb)
-    z = (model.cluster_centers_raw_ - Xb.mean(axis=0)) / Xb.std(axis=0, ddof=1)
+    model = make_segmentation(spec.segmentation.method.value, spec.n_segments.value, spec, random_state=seed)
+    if weights is None:
+        model.fit(Xb)
+        z = (model.cluster_centers_raw_ - Xb.mean(axis=0)) / Xb.std(axis=0, ddof=1)
+    else:
+        wb = weights[idx]
+        model.fit(Xb, sample_weight=wb)
+        z = (model.cluster_centers_raw_ - weighted_mean(Xb, wb)) / weighted_sd(Xb, wb)
     match = match_segments(z, spec)
     named = match.segment_of(model.labels_)
     centers = {match.mapping[c]: model.cluster_centers_raw_[c] for c in range(model.n_clusters)
@@ -61,7 +68,7 @@ def _refit(spec, X, idx, seed):
 
 def bootstrap_stability(spec, scores: pd.DataFrame, labels, segments, n_resamples: int = 100, seed: int = 0,
                         n_jobs: int = 2, level: float = 0.95, progress: bool = False,
-                        resample_size: int | None = None) -> dict:
+                        resample_size: int | None = None, weights=None) -> dict:
     """Re-segment ``n_resamples`` bootstrap samples; intervals and stability.
 
     Parameters
@@ -78,6 +85,9 @@ def bootstrap_stability(spec, scores: pd.DataFrame, labels, segments, n_resample
     resample_size : int, optional
         Respondents per bootstrap sample (the m-out-of-n bootstrap, intervals rescaled;
         see the module docstring). Default: all of them.
+    weights : array-like, optional
+        Survey weights: respondents are resampled with their weights and every resample is
+        segmented weighted, so shares and centroids (and their intervals) are weighted.
 
     Returns
     -------
@@ -98,7 +108,8 @@ def bootstrap_stability(spec, scores: pd.DataFrame, labels, segments, n_resample
     on = f"{n_resamples} samples of {m:,} of {n:,} respondents" + (" (m-out-of-n, intervals rescaled)" if m < n else "")
     seeds = spawn_seeds(seed, n_resamples)
     samples = [np.random.default_rng(s).integers(0, n, m) for s in seeds]
-    jobs = (delayed(_refit)(spec, X, idx, s) for idx, s in zip(samples, seeds))
+    w = None if weights is None else np.asarray(weights, dtype=float)
+    jobs = (delayed(_refit)(spec, X, idx, s, w) for idx, s in zip(samples, seeds))
     runs = Parallel(n_jobs=n_jobs, return_as="generator")(jobs)
     runs = list(tqdm(runs, total=n_resamples, desc="bootstrap", disable=not progress or None, leave=False))
     q = [50 * (1 - level), 100 - 50 * (1 - level)]
@@ -115,9 +126,13 @@ def bootstrap_stability(spec, scores: pd.DataFrame, labels, segments, n_resample
             best = max(((members & (boot == c)).sum() / (members | (boot == c)).sum()) for c in np.unique(boot))
             jaccard[s].append(best)
     for s in spec.segments:
-        pct = np.array([100.0 * (named == s.id).mean() for _, named, _ in runs])
+        if w is None:
+            pct = np.array([100.0 * (named == s.id).mean() for _, named, _ in runs])
+            est = 100.0 * (segments == s.id).mean()
+        else:
+            pct = np.array([100.0 * np.average(named == s.id, weights=w[idx]) for idx, (_, named, _) in zip(samples, runs)])
+            est = 100.0 * np.average(segments == s.id, weights=w)
         present = np.array([(named == s.id).any() for _, named, _ in runs])
-        est = 100.0 * (segments == s.id).mean()
         lo, hi = est + shrink * (np.percentile(pct, q) - est)
         share_rows.append({"segment": s.id, "name": s.name.value, "replicated_pct": est,
                            "ci_low": lo, "ci_high": hi, "named_in": present.mean(), "resamples": n_resamples,
@@ -125,7 +140,10 @@ def bootstrap_stability(spec, scores: pd.DataFrame, labels, segments, n_resample
         for j, d in enumerate(spec.dimension_ids):
             vals = np.array([c[s.id][j] for _, _, c in runs if s.id in c])
             mine = X[segments == s.id, j]
-            est = mine.mean() if mine.size else np.nan
+            if w is None:
+                est = mine.mean() if mine.size else np.nan
+            else:
+                est = np.average(mine, weights=w[segments == s.id]) if mine.size else np.nan
             lo, hi = est + shrink * (np.percentile(vals, q) - est) if vals.size else (np.nan, np.nan)
             centroid_rows.append({"segment": s.id, "dimension": d, "mean": est,
                                   "ci_low": lo, "ci_high": hi, "resamples": int(vals.size)})

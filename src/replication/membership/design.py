@@ -257,6 +257,8 @@ class MembershipData:
     n_incomplete: int = 0
     #: Predictor id -> respondents without a value of it.
     missing: dict = field(default_factory=dict)
+    #: Which rows of the scores (the survey's order) are in ``data``.
+    rows: np.ndarray | None = None
 
 
 def membership_data(spec, scores: pd.DataFrame, assignments: pd.DataFrame, survey: pd.DataFrame,
@@ -272,7 +274,7 @@ def membership_data(spec, scores: pd.DataFrame, assignments: pd.DataFrame, surve
     data = scores.merge(assignments, on="respondent_id", validate="one_to_one")
     constructs = [c.id for c in spec.predictor_constructs]
     if not membership_predictors(spec):
-        return MembershipData(data, constructs, {c: [c] for c in constructs}, [])
+        return MembershipData(data, constructs, {c: [c] for c in constructs}, [], rows=np.ones(len(data), bool))
     design = design or code_predictors(spec, survey, labels, source)
     data = data.merge(design.frame, on="respondent_id", validate="one_to_one")
     complete = data[design.terms].notna().all(axis=1).to_numpy()
@@ -280,7 +282,7 @@ def membership_data(spec, scores: pd.DataFrame, assignments: pd.DataFrame, surve
     labels_ = {c.id: c.label.value for c in spec.predictor_constructs} | design.labels
     return MembershipData(data[complete].reset_index(drop=True), constructs + design.terms,
                           {**{c: [c] for c in constructs}, **design.groups}, design.dummies, labels_,
-                          design.codings, int((~complete).sum()), missing)
+                          design.codings, int((~complete).sum()), missing, complete)
 
 
 def predictor_table(spec, md: MembershipData) -> pd.DataFrame:

@@ -21,6 +21,8 @@ from statsmodels.tools.sm_exceptions import (ConvergenceWarning, PerfectSeparati
                                              PerfectSeparationWarning)
 
 from ..errors import ReplicationError
+from ..weights import weighted_mean, weighted_sd
+from .weighted_logit import WeightedMNLogit
 
 #: A slope this large per SD of its predictor, or a standard error this large, means the
 #: likelihood has no finite maximum (perfect or quasi-perfect separation).
@@ -190,12 +192,14 @@ class MultinomialLogitResult:
         return self.summary()
 
 
-def _fit_mnlogit(y, X, what: str):
-    """Fit MNLogit by Newton's method; turn non-convergence and separation into clear errors."""
+def _fit_mnlogit(y, X, what: str, weights=None):
+    """Fit MNLogit by Newton's method (weighted: :class:`.WeightedMNLogit`); turn
+    non-convergence and separation into clear errors."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            res = sm.MNLogit(y, X).fit(method="newton", maxiter=100, disp=False)
+            model = sm.MNLogit(y, X) if weights is None else WeightedMNLogit(y, X, freq_weights=weights)
+            res = model.fit(method="newton", maxiter=100, disp=False)
         except (PerfectSeparationError, np.linalg.LinAlgError) as exc:
             raise ReplicationError(f"multinomial logit ({what}): perfect separation or a singular "
                                    f"design ({exc}); some segment is predicted perfectly") from None
@@ -221,7 +225,7 @@ def _fit_mnlogit(y, X, what: str):
 
 def multinomial_logit(data: pd.DataFrame, segment: str, predictors: list[str], reference: str,
                       standardize: bool = True, crosscheck: bool = True,
-                      order: list[str] | None = None, groups: dict | None = None, dummies=(),
+                      order: list[str] | None = None, weights=None, groups: dict | None = None, dummies=(),
                       labels: dict | None = None) -> MultinomialLogitResult:
     """Fit the membership model.
 
@@ -242,6 +246,13 @@ def multinomial_logit(data: pd.DataFrame, segment: str, predictors: list[str], r
     order : list of str, optional
         Order of the contrasts in the output (e.g. the specification's segment order);
         segments not listed follow in order of appearance.
+    weights : array of shape (n_rows,), optional
+        Frequency weights (None: unweighted). Every respondent's log-likelihood counts
+        ``w_i`` times (:mod:`.weighted_logit`): integer weights give the model of the rows
+        duplicated. Survey weights are passed rescaled to sum to Kish's effective N
+        (:func:`replication.weights.as_frequency`), so standard errors and LR tests are
+        those of a sample of that size. The standardization, classification table, hit
+        rate and chance criteria are weighted too; ``fit`` adds ``respondents``.
     groups : dict, optional
         Predictor -> its columns among ``predictors`` (a categorical predictor's dummies):
         the likelihood-ratio test drops a predictor's columns together, with
@@ -278,11 +289,20 @@ def multinomial_logit(data: pd.DataFrame, segment: str, predictors: list[str], r
     if len(segments) < 2:
         raise ReplicationError("multinomial logit: only one segment; nothing to predict")
     y = data[segment].map({s: i for i, s in enumerate(segments)}).to_numpy()
+    w = None if weights is None else np.asarray(weights, dtype=float)
 
-    sd = data[predictors].std(ddof=1)
+    if w is None:
+        sd = data[predictors].std(ddof=1)
+    else:
+        sd = pd.Series(weighted_sd(data[predictors].to_numpy(dtype=float), w), index=predictors)
     if (sd == 0).any():
         raise ReplicationError(f"multinomial logit: predictor '{sd.index[sd == 0][0]}' is constant")
-    mean = data[predictors].mean() if standardize else pd.Series(0.0, index=predictors)
+    if not standardize:
+        mean = pd.Series(0.0, index=predictors)
+    elif w is None:
+        mean = data[predictors].mean()
+    else:
+        mean = pd.Series(weighted_mean(data[predictors].to_numpy(dtype=float), w), index=predictors)
     scale = sd if standardize else pd.Series(1.0, index=predictors)
     fixed = [p for p in dummies if p in predictors]
     if fixed:
@@ -291,7 +311,7 @@ def multinomial_logit(data: pd.DataFrame, segment: str, predictors: list[str], r
     if sorted(t for ts in groups.values() for t in ts) != sorted(predictors):
         raise ValueError("multinomial_logit: groups must split the predictors, each column once")
     X = sm.add_constant((data[predictors] - mean) / scale, has_constant="add")
-    res = _fit_mnlogit(y, X, "full model")
+    res = _fit_mnlogit(y, X, "full model", w)
 
     # Coefficients with odds ratios (statsmodels names equations by category code).
     params, bse, zval, pval = (np.asarray(a) for a in (res.params, res.bse, res.tvalues, res.pvalues))
@@ -307,7 +327,7 @@ def multinomial_logit(data: pd.DataFrame, segment: str, predictors: list[str], r
     # One likelihood-ratio test per predictor: drop it, refit, compare.
     lr_rows = []
     for p, cols in groups.items():
-        reduced = _fit_mnlogit(y, X.drop(columns=cols), f"without {p}")
+        reduced = _fit_mnlogit(y, X.drop(columns=cols), f"without {p}", w)
         lr = 2 * (res.llf - reduced.llf)
         df = (len(segments) - 1) * len(cols)
         lr_rows.append({"predictor": p, "lr_chi2": lr, "df": df, "p_value": stats.chi2.sf(lr, df)})
@@ -318,26 +338,32 @@ def multinomial_logit(data: pd.DataFrame, segment: str, predictors: list[str], r
     predicted = prob.argmax(axis=1)
     classification = pd.crosstab(pd.Categorical(np.array(segments)[y], categories=segments),
                                  pd.Categorical(np.array(segments)[predicted], categories=segments),
-                                 dropna=False)
+                                 dropna=False, values=w, aggfunc="sum" if w is not None else None)
     classification.index.name, classification.columns.name = "recovered", "predicted"
     classification = classification.reset_index()
     classification["recovered"] = classification["recovered"].astype(str)
-    hit = float((predicted == y).mean())
-    shares = np.bincount(y) / y.size
+    if w is not None:
+        classification = classification.fillna(0.0)
+    hit = float(np.average(predicted == y, weights=w))
+    counts_y = np.bincount(y, weights=w)
+    shares = counts_y / counts_y.sum()
     pcc = float((shares ** 2).sum())
     df_model = (len(segments) - 1) * len(predictors)
     # The intercept-only model's maximum is closed-form, sum n_k log(n_k / n); statsmodels
     # would find it by a Nelder-Mead fit (most of a replicate's logit time). Its cache gets
     # the exact value so the printed summary shows the same numbers.
-    llnull = float((np.bincount(y) * np.log(shares)).sum())
+    llnull = float((counts_y * np.log(shares)).sum())
     res._cache["llnull"] = llnull
     fit = pd.DataFrame([
-        ("n", float(len(y))), ("log_likelihood", res.llf), ("log_likelihood_null", res.llnull),
+        ("n", float(len(y)) if w is None else float(w.sum())), ("log_likelihood", res.llf), ("log_likelihood_null", res.llnull),
         ("lr_chi2", res.llr), ("lr_df", float(df_model)), ("lr_p_value", stats.chi2.sf(res.llr, df_model)),
         ("mcfadden_r2", res.prsquared), ("aic", res.aic), ("bic", res.bic), ("hit_rate", hit),
         ("proportional_chance_criterion", pcc), ("hit_rate_benchmark_1_25_pcc", 1.25 * pcc),
         ("maximum_chance_criterion", float(shares.max())),
     ], columns=["statistic", "value"])
+    if w is not None:   # n is then the summed weight (Kish's effective N for survey weights)
+        fit = pd.concat([fit, pd.DataFrame([("respondents", float(len(y)))], columns=["statistic", "value"])],
+                        ignore_index=True)
 
     out = MultinomialLogitResult(segments=segments, reference=reference, predictors=list(predictors),
                                  standardized=standardize, scale=scale, mean=mean, results=res,
@@ -346,7 +372,7 @@ def multinomial_logit(data: pd.DataFrame, segment: str, predictors: list[str], r
                                  dummies=fixed)
     if crosscheck:
         out.crosscheck = sklearn_crosscheck(X.drop(columns="const").to_numpy(), y, coefficients, segments,
-                                            list(X.columns))
+                                            list(X.columns), sample_weight=w)
     return out
 
 
@@ -354,7 +380,7 @@ def multinomial_logit(data: pd.DataFrame, segment: str, predictors: list[str], r
 CROSSCHECK_RESOLUTION = 10
 
 
-def sklearn_crosscheck(X, y, coefficients: pd.DataFrame, segments, terms) -> pd.DataFrame:
+def sklearn_crosscheck(X, y, coefficients: pd.DataFrame, segments, terms, sample_weight=None) -> pd.DataFrame:
     """Refit with scikit-learn's unpenalised multinomial logistic regression.
 
     scikit-learn's softmax has one coefficient vector per segment and no reference; the
@@ -365,7 +391,7 @@ def sklearn_crosscheck(X, y, coefficients: pd.DataFrame, segments, terms) -> pd.
     sk = LogisticRegression(C=np.inf, solver="newton-cholesky", max_iter=100, tol=1e-12)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        sk.fit(X, y)
+        sk.fit(X, y, sample_weight=sample_weight)
     full = np.column_stack([sk.intercept_, sk.coef_])           # categories x terms
     # With two categories scikit-learn fits one row, already the contrast of 1 against 0.
     contrast = full if len(segments) == 2 else full[1:] - full[0]

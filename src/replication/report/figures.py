@@ -37,6 +37,8 @@ from matplotlib.patches import Patch
 from scipy.cluster.hierarchy import dendrogram as scipy_dendrogram
 
 from ..files import atomic_write_bytes
+from ..study.kind import study_kind
+from .wording import K_WORD
 
 #: Pixels per inch of the saved PNGs; figures are drawn at the size the page shows them.
 DPI = 100
@@ -58,10 +60,14 @@ plt.rcParams.update({
     "ytick.labelsize": 9, "legend.fontsize": 9, "legend.title_fontsize": 9, "figure.titlesize": 11.5,
 })
 PASS, FAIL = "#2b7a3b", "#c92a2a"
-#: Colour-blind-safe segment colours, in the specification's order of the segments
-#: (seaborn's "colorblind" palette; the pale ones last).
-SEGMENT_COLOURS = ("#0173b2", "#de8f05", "#029e73", "#d55e00", "#cc78bc", "#ca9161", "#56b4e9",
-                   "#8c6d31", "#fbafe4", "#ece133")
+#: Segment colours, in the specification's order of the segments. Chosen (from the Okabe-Ito,
+#: Paul Tol and IBM colour-blind palettes) so that any two of the first five differ by at
+#: least 30 CIELAB units for normal vision and under simulated deuteranopia and protanopia
+#: (Machado et al. 2009, full severity), and each has a contrast of at least 3:1 against the
+#: white background (WCAG's rule for graphics): tests/test_figures_palette.py checks both.
+#: Markers (SEGMENT_MARKERS) and direct labels encode the segment a second time.
+SEGMENT_COLOURS = ("#332288", "#648FFF", "#882255", "#997700", "#EE6677", "#CC78BC", "#117733",
+                   "#44AA99", "#88CCEE", "#DDCC77")
 #: A marker per segment (in the same order), a second encoding besides the colour.
 SEGMENT_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "p", "h", "*")
 #: Respondents in no reported segment.
@@ -93,7 +99,7 @@ def _ordered(segments, labels) -> list[str]:
 
 
 def _wrap(text: str, width: int = 22) -> str:
-    return "\n".join(textwrap.wrap(str(text).replace("_", " "), width)) or str(text)
+    return "\n".join(textwrap.wrap(str(text).replace("_", " "), width, break_long_words=False)) or str(text)
 
 
 def render_png(fig, dpi: int = DPI) -> bytes:
@@ -260,8 +266,17 @@ def dendrogram(Z: np.ndarray, k: int, p: int = 30, leaves: pd.DataFrame | None =
 
         def link_colour(node):
             return colour_of.get(owner[node], "grey") if owner[node] >= 0 else "grey"
-        scipy_dendrogram(Z, truncate_mode="lastp", p=p, ax=ax, link_color_func=link_colour,
-                         show_leaf_counts=True, leaf_font_size=9)
+        drawn = scipy_dendrogram(Z, truncate_mode="lastp", p=p, ax=ax, link_color_func=link_colour,
+                                 show_leaf_counts=True, leaf_font_size=9)
+        # The segment's name on its subtree too (a second encoding besides the colour).
+        n = Z.shape[0] + 1
+        for r in roots:
+            xs = [5 + 10 * i for i, leaf in enumerate(drawn["leaves"]) if owner[leaf] == r]
+            if xs and majority.get(r) is not None:
+                seg = majority[r]
+                ax.annotate(_wrap(labels.get(seg, seg), 14), (float(np.mean(xs)), Z[r - n, 2] if r >= n else 0.0),
+                            xytext=(0, 3), textcoords="offset points", ha="center", va="bottom", fontsize=9,
+                            color="black")
     else:
         scipy_dendrogram(Z, truncate_mode="lastp", p=p, ax=ax, color_threshold=Z[-(k - 1), 2] if k > 1 else 0,
                          above_threshold_color="grey", show_leaf_counts=True, leaf_font_size=9)
@@ -278,8 +293,8 @@ def dendrogram(Z: np.ndarray, k: int, p: int = 30, leaves: pd.DataFrame | None =
     return fig
 
 
-def k_selection(criteria: pd.DataFrame, preferred: pd.DataFrame, k_used: int):
-    """One panel per criterion against k, the preferred k marked."""
+def k_selection(criteria: pd.DataFrame, preferred: pd.DataFrame, k_used: int, word: str = "reported"):
+    """One panel per criterion against k, the preferred k marked (``word``: how k came)."""
     panels = [("height_jump", "agglomeration jump"), ("calinski_harabasz", "Calinski-Harabasz"),
               ("silhouette", "silhouette"), ("davies_bouldin", "Davies-Bouldin"), ("gap", "gap statistic")]
     fig, axes = _fig(WIDE, 3.3, 1, 5, sharex=True)
@@ -296,7 +311,7 @@ def k_selection(criteria: pd.DataFrame, preferred: pd.DataFrame, k_used: int):
         ax.set_xlabel("k")
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True, nbins=5))
         ax.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(nbins=5))
-    fig.suptitle(f"Choosing k (dotted: reported k = {k_used}; circled: each criterion's choice)")
+    fig.suptitle(f"Choosing k (dotted: {word} k = {k_used}; circled: each criterion's choice)")
     return fig
 
 
@@ -370,8 +385,11 @@ def predicted_probabilities(curves: pd.DataFrame, labels: dict[str, str], palett
     fig, axes = _fig(WIDE, 0.9 + 2.6 * nrows, nrows, ncols, sharey=True, squeeze=False)
     for ax, p in zip(axes.flat, preds):
         c = curves[curves["predictor"] == p]
-        for s in segs:
-            ax.plot(c["value"], c[s], lw=2, color=colours.get(s, UNMATCHED_COLOUR), label=labels.get(s, s))
+        for i, s in enumerate(segs):
+            # A marker per segment besides its colour (readable without colour vision).
+            ax.plot(c["value"], c[s], lw=2, color=colours.get(s, UNMATCHED_COLOUR), label=labels.get(s, s),
+                    marker=SEGMENT_MARKERS[i % len(SEGMENT_MARKERS)], ms=6, markevery=max(1, len(c) // 5),
+                    markeredgecolor="white", markeredgewidth=0.7)
         ax.set_title(_wrap(names.get(p, p), 40), fontsize=10)
         ax.set_xlabel("scale score")
     for ax in axes.flat[len(preds):]:
@@ -410,7 +428,7 @@ def study_figures(result) -> dict:
                                  labels=names, palette=palette),
     }
     if "k_selection" in t:
-        figs["k_selection"] = k_selection(t["k_selection"], t["k_preferred"], k)
+        figs["k_selection"] = k_selection(t["k_selection"], t["k_preferred"], k, K_WORD[study_kind(spec)])
     if result.membership is not None:
         m = result.membership
         units = "per SD" if m.standardized else "per scale point"
@@ -462,10 +480,12 @@ def _sizes_alt(sizes: pd.DataFrame, names: dict, verdicts: pd.DataFrame | None =
 
 
 def _profiles_alt(centroids: pd.DataFrame, dims: list[str], names: dict, dim_labels: dict, dimensions: str) -> str:
-    rows = centroids.set_index("segment", drop=False)
     parts = []
-    for seg in _ordered(rows.index, names):
-        r = rows.loc[seg]
+    # Row by row: several clusters may share the segment "unmatched".
+    rows = [r for seg in _ordered(centroids["segment"].unique(), names)
+            for _, r in centroids[centroids["segment"] == seg].iterrows()]
+    for r in rows:
+        seg = r["segment"]
         z = ", ".join(f"{float(r[f'{d}_z']):+.2f}" for d in dims)
         parts.append(f"{names.get(seg, seg)} ({r['pattern']}, n = {r['n']}): {z}")
     return (f"Segment profiles: each segment's centroid (z-score, above 0 = High) on the {len(dims)} {dimensions} "
@@ -488,12 +508,12 @@ def _dendrogram_alt(schedule: pd.DataFrame, k: int, n: int, path: str) -> str:
     return text + "."
 
 
-def _k_alt(criteria: pd.DataFrame, preferred: pd.DataFrame, k: int) -> str:
+def _k_alt(criteria: pd.DataFrame, preferred: pd.DataFrame, k: int, word: str = "reported") -> str:
     ks = criteria["k"]
     agree = int((preferred["preferred_k"] == k).sum())
     return (f"Criteria for choosing the number of segments, k = {int(ks.min())} to {int(ks.max())}: "
             + "; ".join(f"{r.criterion} prefers k = {int(r.preferred_k)}" for r in preferred.itertuples())
-            + f". {agree} of {len(preferred)} criteria prefer the reported k = {k}.")
+            + f". {agree} of {len(preferred)} criteria prefer the {word} k = {k}.")
 
 
 def _odds_alt(coefs: pd.DataFrame, reference: str, names: dict, labels: dict, units: str) -> str:
@@ -536,7 +556,7 @@ def describe_figures(result) -> dict[str, str]:
         "dendrogram": _dendrogram_alt(t["agglomeration_schedule_tail"], k, result.n, getattr(model, "path_", "exact")),
     }
     if "k_selection" in t:
-        out["k_selection"] = _k_alt(t["k_selection"], t["k_preferred"], k)
+        out["k_selection"] = _k_alt(t["k_selection"], t["k_preferred"], k, K_WORD[study_kind(spec)])
     if result.membership is not None:
         m = result.membership
         units = "per SD" if m.standardized else "per scale point"

@@ -313,9 +313,78 @@ def _plain(text: str) -> str:
     return " ".join(re.sub(r"\x1b\[[0-9;]*m", "", str(text)).split())
 
 
-def study_ref(spec: StudySpec) -> str:
-    """How a notebook names the study: the shipped id, or the path of its YAML."""
-    return str(Path(spec.path).resolve()) if spec.path is not None else spec.id
+def study_ref(spec: StudySpec, folder: Path | None = None) -> str:
+    """How a notebook names the study: the shipped id, or the path of its YAML (relative to
+    the notebooks' ``folder`` where given, so that no local path shows on the page)."""
+    from ..study.spec import shipped_studies, study_path
+
+    if spec.path is None:
+        return spec.id
+    path = Path(spec.path).resolve()
+    if spec.id in shipped_studies() and study_path(spec.id).resolve() == path:
+        return spec.id
+    return _relative(path, folder) if folder is not None else str(path)
+
+
+def _relative(path: Path, folder: Path) -> str:
+    """``path`` relative to ``folder`` (with ``..``), else absolute (another drive)."""
+    import os
+    try:
+        return Path(os.path.relpath(Path(path).resolve(), Path(folder).resolve())).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _chapter_links(spec: StudySpec, name: str) -> tuple[str, str]:
+    """The rendered chapter's title and its navigation line (study page, previous, next)."""
+    chapters = notebooks_for(spec)
+    names = [nb.name for nb in chapters]
+    i = names.index(name) if name in names else None
+    if i is None:
+        return f"{name} · {spec.study.title}", "[← the study page](../index.html)"
+    title = f"Chapter {i + 1}: {chapters[i].title} · {spec.study.title}"
+    parts = ["[← the study page](../index.html)", f"chapter {i + 1} of {len(chapters)}"]
+    if i > 0:
+        parts.append(f"[previous: {chapters[i - 1].title}]({names[i - 1]}.html)")
+    if i + 1 < len(chapters):
+        parts.append(f"[next: {chapters[i + 1].title}]({names[i + 1]}.html)")
+    return title, " · ".join(parts)
+
+
+def _without_local_paths(nb, replacements: dict[str, str]) -> None:
+    """Outputs name files relative to the project (``data/raw/...``), not by this machine's
+    absolute paths: each prefix in ``replacements`` (longest first) is replaced."""
+    pairs = sorted(replacements.items(), key=lambda kv: -len(kv[0]))
+
+    def clean(text):
+        if isinstance(text, list):
+            return [clean(t) for t in text]
+        for old, new in pairs:
+            text = text.replace(old, new)
+        return text
+
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            if "text" in out:
+                out["text"] = clean(out["text"])
+            for mime in ("text/plain", "text/html", "text/markdown"):
+                if mime in out.get("data", {}):
+                    out["data"][mime] = clean(out["data"][mime])
+
+
+def _alt_fallback(nb) -> None:
+    """An image without alternative text gets one naming the section it is in (the
+    notebooks give their figures real descriptions; this is the safety net)."""
+    heading = "the notebook"
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            titles = [line.strip("# ").strip() for line in cell.source.splitlines() if line.startswith("#")]
+            heading = titles[-1][:160] if titles else heading
+            continue
+        for out in cell.get("outputs", []):
+            if "image/png" in out.get("data", {}) and not out.get("metadata", {}).get("image/png", {}).get("alt") \
+                    and not out.get("metadata", {}).get("alt"):
+                out.setdefault("metadata", {}).setdefault("image/png", {})["alt"] = f"A figure of the section \u201c{heading}\u201d"
 
 
 def set_parameters(nb, src: Path, **values) -> None:
@@ -337,7 +406,9 @@ def render_notebook(spec: StudySpec, layout: Layout, name: str, kernel: Notebook
     folder = (folder or notebook_dir()).resolve()
     src = folder / f"{name}.ipynb"
     nb = nbformat.read(src, as_version=4)
-    set_parameters(nb, src, study=study_ref(spec), root=str(Path(layout.root).resolve()))
+    # The parameters relative to the notebooks' folder (the kernel's working folder), so the
+    # page shows no local path.
+    set_parameters(nb, src, study=study_ref(spec, folder), root=_relative(layout.root, folder))
     try:
         kernel.execute(nb, folder)
     except CellExecutionError as exc:
@@ -347,6 +418,14 @@ def render_notebook(spec: StudySpec, layout: Layout, name: str, kernel: Notebook
     except DeadKernelError:
         raise ReplicationError(f"{src}: the Jupyter kernel stopped while executing it for study "
                                f"'{spec.id}' (out of memory?)") from None
+    root = Path(layout.root).resolve()
+    _without_local_paths(nb, {f"{root}/": "", str(root): ".", f"{folder.parent}/": "",
+                              f"{Path(__file__).resolve().parents[2]}/": "", str(Path.home()): "~"})
+    _alt_fallback(nb)
+    title, links = _chapter_links(spec, name)
+    nb.metadata["title"] = title
+    nb.cells.insert(0, nbformat.v4.new_markdown_cell(links))
+    nb.cells.append(nbformat.v4.new_markdown_cell(links))
     body, _ = exporter.from_notebook_node(nb)
     return body
 

@@ -36,6 +36,7 @@ from markupsafe import Markup
 
 from .. import files
 from ..outputs import notebooks_for, outputs_for
+from ..study.kind import study_kind
 from ..study.spec import provenance_table
 from ..evaluation.claims import verdict_counts
 from ..evaluation.shares import FAIL, NOT_ASSESSABLE, NOT_DIAGNOSTIC, PASS, VERDICTS, share_rule_text
@@ -43,6 +44,7 @@ from ..version import DISTRIBUTION, describe as describe_version
 from ..segmentation.carried import carried_table
 from .figures import apa_p, describe_figures
 from .manifest import read_manifest
+from .wording import EXPLORE_HEADERS, HEADINGS, parts_for
 
 #: Readable headers for the columns of the package's tables (a column named after a
 #: segment, dimension or predictor gets its name from the specification instead).
@@ -158,6 +160,8 @@ class Readable:
             self.names.update({c.id: c.label.value for c in spec.constructs})
             self.names.update({p.id: p.label.value for p in getattr(spec, "profiling", [])})
             self.names.update(spec.segment_names)
+            if study_kind(spec) == "explore":   # no source: no "reported" in a header
+                self.names.update(EXPLORE_HEADERS)
 
     # -- headers and values ----------------------------------------------------------
     def header(self, col) -> str:
@@ -463,7 +467,7 @@ def _study_context(run) -> dict:
     card = result.scorecard
     is_reported = card["source"].astype(str).str.startswith("reported")
     c = dict(spec=spec, s=spec.study, k=spec.n_segments.value, dims=spec.study.dimensions, t=t, result=result,
-             run=run, share_rule=share_rule_text(spec), distribution=DISTRIBUTION, verdicts=VERDICTS,
+             run=run, share_rule=share_rule_text(spec, weighted="weighting" in result.tables), distribution=DISTRIBUTION, verdicts=VERDICTS,
              version=describe_version(), gen=run.generation or {}, legend=Markup(verdict_legend()),
              table=lambda df, caption="", **kw: Markup(rd.table(df, caption, **kw)),
              figure=lambda name, **kw: Markup(_img(fig / f"{name}.png", alt.get(name, name), **kw)),
@@ -554,15 +558,16 @@ def _study_context(run) -> dict:
     heading = {"membership": "Membership model" + (f" ({spec.membership.description.value})"
                                                     if spec.has_membership_model and result.membership is not None
                                                     else "")}
-    c["parts"] = [(pid, title, [(a, heading.get(a, h)) for a, h in secs if shown.get(a, True)])
-                  for pid, title, secs in PARTS]
+    c["kind"] = study_kind(spec)   # explore: no source, so no "reported" words (report.wording)
+    c["parts"] = parts_for(c["kind"], [(pid, title, [(a, heading.get(a, h)) for a, h in secs if shown.get(a, True)])
+                                       for pid, title, secs in PARTS])
     return c
 
 
 def render_study_page(run) -> str:
     """The self-contained page of one study's run."""
     c = _study_context(run)
-    return _env().get_template("study.html.j2").render(title=f"Replication report: {c['s'].title}", **c)
+    return _env().get_template("study.html.j2").render(title=f"{HEADINGS[c['kind']]}: {c['s'].title}", **c)
 
 
 def write_study_page(run) -> Path:

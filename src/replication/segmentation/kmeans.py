@@ -17,7 +17,7 @@ class KMeansResult:
     inertia: float
 
 
-def kmeans_refine(X, init_centers, max_iter: int = 300) -> KMeansResult:
+def kmeans_refine(X, init_centers, max_iter: int = 300, sample_weight=None) -> KMeansResult:
     """Refine a partition by k-means from given starting centres.
 
     One initialisation, no random restarts: the Ward centroids are the start, as the
@@ -29,6 +29,8 @@ def kmeans_refine(X, init_centers, max_iter: int = 300) -> KMeansResult:
     X : array of shape (n_respondents, n_variables)
     init_centers : array of shape (k, n_variables)
     max_iter : int
+    sample_weight : array of shape (n_respondents,), optional
+        Survey weights (weighted centroids and inertia); None = unweighted.
 
     Returns
     -------
@@ -38,7 +40,7 @@ def kmeans_refine(X, init_centers, max_iter: int = 300) -> KMeansResult:
     init_centers = np.asarray(init_centers, dtype=float)
     km = KMeans(n_clusters=init_centers.shape[0], init=init_centers, n_init=1,
                 max_iter=max_iter, tol=0.0, algorithm="lloyd")
-    km.fit(np.asarray(X, dtype=float))
+    km.fit(np.asarray(X, dtype=float), sample_weight=sample_weight)
     return KMeansResult(labels=km.labels_.astype(int), centers=km.cluster_centers_,
                         n_iter=int(km.n_iter_), converged=bool(km.n_iter_ < max_iter),
                         inertia=float(km.inertia_))

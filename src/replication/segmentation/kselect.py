@@ -81,7 +81,7 @@ SAMPLE_LIMIT = 2000
 
 
 def k_selection(X, Z=None, k_range=range(2, 11), n_references: int = 20, random_state: int = 0,
-                labels_at=None, sample_limit: int = SAMPLE_LIMIT):
+                labels_at=None, sample_limit: int = SAMPLE_LIMIT, weighted_tree: bool = False):
     """Every criterion for each k, and the k each criterion prefers.
 
     Parameters
@@ -100,6 +100,10 @@ def k_selection(X, Z=None, k_range=range(2, 11), n_references: int = 20, random_
         With more rows than this, the silhouette and the gap statistic use a seeded
         random sample of ``sample_limit`` rows (stated in ``sampling``); the other criteria
         always use every row.
+    weighted_tree : bool
+        ``Z`` is Ward's tree of survey-weighted respondents: its heights give the
+        agglomeration jump, but the gap statistic's observed term is computed on an
+        unweighted tree, as its uniform reference sets are (so the two compare).
 
     Returns
     -------
@@ -134,7 +138,7 @@ def k_selection(X, Z=None, k_range=range(2, 11), n_references: int = 20, random_
         })
     crit = pd.DataFrame(rows)
     # Ward's own tree of X serves the observed term when it is a tree of every row.
-    own = Z if sample is None and n_leaves == n else None
+    own = Z if sample is None and n_leaves == n and not weighted_tree else None
     gap, s = gap_statistic(X if sample is None else X[sample], ks + [ks[-1] + 1], n_references, random_state, Z=own)
     crit["gap"], crit["gap_se"] = gap[:-1], s[:-1]
     ok = gap[:-1] >= gap[1:] - s[1:]

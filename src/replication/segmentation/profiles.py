@@ -13,7 +13,9 @@ from .kselect import k_selection
 from .profiling import profiling_by_segment, profiling_contrasts, profiling_tests
 from .registry import K_RULES, make_segmentation, select_k
 from .naming import SegmentMatch, match_segments
+from ..errors import ReplicationError
 from ..study.spec import StudySpec
+from ..weights import weighted_mean, weighted_sd
 from .two_stage import TwoStageClustering
 from .ward import agglomeration_schedule
 
@@ -42,7 +44,7 @@ class SegmentAnalysis:
 
 
 def segment_analysis(spec: StudySpec, scores: pd.DataFrame, survey: pd.DataFrame | None = None,
-                     with_k_selection: bool = True) -> SegmentAnalysis:
+                     with_k_selection: bool = True, weights=None) -> SegmentAnalysis:
     """Run the paper's cluster analysis on scale scores, as the methods section reads.
 
     Standardize the segmentation dimensions (if the study says so); Ward's method; cut at the reported k; k-means from the
@@ -57,6 +59,11 @@ def segment_analysis(spec: StudySpec, scores: pd.DataFrame, survey: pd.DataFrame
         The raw survey, for the profiling variables; skipped when not given.
     with_k_selection : bool
         Compute the k-selection criteria (the gap statistic takes a fraction of a second).
+    weights : array of shape (n_respondents,), optional
+        Survey weights (rows as ``scores``); None = unweighted. Weighted: the clustering
+        (Ward and k-means, :meth:`TwoStageClustering.fit`), the shares, the centroids and
+        their z-scores, the profile check and the profiling means. The k criteria other
+        than Ward's agglomeration jump, the ANOVA and the profiling tests stay unweighted.
 
     Returns
     -------
@@ -65,21 +72,30 @@ def segment_analysis(spec: StudySpec, scores: pd.DataFrame, survey: pd.DataFrame
     needs = [c.id for c in spec.clustering_constructs]
     k = spec.n_segments.value
     method = spec.segmentation
-    model = make_segmentation(method.method.value, k, spec).fit(scores[needs])
+    if weights is None:
+        model = make_segmentation(method.method.value, k, spec).fit(scores[needs])
+    elif method.method.value != "ward_kmeans":
+        raise ReplicationError(f"survey weights (data.weight) are supported for the segmentation method "
+                               f"'ward_kmeans' only, not '{method.method.value}' (segmentation.method)")
+    else:
+        model = make_segmentation(method.method.value, k, spec).fit(scores[needs], sample_weight=weights)
     # Naming reads centroids as z-scores against the sample, whether or not the
     # clustering itself ran on standardized variables.
     X = scores[needs].to_numpy(dtype=float)
-    centers_z = (model.cluster_centers_raw_ - X.mean(axis=0)) / X.std(axis=0, ddof=1)
+    if weights is None:
+        centers_z = (model.cluster_centers_raw_ - X.mean(axis=0)) / X.std(axis=0, ddof=1)
+    else:
+        centers_z = (model.cluster_centers_raw_ - weighted_mean(X, weights)) / weighted_sd(X, weights)
     match = match_segments(centers_z, spec)
     segment = pd.Series(match.segment_of(model.labels_), index=scores.index)
     assignments = pd.DataFrame({"respondent_id": scores["respondent_id"].to_numpy(),
                                 "cluster": model.labels_ + 1, "segment": segment.to_numpy()})
     tables = {
-        "cluster_sizes": cluster_size_table(spec, segment),
+        "cluster_sizes": cluster_size_table(spec, segment, weights),
         "centroids": centroid_table(model, match, needs, centers_z),
         "segment_match": match.table,
         "need_anova": need_anova(scores, model.labels_, needs),
-        "profile_check": profile_check(spec, scores, segment),
+        "profile_check": profile_check(spec, scores, segment, weights),
     }
     if model.linkage_ is not None:
         tables["agglomeration_schedule_tail"] = agglomeration_schedule(model.linkage_).tail(SCHEDULE_TAIL)
@@ -98,14 +114,15 @@ def segment_analysis(spec: StudySpec, scores: pd.DataFrame, survey: pd.DataFrame
         Z = (scores[needs].to_numpy() - model.mean_) / model.scale_
         criteria, preferred, sampling = k_selection(
             Z[model.order_], model.linkage_, k_range=range(method.k_min, method.k_max + 1),
-            n_references=method.gap_references, random_state=spec.seed.value, labels_at=model.stage1_labels)
+            n_references=method.gap_references, random_state=spec.seed.value, labels_at=model.stage1_labels,
+            weighted_tree=weights is not None)
         preferred["agrees_with_reported_k"] = preferred["preferred_k"] == k
         tables["k_selection"], tables["k_preferred"] = criteria, preferred
         tables["segmentation_path"] = segmentation_path_table(model, sampling)
     if survey is not None and spec.profiling:
-        tables["profiling_by_segment"] = profiling_by_segment(survey, segment, spec)
+        tables["profiling_by_segment"] = profiling_by_segment(survey, segment, spec, weights)
         tables["profiling_tests"] = profiling_tests(survey, segment, spec)
-        tables["profiling_contrasts"] = profiling_contrasts(survey, segment, spec)
+        tables["profiling_contrasts"] = profiling_contrasts(survey, segment, spec, weights)
     return SegmentAnalysis(model=model, match=match, assignments=assignments, tables=tables)
 
 
@@ -123,7 +140,7 @@ def segmentation_path_table(model, sampling: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def cluster_size_table(spec: StudySpec, segments: pd.Series) -> pd.DataFrame:
+def cluster_size_table(spec: StudySpec, segments: pd.Series, weights=None) -> pd.DataFrame:
     """Reported share against replicated size for every segment.
 
     Parameters
@@ -131,6 +148,9 @@ def cluster_size_table(spec: StudySpec, segments: pd.Series) -> pd.DataFrame:
     spec : StudySpec
     segments : Series
         Segment id of each respondent (``"unmatched"`` for clusters with no name).
+    weights : array, optional
+        Survey weights: ``replicated_pct`` is then the weighted share (``n`` stays the
+        count of respondents) and a column ``weighted_n`` (summed weights) is added.
 
     Returns
     -------
@@ -142,6 +162,8 @@ def cluster_size_table(spec: StudySpec, segments: pd.Series) -> pd.DataFrame:
         the rounded reported shares do not sum to 100; the synthetic sample is built from it).
         Whether a share agrees is judged by :mod:`replication.evaluation.shares`.
     """
+    if weights is not None:
+        return _weighted_size_table(spec, segments, weights)
     n = len(segments)
     counts = segments.value_counts()
     rows = []
@@ -159,12 +181,34 @@ def cluster_size_table(spec: StudySpec, segments: pd.Series) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _weighted_size_table(spec: StudySpec, segments: pd.Series, weights) -> pd.DataFrame:
+    """:func:`cluster_size_table` with survey weights (a separate path: the unweighted table is unchanged)."""
+    seg, w = np.asarray(segments, dtype=object), np.asarray(weights, dtype=float)
+    total = w.sum()
+    rows = []
+    for s, share in zip(spec.segments, spec.shares * 100):
+        mine = seg == s.id
+        pct = 100 * w[mine].sum() / total
+        rows.append({"segment": s.id, "name": s.name.value, "reported_pct": s.share.value,
+                     "normalised_pct": share, "n": int(mine.sum()), "weighted_n": float(w[mine].sum()),
+                     "replicated_pct": pct, "difference_pp": pct - s.share.value})
+    mine = seg == "unmatched"
+    if mine.any():
+        pct = 100 * w[mine].sum() / total
+        rows.append({"segment": "unmatched", "name": "(clusters fitting no reported profile)",
+                     "reported_pct": 0.0, "normalised_pct": 0.0, "n": int(mine.sum()),
+                     "weighted_n": float(w[mine].sum()), "replicated_pct": pct, "difference_pp": pct})
+    return pd.DataFrame(rows)
+
+
 def centroid_table(model, match, needs: list[str], centers_z=None) -> pd.DataFrame:
     """Final centroids per cluster on the raw scale and as z-scores, with the naming."""
     centers_z = model.cluster_centers_ if centers_z is None else centers_z
     rows = []
     for c in range(model.n_clusters):
         row = {"cluster": c + 1, "segment": match.table.loc[c, "segment"], "n": int(model.sizes_[c])}
+        if getattr(model, "sample_weight_", None) is not None:     # a weighted fit: its summed weights too
+            row["weighted_n"] = float(model.weighted_sizes_[c])
         row.update({f"{v}_mean": model.cluster_centers_raw_[c, j] for j, v in enumerate(needs)})
         row.update({f"{v}_z": centers_z[c, j] for j, v in enumerate(needs)})
         row.update({"pattern": match.table.loc[c, "pattern"],
@@ -184,7 +228,7 @@ def centroid_table(model, match, needs: list[str], centers_z=None) -> pd.DataFra
 EFFECT_SIZE_MIN = 1.0
 
 
-def profile_check(spec: StudySpec, scores: pd.DataFrame, segment: pd.Series) -> pd.DataFrame:
+def profile_check(spec: StudySpec, scores: pd.DataFrame, segment: pd.Series, weights=None) -> pd.DataFrame:
     """Each reported High/Low level checked relative to the sample and to the other segments.
 
     Naming (:func:`match_segments`) already puts each named cluster on its reported side
@@ -194,6 +238,8 @@ def profile_check(spec: StudySpec, scores: pd.DataFrame, segment: pd.Series) -> 
     within-segment SD of all segments) is at least :data:`EFFECT_SIZE_MIN`; mirrored for
     Low. A level with no side (``M``) is not checked. No part refers to the answer scale's
     midpoint, so a response style (everyone a point higher) does not change a verdict.
+
+    With survey ``weights`` every mean and SD is weighted (:mod:`replication.weights`).
 
     Returns
     -------
@@ -205,6 +251,8 @@ def profile_check(spec: StudySpec, scores: pd.DataFrame, segment: pd.Series) -> 
     dims = spec.dimension_ids
     seg = np.asarray(segment)
     rows = []
+    if weights is not None:
+        return _weighted_profile_check(spec, scores, seg, np.asarray(weights, dtype=float))
     for d in dims:
         x = scores[d].to_numpy(dtype=float)
         groups = [x[seg == g] for g in np.unique(seg)]
@@ -218,17 +266,42 @@ def profile_check(spec: StudySpec, scores: pd.DataFrame, segment: pd.Series) -> 
             theirs = x[np.isin(seg, others)]
             mean = float(mine.mean()) if mine.size else np.nan
             other = float(theirs.mean()) if theirs.size else np.nan
-            sign = 1.0 if side == "H" else -1.0
-            effect = sign * (mean - other) / sd if mine.size and theirs.size else np.nan
-            z = (mean - centre) / spread if mine.size else np.nan
-            if side == "M":
-                holds = bool(mine.size)
-            else:
-                holds = bool(mine.size) and sign * z > 0 and \
-                    (np.isnan(effect) and not theirs.size or effect >= EFFECT_SIZE_MIN)
-            rows.append({"segment": s.id, "dimension": d, "reported": side, "mean": mean, "z": z,
-                         "other_side_mean": other, "effect_size": effect, "holds": bool(holds)})
+            rows.append(_profile_row(s, d, side, mine.size, theirs.size, mean, other, centre, spread, sd))
     return pd.DataFrame(rows)
+
+
+def _weighted_profile_check(spec: StudySpec, scores: pd.DataFrame, seg, w) -> pd.DataFrame:
+    """:func:`profile_check` with survey weights: weighted means, and SDs with frequency-weight
+    degrees of freedom (``sum w - 1``; pooled within: ``sum w - groups``)."""
+    rows = []
+    for d in spec.dimension_ids:
+        x = scores[d].to_numpy(dtype=float)
+        groups = [seg == g for g in np.unique(seg)]
+        within = sum((w[g] * (x[g] - np.average(x[g], weights=w[g])) ** 2).sum() for g in groups)
+        sd = float(np.sqrt(within / max(w.sum() - len(groups), 1))) or np.nan
+        centre, spread = float(weighted_mean(x, w)), float(weighted_sd(x, w)) or np.nan
+        for s in spec.segments:
+            side = s.pattern([d])
+            mine = seg == s.id
+            others = np.isin(seg, [o.id for o in spec.segments if o.pattern([d]) not in (side, "M")])
+            mean = float(np.average(x[mine], weights=w[mine])) if mine.any() else np.nan
+            other = float(np.average(x[others], weights=w[others])) if others.any() else np.nan
+            rows.append(_profile_row(s, d, side, int(mine.sum()), int(others.sum()), mean, other, centre, spread, sd))
+    return pd.DataFrame(rows)
+
+
+def _profile_row(s, d, side, n_mine, n_theirs, mean, other, centre, spread, sd) -> dict:
+    """One row of :func:`profile_check`: the level's verdict from the means and SDs."""
+    sign = 1.0 if side == "H" else -1.0
+    effect = sign * (mean - other) / sd if n_mine and n_theirs else np.nan
+    z = (mean - centre) / spread if n_mine else np.nan
+    if side == "M":
+        holds = bool(n_mine)
+    else:
+        holds = bool(n_mine) and sign * z > 0 and \
+            (np.isnan(effect) and not n_theirs or effect >= EFFECT_SIZE_MIN)
+    return {"segment": s.id, "dimension": d, "reported": side, "mean": mean, "z": z,
+            "other_side_mean": other, "effect_size": effect, "holds": bool(holds)}
 
 
 def need_anova(scores: pd.DataFrame, labels, needs: list[str]) -> pd.DataFrame:

@@ -20,18 +20,21 @@ def _indicators(survey: pd.DataFrame, p):
     return [(level, np.where(np.isnan(x), np.nan, (x == level).astype(float))) for level in p.categories]
 
 
-def profiling_by_segment(survey: pd.DataFrame, segments: pd.Series, spec: StudySpec) -> pd.DataFrame:
+def profiling_by_segment(survey: pd.DataFrame, segments: pd.Series, spec: StudySpec, weights=None) -> pd.DataFrame:
     """Mean of each profiling variable per segment (the share using it, for yes/no ones; the
-    share at each level, for a categorical one)."""
+    share at each level, for a categorical one); weighted means with survey ``weights``."""
     rows = []
     seg = np.asarray(segments)
+    w_all = None if weights is None else np.asarray(weights, dtype=float)
     for p in spec.profiling:
         for level, x in _indicators(survey, p):
             for s in spec.segments:
-                v = x[seg == s.id]
-                v = v[~np.isnan(v)]
+                keep = (seg == s.id) & ~np.isnan(x)
+                v = x[keep]
+                mean = (float(v.mean()) if w_all is None else float(np.average(v, weights=w_all[keep]))) \
+                    if v.size else np.nan
                 rows.append({"variable": p.id, "kind": p.kind, "level": level, "segment": s.id, "name": s.name.value,
-                             "n": int(v.size), "mean": float(v.mean()) if v.size else np.nan})
+                             "n": int(v.size), "mean": mean})
     out = pd.DataFrame(rows)
     return out if any(p.kind == "categorical" for p in spec.profiling) else out.drop(columns="level")
 
@@ -43,9 +46,10 @@ CONTRAST_TESTS = {"binary": "Fisher's exact (one-sided)", "categorical": "Fisher
                   "count": "Mann-Whitney U (one-sided)"}
 
 
-def profiling_contrasts(survey: pd.DataFrame, segments: pd.Series, spec: StudySpec) -> pd.DataFrame:
+def profiling_contrasts(survey: pd.DataFrame, segments: pd.Series, spec: StudySpec, weights=None) -> pd.DataFrame:
     """Each segment against the other named segments together, on every profiling variable:
-    does it stand out (a higher mean, rate or share of a level)?
+    does it stand out (a higher mean, rate or share of a level)? With survey ``weights`` the
+    means are weighted; the tests count respondents, unweighted.
 
     Returns
     -------
@@ -55,14 +59,15 @@ def profiling_contrasts(survey: pd.DataFrame, segments: pd.Series, spec: StudySp
     """
     seg = np.asarray(segments)
     named = np.isin(seg, spec.segment_ids)
+    w = None if weights is None else np.asarray(weights, dtype=float)
     rows = []
     for p in spec.profiling:
         for level, x in _indicators(survey, p):
             for s in spec.segments:
-                mine, others = x[(seg == s.id) & ~np.isnan(x)], x[named & (seg != s.id) & ~np.isnan(x)]
+                in_mine, in_others = (seg == s.id) & ~np.isnan(x), named & (seg != s.id) & ~np.isnan(x)
+                mine, others = x[in_mine], x[in_others]
                 row = {"variable": p.id, "level": level, "segment": s.id, "n": int(mine.size),
-                       "mean": float(mine.mean()) if mine.size else np.nan,
-                       "others_mean": float(others.mean()) if others.size else np.nan,
+                       "mean": _mean(mine, w, in_mine), "others_mean": _mean(others, w, in_others),
                        "test": CONTRAST_TESTS[p.kind], "p_value": np.nan}
                 row["difference"] = row["mean"] - row["others_mean"]
                 if mine.size and others.size:
@@ -75,6 +80,13 @@ def profiling_contrasts(survey: pd.DataFrame, segments: pd.Series, spec: StudySp
                 rows.append(row)
     return pd.DataFrame(rows, columns=["variable", "level", "segment", "n", "mean", "others_mean", "difference",
                                        "test", "p_value"])
+
+
+def _mean(v, w, where) -> float:
+    """Mean of ``v`` (NaN when empty), weighted by ``w[where]`` when ``w`` is given."""
+    if not v.size:
+        return np.nan
+    return float(v.mean()) if w is None else float(np.average(v, weights=w[where]))
 
 
 def profiling_tests(survey: pd.DataFrame, segments: pd.Series, spec: StudySpec) -> pd.DataFrame:

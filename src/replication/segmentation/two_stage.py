@@ -177,10 +177,20 @@ class TwoStageClustering(ClusterMixin, BaseEstimator):
     def _transform(self, X):
         return (X - self.mean_) / self.scale_
 
-    def fit(self, X, y=None):
-        """Run both stages on ``X`` (respondents x clustering variables)."""
+    def fit(self, X, y=None, sample_weight=None):
+        """Run both stages on ``X`` (respondents x clustering variables).
+
+        ``sample_weight`` (positive, one per respondent; None = unweighted) makes every
+        step weighted: the standardization (weighted mean and SD, :mod:`replication.weights`),
+        Ward's method on the respondents as weighted points (:mod:`.weighted_ward`), the
+        micro-clusters and k-means (scikit-learn's ``sample_weight``), and the size order.
+        Integer weights then give the partition of the respondents duplicated that many times.
+        """
+        if sample_weight is not None:
+            return self._fit_weighted(X, np.asarray(sample_weight, dtype=float))
         k = self.n_clusters
         X = check_clustering_input(X, k)
+        self.sample_weight_ = None
         order, self.mean_, self.scale_, Zs = canonical_rows(X, self.canonical_order, self.standardize)
 
         # Stage 1: Ward's hierarchy, cut at k; its centroids seed stage 2.
@@ -215,6 +225,51 @@ class TwoStageClustering(ClusterMixin, BaseEstimator):
         self.order_ = order
         return self
 
+    def _fit_weighted(self, X, w):
+        """:meth:`fit` with survey weights ``w`` (a separate path, so the unweighted one is unchanged)."""
+        from ..weights import weighted_mean, weighted_sd
+        k = self.n_clusters
+        X = check_clustering_input(X, k)
+        if w.shape != (X.shape[0],) or not np.all(np.isfinite(w)) or np.any(w <= 0):
+            raise ReplicationError("clustering weights must be positive and finite, one per respondent")
+        order = np.lexsort(X.T[::-1]) if self.canonical_order else np.arange(X.shape[0])
+        Xs, ws = X[order], w[order]
+        if self.standardize:
+            self.mean_, self.scale_ = weighted_mean(Xs, ws), weighted_sd(Xs, ws)
+        else:
+            self.mean_, self.scale_ = np.zeros(X.shape[1]), np.ones(X.shape[1])
+        Zs = (Xs - self.mean_) / self.scale_
+        if X.shape[0] <= self.exact_limit:
+            # Ward's method on the respondents as weighted points: a respondent of weight w
+            # merges as w identical respondents would (they would join first, at height 0).
+            self.path_ = "exact"
+            self.micro_labels_ = self.micro_centers_ = self.micro_sizes_ = None
+            self.linkage_ = weighted_ward_linkage(Zs, ws, counts="leaves")
+            ward = ward_clusters(self.linkage_, k)
+        else:
+            self.path_ = "micro-clusters"
+            micro, centers, sizes = micro_clusters(Zs, self.n_micro, self.random_state, sample_weight=ws)
+            self.micro_labels_, self.micro_centers_, self.micro_sizes_ = micro, centers, sizes
+            self.linkage_ = weighted_ward_linkage(centers, sizes, counts="leaves")
+            ward = ward_clusters(self.linkage_, k)[micro]
+        ward_centers = weighted_cluster_centroids(Zs, ws, ward, k)
+        km = kmeans_refine(Zs, ward_centers, self.max_iter, sample_weight=ws)
+        counts = np.bincount(km.labels, minlength=k)
+        weighted = np.bincount(km.labels, weights=ws, minlength=k)
+        rank, relabel = size_order(weighted, km.centers)
+        inverse = inverse_permutation(order)
+        self.labels_ = relabel[km.labels][inverse]
+        self.ward_labels_ = relabel[ward][inverse] if np.array_equal(np.unique(ward), np.arange(k)) else ward[inverse]
+        self.cluster_centers_ = km.centers[rank]
+        self.ward_centers_ = ward_centers[rank]
+        self.cluster_centers_raw_ = self.cluster_centers_ * self.scale_ + self.mean_
+        self.sizes_ = counts[rank]
+        self.weighted_sizes_ = weighted[rank]
+        self.sample_weight_ = w
+        self.n_iter_, self.converged_, self.inertia_ = km.n_iter, km.converged, km.inertia
+        self.order_ = order
+        return self
+
     def stage1_labels(self, k: int) -> np.ndarray:
         """Ward's cut at ``k`` clusters for every respondent (canonical order), on either path."""
         check_is_fitted(self)
@@ -230,8 +285,9 @@ class TwoStageClustering(ClusterMixin, BaseEstimator):
         return d.argmin(axis=1)
 
 
-def micro_clusters(Z, n_micro: int, random_state: int = 0):
-    """Compress rows into ``n_micro`` k-means micro-clusters: labels, centroids, sizes.
+def micro_clusters(Z, n_micro: int, random_state: int = 0, sample_weight=None):
+    """Compress rows into ``n_micro`` k-means micro-clusters: labels, centroids, sizes
+    (with ``sample_weight``: weighted k-means, weighted centroids, summed weights as sizes).
 
     Lloyd's k-means started from ``n_micro`` distinct rows drawn with a seeded generator
     (k-means++ would cost ``n_micro`` passes over the data; distinct among ``4 * n_micro``
@@ -252,14 +308,15 @@ def micro_clusters(Z, n_micro: int, random_state: int = 0):
     else:
         init = Z[np.sort(rng.choice(cand, size=min(n_micro, cand.size), replace=False))]
     m = init.shape[0]
-    km = KMeans(n_clusters=m, init=init, n_init=1, max_iter=10, algorithm="lloyd").fit(Z)
+    km = KMeans(n_clusters=m, init=init, n_init=1, max_iter=10, algorithm="lloyd").fit(Z, sample_weight=sample_weight)
     labels = km.labels_.astype(np.intp)
-    sizes = np.bincount(labels, minlength=m)
+    sizes = np.bincount(labels, weights=sample_weight, minlength=m)
     keep = np.flatnonzero(sizes)
     remap = np.full(m, -1, np.intp)
     remap[keep] = np.arange(keep.size)
     if keep.size < m:                                # drop empty micro-clusters
-        sums = np.vstack([np.bincount(labels, weights=Z[:, j], minlength=m) for j in range(Z.shape[1])]).T
+        w = np.ones(n) if sample_weight is None else sample_weight
+        sums = np.vstack([np.bincount(labels, weights=w * Z[:, j], minlength=m) for j in range(Z.shape[1])]).T
         centers = sums[keep] / sizes[keep, None]
     else:
         centers = km.cluster_centers_

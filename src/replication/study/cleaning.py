@@ -27,6 +27,7 @@ import pandas as pd
 from ..errors import ReplicationError, location
 from .datablock import ConstructInfo, DataSource, MissingPolicy, format_problems, item_problems
 from .readers import RawTable, is_number
+from .weight_column import read_weights
 
 #: A construct with more than this share of its answers missing stops the read.
 MAX_MISSING_SHARE = 0.5
@@ -258,8 +259,14 @@ def read_survey_table(raw: RawTable, block: DataSource, constructs: list[Constru
                 "the specification names it as a profiling or demographic variable or a membership predictor, " \
                 "which is always carried"
             raise _missing_column_error(raw, c, role, where_spec)
+    weighted = block.weight is not None and for_analysis   # new respondents to classify need none
+    if weighted and block.weight not in raw.header:
+        raise _missing_column_error(raw, block.weight, "data.weight names it as the survey weights", where_spec)
+    if weighted and block.weight not in carry:
+        carry.append(block.weight)
     if raw.n_rows == 0:
         raise ReplicationError(f"{path}: the file has a header but no respondents")
+    weights = read_weights(raw, block.weight, block.missing_codes) if weighted else None
     reverse_items = {r if r in construct_of else next(it for it, col in column_of.items() if col == r)
                      for r in block.reverse}
 
@@ -362,7 +369,8 @@ def read_survey_table(raw: RawTable, block: DataSource, constructs: list[Constru
         for it in c.items:
             survey[it] = items[it][keep]
     for col in carry:
-        survey[col] = _carried_column(raw, col, block.missing_codes)[keep]
+        survey[col] = weights[keep] if weighted and col == block.weight else \
+            _carried_column(raw, col, block.missing_codes)[keep]
     survey = survey.reset_index(drop=True)
 
     if for_analysis:

@@ -7,7 +7,8 @@ constructs.
       id: resp_id                  # the respondent id column (default: ids 1..N)
       items: {cp1: Q4_1, cp2: Q4_2}   # item -> column; an item not listed is its own column
       reverse: [cp3]               # reverse-coded items: (min + max) - x on the item's scale
-      carry: [weight, age]         # columns kept beside the items; every other column is ignored
+      carry: [age]                 # columns kept beside the items; every other column is ignored
+      weight: wt                   # survey weights (positive numbers): a weighted analysis
       missing: {min_items: 3}      # or "listwise" (the default)
       missing_codes: [99]          # answers that mean "no answer", beside empty cells
       out_of_range: error          # or drop: respondents with an answer off the scale
@@ -49,6 +50,10 @@ DATA_FIELDS: dict[str, str] = {
              "named in the specification are carried automatically. Carried columns are written beside each "
              "respondent's segment (assignments.csv, .sav) and described by segment on the page. "
              "Every other column of the file is ignored.",
+    "weight": "optional: the column holding each respondent's survey weight (a positive number, never "
+              "missing). The analysis is then weighted: segments (weighted Ward and k-means), shares with "
+              "intervals on Kish's effective sample size, centroids, profiles and the membership model. "
+              "The column is carried into the outputs.",
     "missing": "optional missing-data policy: 'listwise' (the default: a respondent needs an answer to "
                "every item) or {min_items: m} (a respondent needs at least m answered items in every "
                "construct; the scale score is the mean of the answered items).",
@@ -98,6 +103,7 @@ class DataSource(BaseModel):
     items: dict[str, str] = {}
     reverse: list[str] = []
     carry: list[str] = []
+    weight: str | None = None
     missing: MissingPolicy = MissingPolicy()
     missing_codes: list[int | float | str] = []
     out_of_range: Literal["error", "drop"] = "error"
@@ -111,6 +117,13 @@ class DataSource(BaseModel):
         if not v.strip():
             raise ValueError("'file' must be a non-empty text (the survey file)")
         return v.strip()
+
+    @field_validator("weight")
+    @classmethod
+    def _a_column_name(cls, v):
+        if v is not None and not v.strip():
+            raise ValueError("'weight' must name a column (the survey weights)")
+        return v
 
     @field_validator("missing", mode="before")
     @classmethod
@@ -250,6 +263,11 @@ def item_problems(block: DataSource, constructs: list[ConstructInfo]) -> list[tu
         if c == "respondent_id" and block.id != "respondent_id":
             problems.append((("carry",), "'respondent_id' is the name of the id column the package writes; "
                                          "set `id: respondent_id` if this column is the respondent id"))
+    if block.weight is not None:
+        if block.weight in item_of_column or block.weight in item_set:
+            problems.append((("weight",), f"'{block.weight}' is an item; the weights must be a column of their own"))
+        if block.weight == block.id:
+            problems.append((("weight",), f"'{block.weight}' is the respondent id column"))
     if block.id is not None and block.id in item_of_column:
         problems.append((("id",), f"'{block.id}' is the column of item '{item_of_column[block.id]}'"))
     if len(set(block.carry)) != len(block.carry):
@@ -271,7 +289,12 @@ def data_block_problems(block, spec) -> list[tuple[tuple, str]]:
     The location is relative to the block (``("items", "cp1")``); the specification's
     cross-checks prefix ``"data"`` and report each problem with its YAML line.
     """
-    problems = item_problems(data_source(block), constructs_of(spec))
+    block = data_source(block)
+    problems = item_problems(block, constructs_of(spec))
+    method = getattr(getattr(getattr(spec, "segmentation", None), "method", None), "value", "ward_kmeans")
+    if block.weight is not None and method != "ward_kmeans":
+        problems.append((("weight",), f"survey weights need the segmentation method 'ward_kmeans' (weighted Ward "
+                                      f"and k-means); '{method}' takes no weights"))
     wanted = [p.id for p in getattr(spec, "profiling", [])] + [d.id for d in getattr(spec, "demographics", [])]
     items = {it for c in spec.constructs for it in c.items.value}
     for w in wanted:

@@ -138,6 +138,17 @@ def _scale_of(raw: RawTable, col: str, x: np.ndarray):
     return int(lo), int(hi), "answers in the file", sentinels
 
 
+def guess_id_column(raw: RawTable) -> str | None:
+    """The column named like a respondent id whose values are unique and complete, or None."""
+    id_col = next((c for c in raw.header if ID_NAMES.fullmatch(c.strip())), None)
+    if id_col is not None:
+        x = _column_values(raw, id_col)
+        values = [str(v) for v in raw.columns[id_col]] if x is None else x[~np.isnan(x)].tolist()
+        if len(set(values)) != raw.n_rows:
+            id_col = None   # not unique or has gaps: not an id
+    return id_col
+
+
 def _construct_candidates(raw: RawTable, skip: set):
     """Groups of item-like columns named alike, in file order: (stem, columns, scales)."""
     groups: dict[str, list] = {}
@@ -235,12 +246,7 @@ def init_template(data_path, *, yaml_dir=None, encoding: str | None = None, deli
     if len(raw.header) < 2:
         raise ReplicationError(f"{path}: the file has a single column ('{raw.header[0]}'); a survey needs a column "
                                "per item")
-    id_col = next((c for c in raw.header if ID_NAMES.fullmatch(c.strip())), None)
-    if id_col is not None:
-        x = _column_values(raw, id_col)
-        values = [str(v) for v in raw.columns[id_col]] if x is None else x[~np.isnan(x)].tolist()
-        if len(set(values)) != raw.n_rows:
-            id_col = None   # not unique or has gaps: not an id
+    id_col = guess_id_column(raw)
     candidates = _construct_candidates(raw, {id_col} if id_col else set())
     used_ids: set = set()
     constructs = []

@@ -92,6 +92,7 @@ class StudyInfo(_Strict):
     population: str = "respondents"
     #: What the segmentation dimensions are called ("individualization needs").
     dimensions: str = "segmentation dimensions"
+    like: str | None = None   # the paper (study id or YAML) whose claims a study tests on its own data
 
     @field_validator("id")
     @classmethod
@@ -232,6 +233,7 @@ class Segmentation(_Strict):
     gap_references: int = 20
     #: Largest N for Ward's method on every respondent; above it, Ward on micro-clusters.
     exact_limit: int = 5000
+    k_rule: str | None = None   # how an exploratory study chose k (stated on its page)
 
     @model_validator(mode="after")
     def _k_range(self):

@@ -13,6 +13,8 @@ from .predictors import membership_predictors, predictor_problems
 
 #: Rounded shares may sum to anything in this range; they are then normalised.
 SHARE_SUM_RANGE = (99.0, 101.0)
+#: The item ``replication init --like`` writes for a paper's construct it could not map.
+UNMAPPED = "UNMAPPED"
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,12 @@ def cross_checks(spec) -> list[Problem]:
         if c.id in seg_index:
             problems.append(Problem(("constructs", ci, "id"), f"construct '{c.id}' has the id of segment "
                                     f"'{c.id}' (segments[{seg_index[c.id]}]); give one of them another id"))
-    items = [(ci, it) for ci, c in enumerate(spec.constructs) for it in c.items.value]
+    for ci, c in enumerate(spec.constructs):
+        if UNMAPPED in c.items.value:   # written by `init --like` where the survey had no construct for it
+            problems.append(Problem(("constructs", ci, "items"), f"construct '{c.id}' is not mapped to your survey: "
+                                    f"replace {UNMAPPED} by the columns of its items, or delete the construct "
+                                    "and the claims about it"))
+    items = [(ci, it) for ci, c in enumerate(spec.constructs) for it in c.items.value if it != UNMAPPED]
     seen_items: set[str] = set()
     for ci, it in items:
         if it in seen_items:
