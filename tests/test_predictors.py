@@ -402,3 +402,38 @@ def test_validate_and_run_name_a_bad_predictor_and_write_nothing(study, tmp_path
         err = capsys.readouterr().err
         assert "reference level 'other'" in err and "membership.predictors[2]" in err and "Traceback" not in err
     assert not (tmp_path / "reports").exists() and not (tmp_path / "data").exists()
+
+
+def test_weighted_membership_model_with_every_kind_of_predictor(tmp_path):
+    """Weights and predictors together: the weighted logit (weights of the model's complete
+    cases, rescaled to their Kish effective N) equals WeightedMNLogit on pandas dummies."""
+    from replication.analysis import survey_weights
+    from replication.membership.weighted_logit import WeightedMNLogit
+    from replication.weights import as_frequency, weighted_mean, weighted_sd
+
+    raw = write_survey(tmp_path)
+    df, meta = pyreadstat.read_sav(str(tmp_path / "survey.sav"), user_missing=True)
+    df["wt"] = np.random.default_rng(8).uniform(0.5, 2.0, len(df))
+    pyreadstat.write_sav(df, str(tmp_path / "survey.sav"), column_labels=meta.column_names_to_labels,
+                         variable_value_labels=meta.variable_value_labels, missing_ranges=meta.missing_ranges)
+    text = study_text().replace("  missing: {min_items: 3}", "  weight: wt\n  missing: {min_items: 3}")
+    (tmp_path / "w.yaml").write_text(text, encoding="utf-8")
+    spec = load_study(tmp_path / "w.yaml")
+    user = read_user_survey(spec.data, spec, tmp_path)
+    result = analyse_fast(spec, user.survey, labels=user.labels, source=user.source,
+                          weights=survey_weights(spec, user.survey))
+    m = result.membership
+    data, _ = by_hand_design(result)
+    assert len(data) == len(raw) - 2 - len(AGE_MISSING) - len(ATTITUDE_MISSING)
+    w = user.survey.set_index("respondent_id").loc[data["respondent_id"], "wt"].to_numpy()
+    numeric = [c.id for c in spec.predictor_constructs] + ["age", "attitude"]
+    X = data[numeric].to_numpy(float)
+    fw = as_frequency(w)                  # as the package passes them: summing to the effective N
+    X = (X - weighted_mean(X, fw)) / weighted_sd(X, fw)
+    dummies = pd.get_dummies(data[["gender", "region"]].astype(int).astype(str), drop_first=True, dtype=float)
+    design = sm.add_constant(pd.concat([pd.DataFrame(X, columns=numeric), dummies], axis=1))
+    y = data["segment"].map({s: i for i, s in enumerate(m.segments)})
+    res = WeightedMNLogit(y, design, freq_weights=fw).fit(method="newton", disp=False)
+    # The same weighted likelihood maximized by Newton's method: agreement to solver round-off.
+    np.testing.assert_allclose(np.asarray(m.params), np.asarray(res.params), atol=1e-6)
+    assert m.lr_tests.set_index("predictor").loc["region", "df"] == 7 * (len(m.segments) - 1)
