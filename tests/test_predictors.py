@@ -437,3 +437,24 @@ def test_weighted_membership_model_with_every_kind_of_predictor(tmp_path):
     # The same weighted likelihood maximized by Newton's method: agreement to solver round-off.
     np.testing.assert_allclose(np.asarray(m.params), np.asarray(res.params), atol=1e-6)
     assert m.lr_tests.set_index("predictor").loc["region", "df"] == 7 * (len(m.segments) - 1)
+
+
+def test_init_proposes_the_other_columns_as_predictors_and_they_run_uncommented(tmp_path):
+    from replication.explore import explore_yaml
+
+    write_survey(tmp_path)
+    text = explore_yaml(tmp_path / "survey.sav")
+    hint = text[text.index("# membership:"):]
+    assert "#     - {id: age, type: numeric}" in hint
+    assert "#     - {id: gender, type: categorical, reference: 1}   # 1 = female; 2 = male" in hint
+    assert "#     - {id: attitude, type: ordinal}   # answers 1-7" in hint            # 99 is user-missing
+    assert "case_id" not in hint and "pr1" not in hint                               # the id, an item
+    keep = ("# membership:", "#   ", "#     - {id: age", "#     - {id: gender", "#     - {id: attitude")
+    chosen = [ln[2:] for ln in hint.splitlines()
+              if ln.startswith(keep) and not ln.startswith("#     - {id: ") or ln.startswith(keep[2:])]
+    (tmp_path / "init.yaml").write_text(text[:text.index("# A membership model")] + "\n".join(chosen) + "\n",
+                                        encoding="utf-8")
+    spec = load_study(tmp_path / "init.yaml")
+    user = read_user_survey(spec.data, spec, tmp_path)
+    result = analyse_fast(spec, user.survey, labels=user.labels, source=user.source)
+    assert result.membership.lr_tests["predictor"].tolist() == ["age", "gender", "attitude"]

@@ -27,6 +27,7 @@ from .errors import ReplicationError
 from .study.init_template import (ITEM_NAME, _column_values, _common_label, _ident, _scale_of, _study_id, comment,
                                   guess_id_column, quote, read_header)
 from .study.item_clusters import ConstructProposal, propose_constructs
+from .study.predictors import suggest_predictors
 from .study.spec_checks import UNMAPPED
 
 #: The rule for k of an exploratory study (the one :func:`.evaluation.comparison.choose_k` applies).
@@ -303,6 +304,9 @@ def explore_yaml(data_path, *, yaml_dir=None, encoding=None, delimiter=None, k_r
             "  standardize: {value: true, assumed: \"z-scores give each dimension the same weight\"}",
             f"  k_min: {k_min}", f"  k_max: {k_max}",
             f"  k_rule: {quote(K_RULE)}", ""]
+    skip = {c for k in sv.constructs for c in k["items"]} | {sv.id_col}
+    hint = suggest_predictors(sv.raw, skip)      # commented: the researcher picks the predictors
+    out += [*hint, ""] if hint else []
     return "\n".join(out)
 
 

@@ -201,3 +201,74 @@ def level_index(values, missing_codes=()) -> tuple[np.ndarray, list]:
     position = {c: j for j, c in enumerate(levels)}
     lookup = np.array([position[c] if c is not None else -1 for c in coded] + [-1], dtype=int)
     return lookup[index], levels
+
+
+#: At most this many distinct values make a column without value labels categorical (text)
+#: or ordinal (whole numbers) in :func:`suggest_predictors`.
+MAX_LEVELS = 11
+
+
+def suggest_predictors(raw, skip=(), reference_segment: str = "segment_1") -> list[str]:
+    """Commented YAML proposing the file's other columns as membership predictors (``init``).
+
+    Each column of ``raw`` (a :class:`~.readers.RawTable`) not in ``skip`` (items, id,
+    weight) and answered by at least half the respondents is proposed by what it holds: value
+    labels for its values or text with few distinct values: ``categorical`` (the most
+    frequent level the reference); few distinct whole numbers: ``ordinal``; other numbers:
+    ``numeric``. Ids (every value distinct) and constants are left out. The lines are
+    comments: the researcher chooses the predictors.
+    """
+    lines = []
+    for col in raw.header:
+        if col in skip:
+            continue
+        values = [v for v in raw.columns[col] if not is_missing_cell(v)]
+        if raw.kinds.get(col) == "number":
+            missing = [(float(lo), float(hi)) for lo, hi in raw.user_missing.get(col, []) if _numbers_ok(lo, hi)]
+            values = [v for v in values if not any(lo <= float(v) <= hi for lo, hi in missing)]
+        if len(values) < max(2, raw.n_rows / 2):
+            continue
+        codes = [level_code(v) for v in values]
+        distinct = set(codes)
+        if len(distinct) < 2 or (len(distinct) == len(codes) and len(codes) > MAX_LEVELS):
+            continue
+        labels = {level_code(k): str(v) for k, v in raw.value_labels.get(col, {}).items()}
+        numbers = all(not isinstance(c, str) for c in distinct)
+        pid = col if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", col) else \
+            "p_" + re.sub(r"[^A-Za-z0-9_]", "_", col)[:60]
+        head = f"{{id: {pid}" + ("" if pid == col else f", column: {json_text(col)}")
+        if (labels and distinct <= set(labels)) or (not numbers and len(distinct) <= MAX_LEVELS):
+            ref = max(sorted(distinct, key=lambda c: (isinstance(c, str), c)), key=codes.count)
+            named = "; ".join(f"{c} = {labels[c]}" for c in sorted(distinct, key=lambda c: (isinstance(c, str), c))
+                              if c in labels)
+            lines.append(f"#     - {head}, type: categorical, reference: {json_text(ref)}}}"
+                         + (f"   # {named}" if named else ""))
+        elif numbers and len(distinct) <= MAX_LEVELS and all(isinstance(c, int) for c in distinct):
+            lines.append(f"#     - {head}, type: ordinal}}   # answers {min(distinct)}-{max(distinct)}")
+        elif numbers:
+            lines.append(f"#     - {head}, type: numeric}}")
+    if not lines:
+        return []
+    return ["# A membership model (optional): the file's other columns as predictors of segment",
+            "# membership. Uncomment it, keep the predictors you want (numeric, ordinal: one rating",
+            "# item; categorical: dummies against the reference level), and run again:",
+            "# membership:",
+            "#   model: {value: multinomial_logit, assumed: \"segment membership on the predictors\"}",
+            "#   description: {value: \"multinomial logit of segment on the predictors\", assumed: \"my design\"}",
+            f"#   reference: {{value: {reference_segment}, assumed: \"the largest segment\"}}",
+            "#   standardize_predictors: {value: true, assumed: \"odds ratios per SD\"}",
+            "#   predictors:", *lines]
+
+
+def _numbers_ok(lo, hi) -> bool:
+    try:
+        float(lo), float(hi)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def json_text(v) -> str:
+    """A scalar as YAML flow text: numbers as they are, text quoted (JSON is YAML)."""
+    import json
+    return json.dumps(v, ensure_ascii=False) if isinstance(v, str) else str(v)
