@@ -18,8 +18,10 @@ the survey file, declared under ``membership.predictors`` of a study on real dat
 
 A multi-item construct with role ``predictor`` stays the way to enter a scale. This
 module holds the one model of such a predictor (:class:`Predictor`), its fields in words
-(:data:`PREDICTOR_FIELDS`) and its checks against the rest of the specification
-(:func:`predictor_problems`); turning the columns into the model's terms is
+(:data:`PREDICTOR_FIELDS`), its checks against the rest of the specification
+(:func:`predictor_problems`), the one coding of a column's levels (:func:`level_index`,
+shared by the design and the carried columns' profile) and ``init``'s proposal of
+predictors (:func:`suggest_predictors`); turning the columns into the model's terms is
 :mod:`replication.membership.design`'s job.
 """
 
