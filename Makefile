@@ -106,8 +106,9 @@ lab: | $(STAMP) ## open the notebooks in JupyterLab (the study: the parameters c
 	$(if $(STUDY),REPLICATION_STUDY=$(if $(wildcard $(STUDY)),$(abspath $(STUDY)),$(STUDY))) $(BIN)/jupyter lab notebooks/
 
 # --- tests ------------------------------------------------------------------------------
+# Both cores: pytest-xdist, each test file in one worker (its module fixtures computed once).
 test: | $(STAMP) ## run the test suite (it verifies the committed outputs too, as `make verify` does)
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist loadfile
 
 axe: ## install axe-core (tests/axe, pinned) for the browser tests' accessibility checks (needs npm)
 	npm ci --prefix tests/axe --no-audit --no-fund

@@ -4,7 +4,7 @@
 ``R-0001``, twelve items ``Q3_1 .. Q3_12`` (all named alike) that measure four needs with
 three items each, value labels 1-5, codes 98/99 declared user-missing, some
 system-missing cells, an age in years, a single 1-7 attitude item, a labelled gender
-column and three true segments. The generating labels are returned for the tests only
+column, a survey weight column and three true segments. The generating labels are returned for the tests only
 (never written to the file).
 """
 
@@ -48,12 +48,16 @@ def own_survey_frame(n: int = 400, seed: int = 11, title: str = "Покупат�
     df["age"] = rng.integers(18, 75, size=n).astype(float)
     df["attitude"] = np.clip(np.round(4 + rng.normal(0, 1.5, size=n)), 1, 7)
     df["gender"] = rng.integers(1, 3, size=n).astype(float)
-    labels.update(age="Age in years", attitude="Shopping online is fun (1-7)", gender="Gender")
+    labels.update(age="Age in years", attitude="Shopping online is fun (1-7)", gender="Gender",
+                  weight="Survey weight")
     items = [c for c in df.columns if c.startswith("Q3_")]
     # No answer: 98 "Don't know", 99 "Refused" (declared user-missing), and blanks.
     cells = rng.choice(n * len(items), size=24, replace=False)
     for m, cell in enumerate(cells):
         df.loc[cell // len(items), items[cell % len(items)]] = [98.0, 99.0, np.nan][m % 3]
+    # A survey weight (as a panel weighted to its population has), unrelated to the segments
+    # (its own random stream, so the other columns are as without it).
+    df["weight"] = np.round(np.random.default_rng(seed + 1).uniform(0.5, 2.0, size=n), 3)
     value_labels = {c: {**LIKERT_5, 98: "Don't know", 99: "Refused"} for c in items}
     value_labels["gender"] = {1: "Женщина", 2: "Мужчина"}
     value_labels["attitude"] = {1: "Not at all", 7: "Very much"}

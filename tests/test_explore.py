@@ -81,6 +81,8 @@ def test_init_writes_a_study_that_runs_as_written_and_finds_the_segments(explore
     assert "k criteria" in spec.n_segments.source and spec.segmentation.k_rule
     assert len(spec.clustering_constructs) == 4 and "Loadings" in text
     assert spec.data.id == "resp_id"
+    assert spec.data.weight == "weight"                    # the survey weight found and used
+    assert "weighting" in run.result.tables
     a = run.result.assignments
     assert a["respondent_id"].iloc[0] == "R-0001"          # string ids kept
     assert adjusted_rand_score(explored["truth"].loc[a["respondent_id"]], a["segment"]) >= 0.95

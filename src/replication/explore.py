@@ -64,6 +64,22 @@ def _items_of(raw, id_col):
     return pd.DataFrame(cols), scales
 
 
+#: Column names that say "survey weight".
+WEIGHT_NAME = re.compile(r"(?i)(w|wt|wgt|weight|weights|weighting|p?weight|design_?weight|\w+_(wt|wgt|weight))")
+
+
+def _weight_column(raw, id_col):
+    """The survey's weight column: named as one (``weight``, ``wt``, ``design_weight``, ...)
+    and holding a positive number for every respondent; else None."""
+    for col in raw.header:
+        if col == id_col or not WEIGHT_NAME.fullmatch(col):
+            continue
+        x = _column_values(raw, col)
+        if x is not None and len(x) and np.all(np.isfinite(x)) and np.all(x > 0):
+            return col
+    return None
+
+
 def _label_of(raw, items) -> str:
     """The items' common variable label, without a trailing word their labels number
     (``Need for advice: statement 1, 2, 3`` -> ``Need for advice``)."""
@@ -107,7 +123,9 @@ class _Survey:
         if raw.n_rows == 0:
             raise ReplicationError(f"{path}: the file has a header but no respondents; a study needs data")
         self.id_col = guess_id_column(raw)
+        self.weight_col = _weight_column(raw, self.id_col)
         items, self.scales = _items_of(raw, self.id_col)
+        items = items.drop(columns=[self.weight_col], errors="ignore")
         if items.shape[1] < 2:
             raise ReplicationError(f"{path}: fewer than two columns look like answer-scale items (whole numbers on "
                                    "a scale of 3 to 11 points); a segmentation needs items")
@@ -138,6 +156,8 @@ class _Survey:
         block = {"file": self.file_text}
         if self.id_col:
             block["id"] = self.id_col
+        if self.weight_col:
+            block["weight"] = self.weight_col
         block["missing"] = "listwise"
         if self.missing_codes:
             block["missing_codes"] = self.missing_codes

@@ -66,8 +66,8 @@ PASS, FAIL = "#2b7a3b", "#c92a2a"
 #: (Machado et al. 2009, full severity), and each has a contrast of at least 3:1 against the
 #: white background (WCAG's rule for graphics): tests/test_figures_palette.py checks both.
 #: Markers (SEGMENT_MARKERS) and direct labels encode the segment a second time.
-SEGMENT_COLOURS = ("#332288", "#648FFF", "#882255", "#997700", "#EE6677", "#CC78BC", "#117733",
-                   "#44AA99", "#88CCEE", "#DDCC77")
+SEGMENT_COLOURS = ("#332288", "#648fff", "#882255", "#997700", "#ee6677", "#cc78bc", "#117733",
+                   "#44aa99", "#88ccee", "#ddcc77")
 #: A marker per segment (in the same order), a second encoding besides the colour.
 SEGMENT_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "p", "h", "*")
 #: Respondents in no reported segment.
