@@ -443,12 +443,17 @@ def test_init_proposes_the_other_columns_as_predictors_and_they_run_uncommented(
     from replication.explore import explore_yaml
 
     write_survey(tmp_path)
+    df, meta = pyreadstat.read_sav(str(tmp_path / "survey.sav"), user_missing=True)
+    df["wt"] = np.random.default_rng(2).uniform(0.5, 2.0, len(df))        # a weight column init finds
+    pyreadstat.write_sav(df, str(tmp_path / "survey.sav"), column_labels=meta.column_names_to_labels,
+                         variable_value_labels=meta.variable_value_labels, missing_ranges=meta.missing_ranges)
     text = explore_yaml(tmp_path / "survey.sav")
     hint = text[text.index("# membership:"):]
     assert "#     - {id: age, type: numeric}" in hint
     assert "#     - {id: gender, type: categorical, reference: 1}   # 1 = female; 2 = male" in hint
     assert "#     - {id: attitude, type: ordinal}   # answers 1-7" in hint            # 99 is user-missing
     assert "case_id" not in hint and "pr1" not in hint                               # the id, an item
+    assert "id: wt," not in hint                                                     # the weight column
     keep = ("# membership:", "#   ", "#     - {id: age", "#     - {id: gender", "#     - {id: attitude")
     chosen = [ln[2:] for ln in hint.splitlines()
               if ln.startswith(keep) and not ln.startswith("#     - {id: ") or ln.startswith(keep[2:])]

@@ -324,7 +324,7 @@ def explore_yaml(data_path, *, yaml_dir=None, encoding=None, delimiter=None, k_r
             "  standardize: {value: true, assumed: \"z-scores give each dimension the same weight\"}",
             f"  k_min: {k_min}", f"  k_max: {k_max}",
             f"  k_rule: {quote(K_RULE)}", ""]
-    skip = {c for k in sv.constructs for c in k["items"]} | {sv.id_col}
+    skip = {c for k in sv.constructs for c in k["items"]} | {sv.id_col, sv.weight_col}
     hint = suggest_predictors(sv.raw, skip)      # commented: the researcher picks the predictors
     out += [*hint, ""] if hint else []
     return "\n".join(out)
