@@ -24,7 +24,7 @@ from replication.membership.design import code_predictors
 from replication.membership.model_card import (build_model_card, classify, load_model_card, read_new_respondents,
                                                save_model_card, write_assignments)
 from replication.segmentation.carried import carried_by_segment, carried_columns
-from replication.study.demo import DEMO_STUDY_ID, demo_frame, demo_yaml
+from replication.study.demo import DEMO_STUDY_ID, REGIONS_RU, demo_frame, demo_yaml
 from replication.study.sources import read_user_survey
 from replication.study.spec import load_study, parse_study
 
@@ -42,7 +42,7 @@ ATTITUDE_MISSING, AGE_MISSING = [5, 9], [11]
 
 
 def study_text(predictors: str = PREDICTORS, extra: str = "") -> str:
-    text = demo_yaml("survey.sav")
+    text = demo_yaml("survey.sav", weighted=False, single_predictors=False)
     assert ANCHOR in text
     return text.replace(ANCHOR, ANCHOR + predictors) + extra
 
@@ -98,9 +98,9 @@ def test_membership_model_has_a_row_for_each_predictor(study):
     assert terms[:len(constructs) + 3] == ["const", *constructs, "age", "attitude"]
     assert "gender[male]" in terms and "gender[female]" not in terms      # female is the reference
     region = [t for t in terms if t.startswith("region[")]
-    assert len(region) == 7 and "region[Central]" not in region           # 8 districts, Central the reference
+    assert len(region) == 7 and f"region[{REGIONS_RU[1]}]" not in region   # 8 districts, the first the reference
     # value labels are the level names; the page names every term
-    assert "region[Far Eastern]" in region
+    assert f"region[{REGIONS_RU[8]}]" in region                            # Cyrillic level names kept
     assert m.labels["gender[male]"].endswith("Gender: male")
     assert m.labels["age"] == "Age in years"
 
@@ -134,9 +134,8 @@ def test_logit_equals_statsmodels_with_pandas_dummies(study):
     assert len(data) == m.stat("n") == 398 - len(ATTITUDE_MISSING) - len(AGE_MISSING)
     y = data["segment"].map({s: i for i, s in enumerate(m.segments)})
     res = sm.MNLogit(y, X).fit(method="newton", disp=False)
-    rename = {"gender_2": "gender[male]", **{f"region_{c}": f"region[{n}]" for c, n in
-                                               {2: "Northwestern", 3: "Southern", 4: "North Caucasian", 5: "Volga",
-                                                6: "Ural", 7: "Siberian", 8: "Far Eastern"}.items()}}
+    # the levels named by the file's value labels (the demonstration's are in Russian)
+    rename = {"gender_2": "gender[male]", **{f"region_{c}": f"region[{n}]" for c, n in REGIONS_RU.items() if c != 1}}
     mine = m.params
     theirs = pd.DataFrame(np.asarray(res.params), index=[rename.get(c, c) for c in X.columns], columns=m.segments[1:])
     # Same maximum likelihood estimate by the same Newton iterations: agreement to 1e-6
@@ -199,7 +198,7 @@ def test_user_missing_predictor_values_leave_the_respondent_out_of_the_model_onl
     assert any("3 respondent(s) without a value" in p for p in result.problems)
     table = result.tables["logit_predictors"].set_index("predictor")
     assert table.loc[["age", "attitude", "gender"], "n_missing"].tolist() == [len(AGE_MISSING), len(ATTITUDE_MISSING), 0]
-    assert table.loc["region", "terms"] == 7 and "reference 'Central'" in table.loc["region", "coding"]
+    assert table.loc["region", "terms"] == 7 and f"reference '{REGIONS_RU[1]}'" in table.loc["region", "coding"]
 
 
 # ---------------------------------------------------------------------------------------

@@ -129,7 +129,7 @@ def test_demo_reading_applies_every_twist(demo):
     user, spec = demo["user"], demo["spec"]
     raw, meta = pyreadstat.read_sav(str(demo["sav"]), user_missing=True)
     survey = user.survey
-    assert list(survey.columns) == ["respondent_id", *items_of(spec), "age", "gender", "region"]
+    assert list(survey.columns) == ["respondent_id", *items_of(spec), "age", "gender", "region", "weight"]
     assert "interview_seconds" not in survey and "loyalty_member" not in survey
     assert survey["respondent_id"].tolist()[:3] == [1003, 1004, 1005]   # 1001, 1002 dropped
     kept = raw.set_index("case_id").loc[survey["respondent_id"]]
