@@ -193,3 +193,30 @@ def test_a_file_named_like_a_shipped_study_gets_another_id(explored, tmp_path):
     sav = tmp_path / "golovacheva2022.sav"
     sav.write_bytes(explored["sav"].read_bytes())
     assert yaml.safe_load(explore_yaml(sav))["study"]["id"] == "golovacheva2022_own"
+
+
+def test_the_issues_survey_end_to_end_with_predictors_and_classify(explored, tmp_path):
+    """The whole own-survey path on the labelled SPSS file (string ids, 98/99 user-missing,
+    age, a 1-7 attitude item, a labelled gender, a weight column, a Cyrillic title):
+    init's YAML with its proposed membership model uncommented runs through the CLI, the
+    membership model has a row for each of age, attitude and gender, and the model card
+    types the same respondents into the same segments (classify round-trips)."""
+    text = explored["yaml"].read_text(encoding="utf-8")
+    head, hint = text.split("# A membership model", 1)
+    block = [line[2:] for line in hint.splitlines()[3:] if line.startswith("# ")]
+    yml = explored["folder"] / "with_predictors.yaml"
+    yml.write_text(head + "\n".join(block) + "\n", encoding="utf-8")
+    root = tmp_path / "root"
+    assert run_main("run", "--study", yml, "--root", root, "--no-notebooks") == 0
+    spec = load_study(yml)
+    processed = root / "data" / "processed" / spec.id
+    lr = pd.read_csv(root / "reports" / spec.id / "tables" / "logit_lr_tests.csv")
+    assert set(lr["predictor"]) == {"age", "attitude", "gender"}
+    assigned = pd.read_csv(processed / "assignments.csv", dtype={"respondent_id": str})
+    truth = explored["truth"].loc[assigned["respondent_id"]]
+    assert adjusted_rand_score(truth, assigned["segment"]) >= 0.95
+    out = tmp_path / "typed.csv"
+    assert run_main("classify", processed / "model_card.json", explored["sav"], "--output", out) == 0
+    typed = pd.read_csv(out, dtype={"respondent_id": str}).set_index("respondent_id")
+    both = assigned.set_index("respondent_id")["segment"]
+    assert (typed.loc[both.index, "segment"] == both).mean() >= 0.99
