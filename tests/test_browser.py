@@ -105,8 +105,8 @@ def built(spec, forrester, tmp_path_factory):
         runs = {r.spec.id: r for r in pipeline.run_studies([spec, forrester], root, notebooks=False, log=quiet)}
         gol = runs[spec.id]
         with ThreadPoolExecutor(1) as pool:
-            job = pool.submit(execute_notebooks, spec, gol.layout, names=[NOTEBOOK], kernel=kernel, log=quiet,
-                              result=gol.result)
+            # Every chapter of the study (each is checked with axe-core below).
+            job = pool.submit(execute_notebooks, spec, gol.layout, kernel=kernel, log=quiet, result=gol.result)
             browser = None if browser_missing() else Chromium()
             try:
                 for name, path in pages(root, runs).items():
@@ -118,6 +118,9 @@ def built(spec, forrester, tmp_path_factory):
                     if browser is not None and name == "golovacheva2022":
                         views[name, "print"] = browser.print_pdf(path)
                 job.result()
+                for chapter in sorted(gol.layout.notebooks.glob("*.html")):   # the other chapters, on a desktop
+                    if browser is not None and chapter.stem != NOTEBOOK:
+                        views[f"chapter:{chapter.stem}", "desktop"] = browser.visit(chapter, *WIDTHS["desktop"], None)
             finally:
                 if browser is not None:
                     browser.close()
@@ -592,6 +595,17 @@ def test_no_serious_accessibility_violation(seen, name):
         pytest.skip(f"axe-core is not installed ({AXE.relative_to(REPO)} missing): run `npm ci --prefix tests/axe`")
     bad = [v for v in seen[name, "desktop"]["axe"] if v[1] in ("serious", "critical")]
     assert not bad, f"{name}: axe-core reports {bad}"
+
+
+def test_no_serious_accessibility_violation_in_any_chapter(seen):
+    """axe-core on every executed chapter of the study (notebook pages), not only one."""
+    if not AXE.exists():
+        pytest.skip(f"axe-core is not installed ({AXE.relative_to(REPO)} missing): run `npm ci --prefix tests/axe`")
+    chapters = {"notebook": NOTEBOOK, **{k[0]: k[0].split(":", 1)[1] for k in seen if k[0].startswith("chapter:")}}
+    assert len(chapters) >= 4, sorted(chapters.values())        # Golovacheva has four chapters
+    for key, name in chapters.items():
+        bad = [v for v in seen[key, "desktop"]["axe"] if v[1] in ("serious", "critical")]
+        assert not bad, f"{name}: axe-core reports {bad}"
 
 
 def pdf_headings(pdf: bytes) -> list[tuple[str, float]]:

@@ -55,6 +55,18 @@ OFFLINE_TEMPLATE = """{%- extends 'index.html.j2' -%}
 {%- block html_head_css -%}<style type="text/css">
 math[display="block"]{margin:1em 0;overflow-x:auto;overflow-y:hidden;font-size:1.15em}
 code.tex-source{white-space:pre-wrap}
+/* Contrast of at least 4.5:1 on the code cells' grey (WCAG AA): prompts and comments darker */
+.jp-InputPrompt,.jp-OutputPrompt{color:#2c3e8c!important;opacity:1!important}
+:root{--jp-mirror-editor-number-color:#006b00;--jp-mirror-editor-quote-color:#006b00;
+--jp-mirror-editor-operator-color:#7a1fb8;--jp-mirror-editor-meta-color:#7a1fb8;
+--jp-mirror-editor-comment-color:#35605f;--jp-mirror-editor-atom-color:#4040c0;
+--jp-mirror-editor-bracket-color:#6b6b4f;--jp-mirror-editor-hr-color:#666;--jp-mirror-editor-error-color:#c00000}
+.highlight .c,.highlight .c1,.highlight .cm,.highlight .ch,.highlight .cs{color:#35605f!important}
+.highlight .ow,.highlight .nd{color:#7a1fb8!important}.highlight .se{color:#8a4a15!important}
+.highlight .ne{color:#b0302a!important}.highlight .ni,.highlight .nl{color:#5c5c00!important}
+.highlight .si,.highlight .sr{color:#87415f!important}.highlight .cp,.highlight .cpf{color:#7a4f00!important}
+.highlight .na{color:#55621b!important}
+.jp-RenderedHTMLCommon a,.jp-RenderedHTMLCommon a:link,.jp-RenderedHTMLCommon a:visited{text-decoration:underline!important}
 </style>{%- endblock html_head_css -%}
 {% block data_png scoped %}
 <div class="jp-RenderedImage jp-OutputArea-output {{ extra_class }}">
