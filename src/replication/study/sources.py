@@ -33,10 +33,10 @@ def resolve_data_path(block, base_dir) -> Path:
     return p if p.is_absolute() else Path(base_dir or ".") / p
 
 
-def read_table_for(block: DataSource, base_dir) -> RawTable:
-    """Resolve the block's file and read it."""
+def read_table_for(block: DataSource, base_dir, usecols=None) -> RawTable:
+    """Resolve the block's file and read it (of a large CSV file only ``usecols``, if given)."""
     path = resolve_data_path(block, base_dir)
-    return read_table(path, block.format, block.encoding, block.delimiter)
+    return read_table(path, block.format, block.encoding, block.delimiter, usecols=usecols, id_column=block.id)
 
 
 def read_user_survey(data_block, spec, base_dir=None) -> UserSurvey:

@@ -1,0 +1,154 @@
+"""The chunked reader of large CSV files (study.fastcsv) reads what the row-by-row reader
+reads, and leaves every file it cannot read exactly to it.
+
+Both readers run on the same small files: the chunked one because its size threshold is
+lowered to 0 here. The survey each gives must be identical (values, dtypes, ids, dropped
+rows and reasons, notes), and a file with a problem must give the row-by-row reader's
+message.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from replication.errors import ReplicationError
+from replication.study import fastcsv
+from replication.study.sources import read_user_survey
+
+
+def _items(spec):
+    return [it for c in spec.constructs for it in c.items.value]
+
+
+def _read(block, spec, folder, monkeypatch, fast: bool):
+    """The survey read by one of the two readers; with ``fast``, the chunked one must have read it."""
+    used = []
+    real = fastcsv.read_plain_csv
+
+    def spy(*args, **kwargs):
+        out = real(*args, **kwargs)
+        used.append(out is not None)
+        return out
+
+    monkeypatch.setattr(fastcsv, "FAST_BYTES", 0 if fast else 2**62)
+    monkeypatch.setattr(fastcsv, "CHUNK_ROWS", 7)          # several chunks even in a small file
+    monkeypatch.setattr(fastcsv, "read_plain_csv", spy)
+    try:
+        return read_user_survey(block, spec, folder), used
+    finally:
+        monkeypatch.undo()
+
+
+def _file(spec, sample, n=60):
+    s = sample.survey.head(n).copy()
+    f = s[_items(spec)].astype(object).copy()
+    f.insert(0, "resp", [f"{i:04d}" for i in range(1, n + 1)])            # "0001": stays text
+    for name in [p.id for p in spec.profiling] + [d.id for d in spec.demographics]:
+        f[name] = s[name]
+    f["weight"] = np.linspace(0.5, 1.5, n)
+    f["note"] = ["a b" if i % 3 else "" for i in range(n)]
+    f.loc[3, "cp2"] = ""                                                   # blank: missing
+    f.loc[4, "pc1"] = 99                                                   # a missing code
+    f.loc[5, "cp3"] = 99
+    f.loc[9, "ih1"] = 9                                                    # out of range: dropped
+    f.loc[11, "cp1"], f.loc[11, "cp2"] = "", ""                            # beyond min_items 3
+    return f
+
+
+BLOCK = {"file": "s.csv", "id": "resp", "carry": ["weight", "note"], "missing": {"min_items": 3},
+         "missing_codes": [99], "out_of_range": "drop"}
+
+
+def _same(a, b):
+    pd.testing.assert_frame_equal(a.survey, b.survey, check_exact=True)
+    assert list(a.survey.dtypes) == list(b.survey.dtypes)
+    pd.testing.assert_frame_equal(a.dropped, b.dropped, check_exact=True)
+    assert (a.n_read, a.notes, a.excluded) == (b.n_read, b.notes, b.excluded)
+
+
+@pytest.mark.parametrize("twist", ["plain", "crlf", "bom", "spaces", "text_code", "numeric_ids", "float_carry"])
+def test_chunked_reader_gives_the_row_by_row_survey(twist, spec, sample, tmp_path, monkeypatch):
+    f = _file(spec, sample)
+    block = dict(BLOCK)
+    newline, encoding = "\n", "utf-8"
+    if twist == "crlf":
+        newline = "\r\n"
+    elif twist == "bom":
+        encoding = "utf-8-sig"
+    elif twist == "spaces":
+        f.loc[7, "cp4"] = f" {f.loc[7, 'cp4']} "
+        f.loc[8, "note"] = "  padded  "
+    elif twist == "text_code":
+        f.loc[20, "pc2"] = "NA"                                            # a text missing code: a text column
+        block["missing_codes"] = [99, "NA"]
+    elif twist == "numeric_ids":
+        f["resp"] = np.arange(101, 101 + len(f))
+    elif twist == "float_carry":
+        f["weight"] = np.linspace(0.1, 7.3, len(f)) ** 3                   # not exact in float32
+    with open(tmp_path / "s.csv", "w", encoding=encoding, newline="") as fh:
+        f.to_csv(fh, index=False, lineterminator=newline)
+    slow, _ = _read(block, spec, tmp_path, monkeypatch, fast=False)
+    fast, used = _read(block, spec, tmp_path, monkeypatch, fast=True)
+    assert used == [True]
+    _same(fast, slow)
+    if twist == "plain":
+        assert fast.survey["respondent_id"].iloc[0] == "0001"
+        assert fast.n == len(f) - 2 and fast.dropped["n"].tolist() == [1, 1]
+    if twist == "bom":
+        assert any("byte-order mark" in n for n in fast.notes)
+
+
+@pytest.mark.parametrize("twist, expected", [
+    ("short_row", "row 6 (line 7): malformed CSV: 41 field(s), but the header has 42"),
+    ("long_and_short_rows", "row 6 (line 7): malformed CSV"),
+    ("blank_line", None),
+    ("quoted", None),
+    ("empty_id", "row 8 (line 9), column 'resp': the respondent id is empty"),
+    ("text_answer", "row 31 (line 32), column 'cp1': 'abc' is text"),
+    ("infinite", "row 12 (line 13), column 'pc4': 'inf' is not a finite number"),
+])
+def test_anything_unusual_gives_the_row_by_row_result(twist, expected, spec, sample, tmp_path, monkeypatch):
+    """The chunked reader leaves the file to the row-by-row reader (or gives its very message)."""
+    f = _file(spec, sample)
+    if twist == "empty_id":
+        f.loc[7, "resp"] = ""
+    elif twist == "text_answer":
+        f.loc[30, "cp1"] = "abc"
+    elif twist == "infinite":
+        f.loc[11, "pc4"] = "inf"
+    f.to_csv(tmp_path / "s.csv", index=False)
+    lines = (tmp_path / "s.csv").read_text().splitlines(keepends=True)
+    if twist == "short_row":
+        lines[6] = lines[6].rsplit(",", 1)[0] + "\n"
+    elif twist == "long_and_short_rows":                                   # the delimiter counts even out
+        lines[6] = lines[6].rsplit(",", 1)[0] + "\n"
+        lines[8] = lines[8].rstrip("\n") + ",x\n"
+    elif twist == "blank_line":
+        lines.insert(5, "\n")
+        lines.insert(9, ",,,\n".replace(",,,", "," * (len(f.columns) - 1)))
+    elif twist == "quoted":
+        lines[10] = lines[10].replace("a b", '"a, b"')
+    (tmp_path / "s.csv").write_text("".join(lines))
+    outcomes = []
+    for fast in (False, True):
+        try:
+            outcomes.append(_read(BLOCK, spec, tmp_path, monkeypatch, fast=fast)[0])
+        except ReplicationError as exc:
+            outcomes.append(str(exc))
+    slow, quick = outcomes
+    if expected is None:
+        _same(quick, slow)
+    else:
+        assert isinstance(slow, str) and expected in slow, slow
+        assert quick == slow
+
+
+def test_large_file_shows_progress(spec, sample, tmp_path, monkeypatch, capsys):
+    _file(spec, sample).to_csv(tmp_path / "s.csv", index=False)
+    monkeypatch.setattr(fastcsv, "FAST_BYTES", 0)
+    monkeypatch.setattr(fastcsv, "PROGRESS_BYTES", 0)
+    read_user_survey(BLOCK, spec, tmp_path)
+    err = capsys.readouterr().err
+    assert "reading s.csv" in err and "100%" in err
