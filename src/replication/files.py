@@ -27,12 +27,18 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
 
     An interrupted run leaves either the old file or the new one, never half of one.
     """
+    return atomic_write_with(path, lambda fh: fh.write(data))
+
+
+def atomic_write_with(path: str | Path, write) -> Path:
+    """:func:`atomic_write_bytes` for a writer: ``write(fh)`` writes the content to a
+    binary file handle (so a large table streams to disk instead of into memory)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            write(fh)
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file normal permissions
         os.replace(tmp, path)
     except BaseException:
@@ -46,8 +52,10 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
 
 
 def write_csv(path: str | Path, df: pd.DataFrame, digits: int = FLOAT_DIGITS) -> Path:
-    """Write a table as CSV with floats to ``digits`` significant digits and ``\\n`` line ends."""
-    return atomic_write_text(path, df.to_csv(index=False, lineterminator="\n", float_format=f"%.{digits}g"))
+    """Write a table as CSV with floats to ``digits`` significant digits and ``\\n`` line ends
+    (streamed to the file: a table of millions of rows is never one string in memory)."""
+    return atomic_write_with(path, lambda fh: df.to_csv(fh, index=False, lineterminator="\n",
+                                                         float_format=f"%.{digits}g", encoding="utf-8"))
 
 
 def _round_floats(obj, digits):
