@@ -152,3 +152,51 @@ def test_large_file_shows_progress(spec, sample, tmp_path, monkeypatch, capsys):
     read_user_survey(BLOCK, spec, tmp_path)
     err = capsys.readouterr().err
     assert "reading s.csv" in err and "100%" in err
+
+
+def test_corrected_membership_follows_the_panel_rule(spec, sample):
+    """Above the exact limit the three-step model is estimated on a seeded sample of
+    panel_resample_size, and both tables say so; below it, on everyone, with no such column."""
+    from replication.analysis import corrected_membership
+    from replication.study.measurement import scale_scores
+
+    scores = scale_scores(sample.survey, spec)
+    n = len(scores)
+    full = corrected_membership(spec, scores.head(300))
+    sampled = corrected_membership(spec, scores, sample_size=300)
+    again = corrected_membership(spec, scores, sample_size=300)
+    for name in ("three_step_coefficients", "three_step_wald"):
+        assert "estimated_on" not in full[name]
+        assert set(sampled[name]["estimated_on"]) == {f"a seeded sample of 300 of {n:,} respondents"}
+        pd.testing.assert_frame_equal(sampled[name], again[name], check_exact=True)     # seeded
+        # a sample of 300 of the 586, not the first 300: other estimates
+        assert not np.allclose(sampled[name].select_dtypes("number").to_numpy(),
+                               full[name].select_dtypes("number").to_numpy())
+
+
+def test_faster_mnlogit_hessian_is_statsmodels_own():
+    """The membership model's Hessian (one matrix product, in row chunks) is statsmodels'
+    to rounding (relative 1e-12: sums of a few thousand products in another order), and so
+    are the fitted estimates and standard errors."""
+    import statsmodels.api as sm
+    from replication.membership import mnlogit
+
+    rng = np.random.default_rng(5)
+    n = 2500
+    X = sm.add_constant(rng.normal(size=(n, 3)))
+    beta = np.column_stack([np.zeros(4), rng.normal(scale=0.7, size=(4, 3))])
+    p = np.exp(X @ beta)
+    p /= p.sum(axis=1, keepdims=True)
+    y = (p.cumsum(axis=1) > rng.random((n, 1))).argmax(axis=1)
+    ours, theirs = mnlogit.MNLogit(y, X), sm.MNLogit(y, X)
+    params = rng.normal(scale=0.3, size=4 * 3)
+    old = mnlogit.CHUNK_ROWS
+    try:
+        mnlogit.CHUNK_ROWS = 1000                          # several chunks
+        np.testing.assert_allclose(ours.hessian(params), theirs.hessian(params), rtol=1e-12, atol=1e-9)
+        a, b = ours.fit(method="newton", disp=False), theirs.fit(method="newton", disp=False)
+    finally:
+        mnlogit.CHUNK_ROWS = old
+    np.testing.assert_allclose(a.params, b.params, rtol=1e-10)
+    np.testing.assert_allclose(a.bse, b.bse, rtol=1e-10)
+    assert a.llf == pytest.approx(b.llf, rel=1e-13)

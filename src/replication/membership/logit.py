@@ -21,6 +21,7 @@ from statsmodels.tools.sm_exceptions import (ConvergenceWarning, PerfectSeparati
                                              PerfectSeparationWarning)
 
 from ..errors import ReplicationError
+from .mnlogit import MNLogit
 
 #: A slope this large per SD of its predictor, or a standard error this large, means the
 #: likelihood has no finite maximum (perfect or quasi-perfect separation).
@@ -181,7 +182,7 @@ def _fit_mnlogit(y, X, what: str):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            res = sm.MNLogit(y, X).fit(method="newton", maxiter=100, disp=False)
+            res = MNLogit(y, X).fit(method="newton", maxiter=100, disp=False)
         except (PerfectSeparationError, np.linalg.LinAlgError) as exc:
             raise ReplicationError(f"multinomial logit ({what}): perfect separation or a singular "
                                    f"design ({exc}); some segment is predicted perfectly") from None

@@ -129,20 +129,29 @@ def _text_columns(path: Path, skip: int, delimiter: str, positions: list) -> dic
     return {j: np.concatenate(p) for j, p in parts.items()}
 
 
-def _chunk_column(s: pd.Series, text_only: bool):
-    """``(kind, values)`` of one column of one chunk; ``(None, n)`` when every cell is blank."""
-    empty = (s == "").to_numpy(dtype=bool)
-    if empty.all():
-        return None, len(s)
-    if not text_only:
-        num = pd.to_numeric(s, errors="coerce")
-        x = np.array(num.to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64)   # a writable copy
-        if np.isfinite(x[~empty]).all():
-            x[empty] = np.nan
-            small = x.astype(np.float32)
-            same = (small == x) | empty
-            return "number", small if same.all() else x
-    return "text", s.str.strip().to_numpy(dtype=object)
+def _chunk_column(s: pd.Series):
+    """``(kind, values)`` of one column of one chunk as pandas' C parser typed it: a column
+    of finite numbers (blank cells NaN) is ``"number"``, one of strings ``"text"`` (blank
+    cells ""; stripped); ``(None, n)`` when every cell is blank; ``("retext", None)`` for
+    anything else (e.g. 'inf', 'True'), which is then re-read as text."""
+    x = s.to_numpy()
+    if x.dtype.kind in "iuf":
+        if x.dtype.kind in "iu" and x.size and np.abs(x).max() >= 2**53:
+            return "retext", None
+        x = x.astype(np.float64, copy=False)
+        blank = np.isnan(x)
+        if blank.all():
+            return None, len(x)
+        if not np.isfinite(x[~blank]).all():
+            return "retext", None
+        small = x.astype(np.float32)
+        return "number", small if ((small == x) | blank).all() else x.copy()
+    if x.dtype == object:
+        t = s.fillna("").astype(object).str.strip().to_numpy(dtype=object)
+        if (t == "").all():
+            return None, len(t)
+        return "text", t
+    return "retext", None
 
 
 def read_plain_csv(path: Path, encoding: str | None, delimiter: str, usecols=None, id_column=None):
@@ -194,6 +203,7 @@ def read_plain_csv(path: Path, encoding: str | None, delimiter: str, usecols=Non
         progress = tqdm(total=size, desc=f"reading {path.name}", unit="B", unit_scale=True,
                         file=sys.stderr, mininterval=1.0, leave=True)
     parts: dict = {j: [] for j in wanted}
+    retext: set = set()          # columns to re-read as text
     n_rows = 0
     try:
         with open(path, "rb") as raw:
@@ -201,16 +211,23 @@ def read_plain_csv(path: Path, encoding: str | None, delimiter: str, usecols=Non
             if progress is not None:
                 progress.update(skip)
             scan = _Scan(raw, delimiter.encode("utf-8"), len(header), progress)
+            # Numbers are converted by the C parser; only a blank cell is NaN (a text missing
+            # code such as "NA" stays text); the id column is read as text.
+            ids = [j for j in wanted if header[j] == id_column]
             reader = pd.read_csv(io.BufferedReader(scan, 1 << 20), sep=delimiter, header=0, usecols=wanted,
-                                 dtype=str, na_filter=False, skip_blank_lines=False, quoting=3,
-                                 engine="c", chunksize=CHUNK_ROWS, encoding="utf-8", encoding_errors="strict")
+                                 dtype={j: str for j in ids} or None, keep_default_na=False, na_values=[""],
+                                 skip_blank_lines=False, quoting=3, engine="c", chunksize=CHUNK_ROWS,
+                                 encoding="utf-8", encoding_errors="strict")
             for chunk in reader:
                 if scan.nuls or scan.quotes:
                     return None
                 cols = [chunk.iloc[:, i] for i in range(chunk.shape[1])]
                 blank = np.ones(len(chunk), bool)
                 for j, s in zip(wanted, cols):
-                    kind, values = _chunk_column(s, text_only=header[j] == id_column)
+                    kind, values = _chunk_column(s)
+                    if kind == "retext":
+                        retext.add(j)
+                        continue
                     if kind == "text":
                         blank &= values == ""
                     elif kind == "number":
@@ -229,8 +246,10 @@ def read_plain_csv(path: Path, encoding: str | None, delimiter: str, usecols=Non
     records = scan.newlines + (scan.last not in (b"\n", b""))
     if scan.nuls or scan.quotes or scan.crs != scan.crlfs or records != n_rows + 1 or not scan.even():
         return None
-    columns, kinds, mixed = {}, {}, []
+    columns, kinds, mixed = {}, {}, sorted(retext)
     for j in wanted:
+        if j in retext:
+            continue
         col = _column(parts.pop(j))
         if col is None:
             mixed.append(j)     # e.g. a text missing code ("NA") in some chunks only

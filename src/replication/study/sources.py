@@ -85,4 +85,4 @@ def read_user_survey(data_block, spec, base_dir=None) -> UserSurvey:
                 f"which need at least {k_max + 2} respondents; lower k_max (to no less than "
                 f"{max(k, int(getattr(seg, 'k_min', 2)) + 2)}) or add respondents")
     return read_survey_table(raw, block, constructs_of(spec), where_spec=where_spec, extra_carry=extra,
-                             min_respondents=need, min_reason=reason)
+                             min_respondents=need, min_reason=reason, consume=True)
