@@ -200,3 +200,20 @@ def test_faster_mnlogit_hessian_is_statsmodels_own():
     np.testing.assert_allclose(a.params, b.params, rtol=1e-10)
     np.testing.assert_allclose(a.bse, b.bse, rtol=1e-10)
     assert a.llf == pytest.approx(b.llf, rel=1e-13)
+
+
+def test_header_only_reads_only_the_start_of_a_large_file(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from replication.study.readers import read_table
+
+    rows = "\n".join(f"R-{i:07d},{i % 7 + 1},{i % 5 + 1}" for i in range(120_000))
+    (tmp_path / "big.csv").write_text("id,a,b\n" + rows + "\n")
+    assert (tmp_path / "big.csv").stat().st_size > 2**20
+
+    def whole_file(self):
+        raise AssertionError("read the whole file")
+
+    monkeypatch.setattr(Path, "read_bytes", whole_file)
+    raw = read_table(tmp_path / "big.csv", header_only=True)
+    assert raw.header == ["id", "a", "b"] and raw.columns["id"][0] == "R-0000000"

@@ -214,7 +214,9 @@ def read_csv_table(path: Path, encoding: str | None = None, delimiter: str | Non
     # Row by row, every cell a Python string: the memory check of this reader.
     check_fits_in_memory(path, per_byte=MEMORY_PER_FILE_BYTE)
     try:
-        data = path.read_bytes()
+        data = _header_bytes(path) if header_only else None
+        if data is None:
+            data = path.read_bytes()
     except PermissionError:
         raise ReplicationError(f"{path}: permission denied (cannot read the file)") from None
     text = decode_text(path, data, encoding, notes)
@@ -264,6 +266,20 @@ def read_csv_table(path: Path, encoding: str | None = None, delimiter: str | Non
     columns = {name: [r[j].strip() for r in body] for j, name in enumerate(header)}
     return RawTable(path=path, format="csv", header=header, columns=columns, n_rows=len(body),
                     lines=body_lines, kinds={h: "text" for h in header}, notes=notes)
+
+
+def _header_bytes(path: Path, size: int = 1 << 20) -> bytes | None:
+    """The first whole lines of a large file (for its header and first row), or None to
+    read it all: when it is small, or a quote or a NUL byte in the prefix could make a cut
+    at a line end fall inside a field or a character."""
+    if path.stat().st_size <= size:
+        return None
+    with open(path, "rb") as fh:
+        head = fh.read(size)
+    cut = head.rfind(b"\n")
+    if cut < 0 or b'"' in head or b"\x00" in head or head.count(b"\n") < 3:
+        return None
+    return head[:cut + 1]
 
 
 def _show(d: str) -> str:
