@@ -217,3 +217,25 @@ def test_header_only_reads_only_the_start_of_a_large_file(tmp_path, monkeypatch)
     monkeypatch.setattr(Path, "read_bytes", whole_file)
     raw = read_table(tmp_path / "big.csv", header_only=True)
     assert raw.header == ["id", "a", "b"] and raw.columns["id"][0] == "R-0000000"
+
+
+def test_long_tables_are_written_byte_for_byte_as_before(tmp_path, monkeypatch):
+    """Formatting a float column once per distinct value gives the very bytes pandas'
+    %.6g formatting of every cell gives (NaN, -0.0, infinities, ties in rounding)."""
+    from replication import files
+
+    rng = np.random.default_rng(3)
+    n = 5000
+    scores = rng.integers(4, 29, size=n) / 4.0                             # scale scores: few values
+    scores[::97] = np.nan
+    scores[5], scores[6], scores[7], scores[8] = -0.0, np.inf, -np.inf, 1234567.5
+    df = pd.DataFrame({"respondent_id": [f"R{i}" for i in range(n)], "score": scores,
+                       "third": np.round(rng.integers(0, 3, size=n) / 3, 12), "many": rng.normal(size=n),
+                       "k": rng.integers(0, 5, size=n)})
+    monkeypatch.setattr(files, "PREFORMAT_ROWS", 100)
+    files.write_csv(tmp_path / "t.csv", df)
+    expected = df.to_csv(index=False, lineterminator="\n", float_format="%.6g").encode()
+    assert (tmp_path / "t.csv").read_bytes() == expected
+    kinds = files._preformat(df, 6).dtypes
+    assert kinds["score"] != np.float64 and kinds["third"] != np.float64     # formatted once per value
+    assert kinds["many"] == np.float64                                     # continuous: left to pandas
