@@ -239,3 +239,18 @@ def test_long_tables_are_written_byte_for_byte_as_before(tmp_path, monkeypatch):
     kinds = files._preformat(df, 6).dtypes
     assert kinds["score"] != np.float64 and kinds["third"] != np.float64     # formatted once per value
     assert kinds["many"] == np.float64                                     # continuous: left to pandas
+
+
+@pytest.mark.parametrize("encoding, expected", [("utf-16", "the file is UTF-16 text (with a byte-order mark)"),
+                                                ("utf-16-le", "the file is UTF-16 text (without a byte-order mark)"),
+                                                ("cp1252", "not UTF-8 text (byte 0xe9)")])
+def test_other_encodings_get_the_row_by_row_message(encoding, expected, spec, sample, tmp_path, monkeypatch):
+    f = _file(spec, sample)
+    f.loc[2, "note"] = "café"
+    f.to_csv(tmp_path / "s.csv", index=False, encoding=encoding)
+    messages = []
+    for fast in (False, True):
+        with pytest.raises(ReplicationError) as info:
+            _read(BLOCK, spec, tmp_path, monkeypatch, fast=fast)
+        messages.append(str(info.value))
+    assert expected in messages[0] and messages[1] == messages[0]

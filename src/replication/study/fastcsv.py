@@ -179,7 +179,6 @@ def read_plain_csv(path: Path, encoding: str | None, delimiter: str, usecols=Non
     if len(delimiter.encode("utf-8")) != 1 or delimiter in '"\r\n':
         return None
     size = path.stat().st_size
-    from .readers import _utf16_kind
     with open(path, "rb") as fh:
         head = fh.read(4096)
     notes = []
@@ -188,7 +187,8 @@ def read_plain_csv(path: Path, encoding: str | None, delimiter: str, usecols=Non
         skip = len(codecs.BOM_UTF8)
         notes.append(f"{path.name} starts with a UTF-8 byte-order mark (as Excel writes it); it was "
                      "removed, so the first column keeps its name")
-    if _utf16_kind(head[skip:]):
+    # UTF-16 text (with or without a byte-order mark) has NUL bytes or a BOM the header check refuses.
+    if head[skip:skip + 2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in head:
         return None
     header = _header(path, delimiter, skip)
     if header is None:
