@@ -195,14 +195,24 @@ class AnalysisResult:
 
 
 def corrected_membership(spec: StudySpec, scores: pd.DataFrame, terms: list[str] | None = None,
-                         dummies=()) -> dict:
+                         dummies=(), sample_size: int | None = None) -> dict:
     """The membership model corrected for classification error (three-step BCH and ML,
     Vermunt 2010) beside the naive modal-assignment logit, all on one latent profile
     model of the segmentation dimensions at the reported k. ``terms``: the predictor
-    columns of ``scores`` (default: the predictor constructs)."""
+    columns of ``scores`` (default: the predictor constructs).
+
+    With ``sample_size`` (the panel rule: above ``segmentation.exact_limit`` respondents,
+    ``uncertainty.panel_resample_size``), it is estimated on a seeded random sample of that
+    many respondents, stated in an ``estimated_on`` column of both tables.
+    """
     from .membership.three_step import three_step_logit
     from .segmentation.mixture import LatentProfileClustering
 
+    n, on = len(scores), None
+    if sample_size is not None and n > sample_size:
+        rows = np.sort(np.random.default_rng(spec.seed.value).choice(n, sample_size, replace=False))
+        scores = scores.iloc[rows].reset_index(drop=True)
+        on = f"a seeded sample of {sample_size:,} of {n:,} respondents"
     k, dims = spec.n_segments.value, scores[spec.dimension_ids]
     preds = scores[terms or [c.id for c in spec.predictor_constructs]]
     measurement = LatentProfileClustering(k, standardize=spec.segmentation.standardize.value,
@@ -215,8 +225,12 @@ def corrected_membership(spec: StudySpec, scores: pd.DataFrame, terms: list[str]
                              dummies=dummies)
         coefs.append(r.coefficients.assign(estimator=label, se_method=r.se_method))
         walds.append(r.wald_tests.assign(estimator=label))
-    return {"three_step_coefficients": pd.concat(coefs, ignore_index=True),
-            "three_step_wald": pd.concat(walds, ignore_index=True)}
+    tables = {"three_step_coefficients": pd.concat(coefs, ignore_index=True),
+              "three_step_wald": pd.concat(walds, ignore_index=True)}
+    if on is not None:
+        for table in tables.values():
+            table["estimated_on"] = on
+    return tables
 
 
 def weighting_table(weights, column=None) -> pd.DataFrame:
@@ -374,7 +388,8 @@ def _analyse(spec, survey, with_k_selection, crosscheck, stability, n_jobs, sour
         tables["method_comparison"] = compare_methods(spec, survey)
     if stability and membership is not None:
         try:
-            tables.update(corrected_membership(spec, data, md.terms, md.dummies))
+            # The panel rule (as for the resampling above): a seeded sample at panel scale.
+            tables.update(corrected_membership(spec, data, md.terms, md.dummies, sample_size=panel))
         except ReplicationError as exc:
             problems.append(f"corrected membership model not estimated: {exc}")
     scorecard = evaluate_claims(spec, tables, skip_kinds=() if stability else ("stability",))

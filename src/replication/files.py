@@ -27,12 +27,18 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
 
     An interrupted run leaves either the old file or the new one, never half of one.
     """
+    return atomic_write_with(path, lambda fh: fh.write(data))
+
+
+def atomic_write_with(path: str | Path, write) -> Path:
+    """:func:`atomic_write_bytes` for a writer: ``write(fh)`` writes the content to a
+    binary file handle (so a large table streams to disk instead of into memory)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            write(fh)
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file normal permissions
         os.replace(tmp, path)
     except BaseException:
@@ -45,9 +51,39 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
+#: Tables at least this long format a float column with few distinct values once per value.
+PREFORMAT_ROWS = 100_000
+
+
 def write_csv(path: str | Path, df: pd.DataFrame, digits: int = FLOAT_DIGITS) -> Path:
-    """Write a table as CSV with floats to ``digits`` significant digits and ``\\n`` line ends."""
-    return atomic_write_text(path, df.to_csv(index=False, lineterminator="\n", float_format=f"%.{digits}g"))
+    """Write a table as CSV with floats to ``digits`` significant digits and ``\\n`` line ends
+    (streamed to the file: a table of millions of rows is never one string in memory)."""
+    if len(df) >= PREFORMAT_ROWS:
+        df = _preformat(df, digits)
+    return atomic_write_with(path, lambda fh: df.to_csv(fh, index=False, lineterminator="\n",
+                                                         float_format=f"%.{digits}g", encoding="utf-8"))
+
+
+def _preformat(df: pd.DataFrame, digits: int) -> pd.DataFrame:
+    """``df`` with each float column of few distinct values (scale scores of a panel) as the
+    very text ``%.{digits}g`` gives, formatted once per distinct value: formatting every
+    cell in Python is most of the time of writing millions of rows. Values are told apart
+    by their bits, so -0.0 stays "-0" and NaN stays an empty cell."""
+    import numpy as np
+
+    out = None
+    for name in df.columns:
+        if df[name].dtype != np.float64:
+            continue
+        bits = df[name].to_numpy().view(np.int64)
+        distinct, where = np.unique(bits, return_inverse=True)
+        if len(distinct) > len(bits) // 10:
+            continue
+        text = np.array(["" if np.isnan(v) else f"%.{digits}g" % v for v in distinct.view(np.float64)],
+                        dtype=object)
+        out = df.copy(deep=False) if out is None else out
+        out[name] = text[where]
+    return df if out is None else out
 
 
 def _round_floats(obj, digits):

@@ -192,7 +192,7 @@ def read_new_respondents(card, path, *, id_column: str | None = None, encoding: 
         if value is not None:
             block[key] = value
     parsed = data_source(block, f"model card of study '{card['study']['id']}'")
-    raw = read_table(Path(path), parsed.format, parsed.encoding, parsed.delimiter)
+    raw = read_table(Path(path), parsed.format, parsed.encoding, parsed.delimiter, id_column=parsed.id)
     constructs = [ConstructInfo(c["id"], tuple(c["items"]), c["scale_points"], c.get("label", ""))
                   for c in card["constructs"]]
     mem = card.get("membership")

@@ -22,6 +22,7 @@ from statsmodels.tools.sm_exceptions import (ConvergenceWarning, PerfectSeparati
 
 from ..errors import ReplicationError
 from ..weights import weighted_mean, weighted_sd
+from .mnlogit import MNLogit
 from .weighted_logit import WeightedMNLogit
 
 #: A slope this large per SD of its predictor, or a standard error this large, means the
@@ -198,7 +199,8 @@ def _fit_mnlogit(y, X, what: str, weights=None):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            model = sm.MNLogit(y, X) if weights is None else WeightedMNLogit(y, X, freq_weights=weights)
+            # MNLogit: statsmodels' model with its Hessian in one matrix product (same estimates).
+            model = MNLogit(y, X) if weights is None else WeightedMNLogit(y, X, freq_weights=weights)
             res = model.fit(method="newton", maxiter=100, disp=False)
         except (PerfectSeparationError, np.linalg.LinAlgError) as exc:
             raise ReplicationError(f"multinomial logit ({what}): perfect separation or a singular "

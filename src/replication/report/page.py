@@ -509,7 +509,9 @@ def _study_context(run) -> dict:
     if "three_step_coefficients" in t:
         coefs = t["three_step_coefficients"]
         c["se_method"] = str(coefs["se_method"].iloc[0])      # one sentence, said once above the table
-        c["three_step_coefficients"] = coefs.drop(columns="se_method")
+        c["three_step_coefficients"] = coefs.drop(columns=["se_method", "estimated_on"], errors="ignore")
+        # At panel scale the corrected model is estimated on a seeded sample: said once.
+        c["three_step_on"] = str(coefs["estimated_on"].iloc[0]) if "estimated_on" in coefs else None
     c["mc"] = mc = _csv(layout.tables / "three_step_montecarlo.csv")
     if mc is not None:
         from ..evaluation.three_step_mc import statement

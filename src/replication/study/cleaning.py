@@ -227,14 +227,16 @@ def _recode_labels(labels: dict, scale_min: int, k: int, reverse: bool) -> dict:
 def read_survey_table(raw: RawTable, block: DataSource, constructs: list[ConstructInfo], *,
                       where_spec="the study specification", extra_carry=(), min_respondents: int = 1,
                       for_analysis: bool = True, drop_unanswerable: bool = True,
-                      min_reason=None) -> UserSurvey:
+                      min_reason=None, consume: bool = False) -> UserSurvey:
     """The survey of a :class:`RawTable` through a data block (see :func:`.sources.read_user_survey`).
 
     ``for_analysis`` adds the checks a new batch of respondents to classify does not need
     (a construct more than half missing, a constant item). With ``drop_unanswerable``
     False, respondents with missing answers beyond the policy are kept (their items NaN)
     and counted in ``dropped`` (reason starting ``kept``). ``min_reason(n_kept)``, when
-    given, says why fewer than ``min_respondents`` are too few.
+    given, says why fewer than ``min_respondents`` are too few. With ``consume``, each
+    item column of ``raw`` is released once converted (a panel's file is then never held
+    beside its converted answers); ``raw`` is not usable afterwards.
     """
     problems = item_problems(block, constructs)
     if problems:
@@ -273,6 +275,13 @@ def read_survey_table(raw: RawTable, block: DataSource, constructs: list[Constru
     n = raw.n_rows
     ids = _id_column(raw, block.id) if block.id else pd.Series(np.arange(1, n + 1))
     items: dict[str, np.ndarray] = {}
+    # Every item's answers, one column each of a single float block (column-major, so a
+    # column is contiguous), which becomes the survey's: see the end.
+    names = list(dict.fromkeys(it for c in constructs for it in c.items))
+    slot = {it: j for j, it in enumerate(names)}
+    answers = np.empty((n, len(names)), order="F")
+    # Conversions still to come per file column (a carried column is used once more).
+    uses = {col: list(column_of.values()).count(col) + (col in carry) for col in set(column_of.values())}
     missing_cells: dict[str, np.ndarray] = {}
     out_of_range = np.zeros(n, bool)
     bad_columns: dict[str, int] = {}
@@ -281,6 +290,9 @@ def read_survey_table(raw: RawTable, block: DataSource, constructs: list[Constru
             col = column_of[it]
             what = f"item '{it}' of construct '{c.id}'" if col == it else f"column '{col}' (item '{it}')"
             x, miss = _numeric_column(raw, col, block.missing_codes, what)
+            uses[col] -= 1
+            if consume and not uses[col]:
+                raw.columns[col] = None
             lo, hi = block.scale_min, block.scale_min + c.scale_points - 1
             labels = raw.value_labels.get(col, {})
             outside = sorted(v for v in labels if is_number(v) and not (lo <= float(v) <= hi)
@@ -304,7 +316,8 @@ def read_survey_table(raw: RawTable, block: DataSource, constructs: list[Constru
                 x = np.where(valid, x, np.nan)
             if it in reverse_items:
                 x = (c.scale_points + 1) - x
-            items[it] = x
+            answers[:, slot[it]] = x
+            items[it] = answers[:, slot[it]]
             missing_cells[it] = miss
     if block.scale_min != 1:
         notes.append(f"answers recoded from {block.scale_min}..{block.scale_min}+k-1 to the package's scale 1..k")
@@ -364,10 +377,14 @@ def read_survey_table(raw: RawTable, block: DataSource, constructs: list[Constru
         why[unanswerable] = f"missing answers beyond the policy ({block.missing.describe()})"
     why[out_of_range] = "out-of-range answer (not a scale point of its item)"
     excluded = list(why[keep])
-    survey = pd.DataFrame({"respondent_id": ids.to_numpy()[keep]})
-    for c in constructs:
-        for it in c.items:
-            survey[it] = items[it][keep]
+    # The kept respondents' answers moved up in place, column by column: the block becomes
+    # the survey's without a second copy of a panel's answers.
+    del items
+    if not keep.all():
+        for j in range(answers.shape[1]):
+            answers[:n_kept, j] = answers[keep, j]
+    survey = pd.DataFrame(answers[:n_kept], columns=names, copy=False)
+    survey.insert(0, "respondent_id", ids.to_numpy()[keep])
     for col in carry:
         survey[col] = weights[keep] if weighted and col == block.weight else \
             _carried_column(raw, col, block.missing_codes)[keep]

@@ -19,9 +19,12 @@ from ..errors import ReplicationError, location
 
 CODEBOOK_COLUMNS = ["column", "label", "construct", "role", "scale", "min", "max", "values"]
 
-#: Bytes of memory the validating reader needs per byte of CSV (every cell becomes a
-#: Python string while it is checked; measured about 25x, rounded up).
+#: Bytes of memory the row-by-row validating reader needs per byte of CSV (every cell
+#: becomes a Python string while it is checked; measured about 25x, rounded up).
 MEMORY_PER_FILE_BYTE = 30
+#: The same for the chunked reader of large plain CSV files (study.fastcsv: numbers kept
+#: as float arrays, text ids as strings): the check before any file is read.
+MEMORY_PER_FILE_BYTE_CHUNKED = 6
 #: Share of the machine's memory a survey may take while it is read.
 MEMORY_SHARE = 0.5
 
@@ -34,14 +37,15 @@ def machine_memory() -> int:
         return 16 * 2**30
 
 
-def check_fits_in_memory(path: Path, size: int | None = None) -> None:
-    """Refuse a file too large to read here, before anything is allocated."""
+def check_fits_in_memory(path: Path, size: int | None = None, per_byte: int = MEMORY_PER_FILE_BYTE) -> None:
+    """Refuse a file too large to read here, before anything is allocated (``per_byte``:
+    bytes of memory per byte of file the reader needs)."""
     size = path.stat().st_size if size is None else size
-    limit = int(machine_memory() * MEMORY_SHARE / MEMORY_PER_FILE_BYTE)
+    limit = int(machine_memory() * MEMORY_SHARE / per_byte)
     if size > limit:
         raise ReplicationError(
             f"{path}: the file is {size / 1e6:,.0f} MB; reading and validating it needs about "
-            f"{size * MEMORY_PER_FILE_BYTE / 1e9:,.1f} GB of memory, more than {MEMORY_SHARE:.0%} of this "
+            f"{size * per_byte / 1e9:,.1f} GB of memory, more than {MEMORY_SHARE:.0%} of this "
             f"machine's {machine_memory() / 1e9:,.1f} GB (limit here: files up to {limit / 1e6:,.0f} MB). "
             "Split the survey into parts, or run on a machine with more memory.")
 

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ReplicationError, location
-from .loader import check_fits_in_memory
+from . import fastcsv
+from .loader import MEMORY_PER_FILE_BYTE, MEMORY_PER_FILE_BYTE_CHUNKED, check_fits_in_memory
 
 SAV_SUFFIXES = {".sav", ".zsav"}
 CSV_SUFFIXES = {".csv", ".txt", ".tsv", ".tab", ".dat"}
@@ -76,7 +77,8 @@ def _open_checks(path: Path, what: str = "survey file") -> None:
         raise ReplicationError(f"{path}: {what} not found{hint}")
     if path.is_dir():
         raise ReplicationError(f"{path}: is a folder, not a {what}")
-    check_fits_in_memory(path)
+    # The chunked CSV reader's needs; the other readers check theirs before they read.
+    check_fits_in_memory(path, per_byte=MEMORY_PER_FILE_BYTE_CHUNKED)
     if path.stat().st_size == 0:
         raise ReplicationError(f"{path}: the file is empty")
 
@@ -190,12 +192,31 @@ def _known_encoding(enc: str) -> bool:
 
 
 def read_csv_table(path: Path, encoding: str | None = None, delimiter: str | None = None,
-                   header_only: bool = False) -> RawTable:
-    """Read a CSV file as text, checking its encoding, delimiter and shape row by row."""
+                   header_only: bool = False, usecols=None, id_column: str | None = None) -> RawTable:
+    """Read a CSV file as text, checking its encoding, delimiter and shape row by row.
+
+    A large plain file (UTF-8, no quotes, every row as long as the header) is read in
+    chunks instead, keeping only ``usecols`` (default: every column) and numeric columns
+    as numbers (:mod:`.fastcsv`); anything else is read row by row, which names each
+    problem by its row, line and column. ``id_column`` is kept as text either way.
+    """
     expected = delimiter or ("\t" if path.suffix.lower() == ".tsv" else ",")
     notes: list = []
+    if not header_only and path.stat().st_size >= fastcsv.FAST_BYTES:
+        try:
+            fast = fastcsv.read_plain_csv(path, encoding, expected, usecols, id_column)
+        except PermissionError:
+            raise ReplicationError(f"{path}: permission denied (cannot read the file)") from None
+        if fast is not None:
+            header, columns, kinds, n_rows, notes = fast
+            return RawTable(path=path, format="csv", header=header, columns=columns, n_rows=n_rows,
+                            lines=range(2, n_rows + 2), kinds=kinds, notes=notes)
+    # Row by row, every cell a Python string: the memory check of this reader.
+    check_fits_in_memory(path, per_byte=MEMORY_PER_FILE_BYTE)
     try:
-        data = path.read_bytes()
+        data = _header_bytes(path) if header_only else None
+        if data is None:
+            data = path.read_bytes()
     except PermissionError:
         raise ReplicationError(f"{path}: permission denied (cannot read the file)") from None
     text = decode_text(path, data, encoding, notes)
@@ -247,6 +268,20 @@ def read_csv_table(path: Path, encoding: str | None = None, delimiter: str | Non
                     lines=body_lines, kinds={h: "text" for h in header}, notes=notes)
 
 
+def _header_bytes(path: Path, size: int = 1 << 20) -> bytes | None:
+    """The first whole lines of a large file (for its header and first row), or None to
+    read it all: when it is small, or a quote or a NUL byte in the prefix could make a cut
+    at a line end fall inside a field or a character."""
+    if path.stat().st_size <= size:
+        return None
+    with open(path, "rb") as fh:
+        head = fh.read(size)
+    cut = head.rfind(b"\n")
+    if cut < 0 or b'"' in head or b"\x00" in head or head.count(b"\n") < 3:
+        return None
+    return head[:cut + 1]
+
+
 def _show(d: str) -> str:
     return "\\t" if d == "\t" else d
 
@@ -280,14 +315,21 @@ def read_sav_table(path: Path, metadata_only: bool = False) -> RawTable:
 
 
 def read_table(path: Path, fmt: str | None = None, encoding: str | None = None,
-               delimiter: str | None = None, header_only: bool = False) -> RawTable:
-    """A survey file as a :class:`RawTable` (every check of :func:`_open_checks` and :func:`detect_format`)."""
+               delimiter: str | None = None, header_only: bool = False, usecols=None,
+               id_column: str | None = None) -> RawTable:
+    """A survey file as a :class:`RawTable` (every check of :func:`_open_checks` and :func:`detect_format`).
+
+    ``usecols``: the columns a large CSV file needs to keep (the header stays whole);
+    ``id_column``: a column kept as text (see :func:`read_csv_table`).
+    """
     path = Path(path)
     _open_checks(path)
     fmt = detect_format(path, fmt)
     if fmt == "sav":
+        check_fits_in_memory(path)
         return read_sav_table(path, metadata_only=header_only)
-    return read_csv_table(path, encoding, delimiter, header_only=header_only)
+    return read_csv_table(path, encoding, delimiter, header_only=header_only, usecols=usecols,
+                          id_column=id_column)
 
 
 def is_number(v) -> bool:

@@ -34,10 +34,10 @@ def resolve_data_path(block, base_dir) -> Path:
     return p if p.is_absolute() else Path(base_dir or ".") / p
 
 
-def read_table_for(block: DataSource, base_dir) -> RawTable:
-    """Resolve the block's file and read it."""
+def read_table_for(block: DataSource, base_dir, usecols=None) -> RawTable:
+    """Resolve the block's file and read it (of a large CSV file only ``usecols``, if given)."""
     path = resolve_data_path(block, base_dir)
-    return read_table(path, block.format, block.encoding, block.delimiter)
+    return read_table(path, block.format, block.encoding, block.delimiter, usecols=usecols, id_column=block.id)
 
 
 def read_user_survey(data_block, spec, base_dir=None) -> UserSurvey:
@@ -87,4 +87,4 @@ def read_user_survey(data_block, spec, base_dir=None) -> UserSurvey:
                 f"which need at least {k_max + 2} respondents; lower k_max (to no less than "
                 f"{max(k, int(getattr(seg, 'k_min', 2)) + 2)}) or add respondents")
     return read_survey_table(raw, block, constructs_of(spec), where_spec=where_spec, extra_carry=extra,
-                             min_respondents=need, min_reason=reason)
+                             min_respondents=need, min_reason=reason, consume=True)

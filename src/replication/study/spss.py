@@ -128,8 +128,7 @@ def write_user_table(frame: pd.DataFrame, path_csv=None, path_sav=None, *, varia
                 for c in float_columns:
                     if c in out.columns:
                         out[c] = [("" if pd.isna(x) else f"{x:.{digits}g}") for x in out[c]]
-                text = out.to_csv(index=False, lineterminator="\n")
-                tmp.write_text(text, encoding="utf-8")
+                out.to_csv(tmp, index=False, lineterminator="\n", encoding="utf-8")   # streamed, not one string
             else:
                 _write_sav(frame, tmp, path, variable_labels or {}, value_labels or {}, file_label, note)
             os.chmod(tmp, 0o666 & ~umask)
