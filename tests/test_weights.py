@@ -236,7 +236,9 @@ def weighted_demo(tmp_path_factory):
     df["wt"] = np.round(np.random.default_rng(11).uniform(0.4, 2.5, len(df)), 3)
     df.to_csv(folder / "weighted.csv", index=False)
     text = re.sub(r"  file: \S+", "  file: weighted.csv", yml.read_text(encoding="utf-8"))
-    text = text.replace("  missing: {min_items: 3}", "  weight: wt\n  missing: {min_items: 3}\n  missing_codes: [98, 99]")
+    # The demonstration declares its own weight column; this test gives it another one, 'wt'.
+    text = text.replace("  weight: weight ", "  weight: wt ")
+    text = text.replace("  missing: {min_items: 3}", "  missing: {min_items: 3}\n  missing_codes: [98, 99]")
     text += "\nuncertainty: {stability_resamples: 0, row_orders: 0}\n"
     (folder / "weighted.yaml").write_text(text, encoding="utf-8")
     return folder, df
