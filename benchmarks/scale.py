@@ -238,7 +238,7 @@ def worker(args) -> None:
         import pandas as pd
         from replication import analyse, load_study
     elif config == "package":
-        from replication.segmentation.two_stage import TwoStageClustering
+        from replication.segmentation.ward_kmeans import TwoStageClustering
     elif config in ("scipy", "fastcluster"):
         import fastcluster
         from scipy.cluster.hierarchy import fcluster, linkage
@@ -337,11 +337,11 @@ def prepare(args) -> None:
     sample.survey.to_pickle(data / "survey.pkl")
     np.save(data / "X.npy", X)
     np.save(data / "truth.npy", codes.astype(np.int32))
-    from replication.segmentation import kselect, two_stage
+    from replication.segmentation import kselect, ward_kmeans
     (data / "meta.json").write_text(json.dumps({
         "generation_s": gen, "distinct_rows": int(np.unique(X, axis=0).shape[0]),
         "exact_limit": spec.segmentation.exact_limit,
-        "constants": f"exact_limit {spec.segmentation.exact_limit:,}, n_micro {two_stage.N_MICRO}, "
+        "constants": f"exact_limit {spec.segmentation.exact_limit:,}, n_micro {ward_kmeans.N_MICRO}, "
                      f"k-selection sample {getattr(kselect, 'SAMPLE_LIMIT', '?')}"}))
 
 

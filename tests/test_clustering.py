@@ -22,7 +22,7 @@ from replication.outputs import outputs_for
 from replication.segmentation import profiles, ward
 from replication.segmentation.kmeans import kmeans_refine
 from replication.segmentation.naming import match_segments
-from replication.segmentation.two_stage import TwoStageClustering
+from replication.segmentation.ward_kmeans import TwoStageClustering
 from replication.study.measurement import reliability, scale_scores
 from replication.study.simulate import simulate_survey
 

@@ -21,8 +21,8 @@ from sklearn.metrics import adjusted_rand_score
 
 from replication.membership.logit import multinomial_logit
 from replication.segmentation.mixture import LatentProfileClustering
-from replication.segmentation.two_stage import TwoStageClustering
-from replication.segmentation.twostep import TwoStepClustering
+from replication.segmentation.ward_kmeans import TwoStageClustering
+from replication.segmentation.spss_twostep import TwoStepClustering
 from replication.study.measurement import scale_scores
 
 ESTIMATORS = [TwoStageClustering, TwoStepClustering, LatentProfileClustering]

@@ -15,9 +15,9 @@ from replication import load_study, simulate_survey
 from replication.evaluation.comparison import divergence_notes, make_segmentation, method_comparison
 from replication.membership import three_step as ts
 from replication.membership.logit import multinomial_logit
-from replication.segmentation import mixture, twostep
+from replication.segmentation import mixture, spss_twostep
 from replication.segmentation.mixture import LatentProfileClustering
-from replication.segmentation.twostep import (TwoStepClustering, agglomerate, bic_table, cluster_features,
+from replication.segmentation.spss_twostep import (TwoStepClustering, agglomerate, bic_table, cluster_features,
                                               cluster_log_likelihood, cut_merges, log_likelihood_distance,
                                               order_agreement, spss_rule)
 from replication.study.measurement import scale_scores
@@ -96,7 +96,7 @@ def test_twostep_recovers_the_segments_and_picks_k(spec, needs):
     assert model.linkage_ is None and "TwoStep" in model.path_
     assert model.n_leaves_ <= 200
     np.testing.assert_array_equal(model.predict(X), model.labels_)   # the final pass is a predict
-    table, k = twostep.select_k(TwoStepClustering(), X, spec.segmentation.k_min, spec.segmentation.k_max)
+    table, k = spss_twostep.select_k(TwoStepClustering(), X, spec.segmentation.k_min, spec.segmentation.k_max)
     assert k == spec.n_segments.value
     assert {"k", "bic", "bic_change", "ratio_bic_change", "distance_ratio"} <= set(table.columns)
     assert table.loc[table["chosen"], "k"].item() == k

@@ -14,7 +14,7 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from replication import analyse, cli, load_study, simulate_survey
-from replication.segmentation.two_stage import EXACT_LIMIT, TwoStageClustering
+from replication.segmentation.ward_kmeans import EXACT_LIMIT, TwoStageClustering
 from replication.study.measurement import scale_scores
 
 

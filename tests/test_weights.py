@@ -19,7 +19,7 @@ from statsmodels.stats.proportion import multinomial_proportions_confint
 from replication.errors import ReplicationError
 from replication.evaluation.shares import share_verdicts
 from replication.membership.logit import multinomial_logit
-from replication.segmentation.two_stage import TwoStageClustering
+from replication.segmentation.ward_kmeans import TwoStageClustering
 from replication.study.datablock import data_source
 from replication.study.sources import read_user_survey
 from replication.weights import as_frequency, kish_effective_n, weighted_sd

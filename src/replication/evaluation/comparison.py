@@ -11,7 +11,7 @@ and reports, per method:
   ``preferred_k`` of the package's k criteria (:func:`~replication.segmentation.kselect.k_selection`
   on Ward's tree, as :func:`~replication.segmentation.profiles.segment_analysis` computes
   them; a tie goes to the smaller k), ``twostep`` SPSS's BIC and distance-jump rule
-  (:func:`~replication.segmentation.twostep.select_k`), ``lpa`` the
+  (:func:`~replication.segmentation.spss_twostep.select_k`), ``lpa`` the
   lowest BIC (:func:`~replication.segmentation.mixture.select_k`);
 * its cluster shares at that k (largest first) and, at the **reported** k, the share of
   each reported segment, the clusters named by

@@ -38,7 +38,7 @@ from sklearn.metrics import adjusted_rand_score
 from ..seeding import spawn_seeds  # re-exported: evaluation.controls imports it from here
 from ..segmentation.naming import match_segments
 from ..segmentation.registry import make_segmentation
-from ..segmentation.two_stage import TwoStageClustering
+from ..segmentation.ward_kmeans import TwoStageClustering
 from ..weights import weighted_mean, weighted_sd
 
 #: Jaccard thresholds of Hennig (2007).

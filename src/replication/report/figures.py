@@ -187,7 +187,7 @@ def cluster_size_check(sizes: pd.DataFrame, palette=None, verdicts: pd.DataFrame
     return fig
 
 
-def segment_profiles(centroids: pd.DataFrame, needs: list[str], labels: dict[str, str],
+def segment_profiles(centroids: pd.DataFrame, dims: list[str], labels: dict[str, str],
                      dimensions: str = "segmentation dimensions", palette=None,
                      dimension_labels: dict[str, str] | None = None):
     """Centroid of each segment on each dimension (z-scores), one line per segment, in the
@@ -195,7 +195,7 @@ def segment_profiles(centroids: pd.DataFrame, needs: list[str], labels: dict[str
     colours = _palette(palette, labels)
     names = dimension_labels or {}
     fig, ax = _fig(WIDE, 4.6)
-    x = np.arange(len(needs))
+    x = np.arange(len(dims))
     rows = centroids.set_index("segment", drop=False)
     order = _ordered(rows.index, labels)
     # A marker per segment besides its colour (readable without colour vision), and each
@@ -204,16 +204,16 @@ def segment_profiles(centroids: pd.DataFrame, needs: list[str], labels: dict[str
     step = min(0.08, 0.5 / max(1, len(order)))
     for i, seg in enumerate(order):
         row = rows.loc[seg]
-        z = [row[f"{v}_z"] for v in needs]
+        z = [row[f"{v}_z"] for v in dims]
         ax.plot(x + (i - (len(order) - 1) / 2) * step, z, marker=SEGMENT_MARKERS[i % len(SEGMENT_MARKERS)],
                 ms=7, lw=2, color=colours.get(seg, UNMATCHED_COLOUR), markeredgecolor="white", markeredgewidth=0.8,
                 ls="--" if seg == "unmatched" else "-",
                 label=f"{labels.get(seg, seg)} ({row['pattern']}, n = {row['n']})")
     ax.axhline(0, color="black", lw=0.8)
-    ax.set_xticks(x, [_wrap(names.get(v, v), max(12, min(28, 120 // max(1, len(needs))))) for v in needs])
-    ax.set_xlim(-0.5, len(needs) - 0.5)
+    ax.set_xticks(x, [_wrap(names.get(v, v), max(12, min(28, 120 // max(1, len(dims))))) for v in dims])
+    ax.set_xlim(-0.5, len(dims) - 0.5)
     ax.set_ylabel("centroid (z-score; above 0 = High)")
-    ax.set_title(f"Segment profiles on the {len(needs)} {dimensions}")
+    ax.set_title(f"Segment profiles on the {len(dims)} {dimensions}")
     fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=min(2, len(rows)), frameon=False)
     return fig
 

@@ -27,7 +27,7 @@ and the modal class (``labels_``). The probabilities are kept for the bias-corre
 membership model (:mod:`replication.membership.three_step`).
 
 Rows are put in canonical (sorted) order before fitting, as in
-:class:`~replication.segmentation.two_stage.TwoStageClustering`, so the result does not
+:class:`~replication.segmentation.ward_kmeans.TwoStageClustering`, so the result does not
 depend on the order of the file; scikit-learn's EM runs in one thread for a given seed,
 so the same seed gives the same labels whatever the number of workers.
 
@@ -59,7 +59,7 @@ from sklearn.mixture import GaussianMixture
 from sklearn.utils.validation import check_is_fitted
 
 from ..seeding import spawn_seeds
-from .two_stage import canonical_rows, check_clustering_input, inverse_permutation, size_order
+from .ward_kmeans import canonical_rows, check_clustering_input, inverse_permutation, size_order
 
 #: Starts of EM per k (the best likelihood is kept).
 N_INIT = 10
@@ -111,7 +111,7 @@ class LatentProfileClustering(ClusterMixin, BaseEstimator):
     Attributes
     ----------
     labels_, sizes_, cluster_centers_, cluster_centers_raw_, mean_, scale_, order_, path_
-        As :class:`~replication.segmentation.two_stage.TwoStageClustering` (``labels_``
+        As :class:`~replication.segmentation.ward_kmeans.TwoStageClustering` (``labels_``
         is the modal class; ``sizes_`` counts modal assignments).
     linkage_ : None
         No Ward tree.

@@ -5,7 +5,7 @@ A cluster is High on a need when its centroid lies above the sample mean of that
 <= -0.5) or claims no side (``M`` or a number in between). Each cluster is assigned to one reported segment by an optimal
 one-to-one assignment (Hungarian algorithm, scipy's ``linear_sum_assignment``) that
 maximises, in this order, the number of clusters that fit their profile on every need,
-the number of needs on the reported side, and how far the centroids lie on that side. A cluster whose pattern does not agree with its assigned profile on
+the number of dimensions on the reported side, and how far the centroids lie on that side. A cluster whose pattern does not agree with its assigned profile on
 every need keeps no name: the match is reported as failed rather than forced.
 """
 
@@ -28,7 +28,7 @@ class SegmentMatch:
     ----------
     table : DataFrame
         One row per cluster: ``cluster, pattern, segment, name, assigned_profile`` (the
-        reported profile of the segment it was assigned to), ``agreement`` (share of needs
+        reported profile of the segment it was assigned to), ``agreement`` (share of dimensions
         on the reported side) and ``matched``.
     mapping : dict
         Cluster number -> segment id, or ``None`` where the cluster fits no profile.
@@ -66,9 +66,9 @@ def match_segments(centers_z, spec: StudySpec) -> SegmentMatch:
     SegmentMatch
     """
     centers_z = np.asarray(centers_z, dtype=float)
-    needs = [c.id for c in spec.clustering_constructs]
+    dims = [c.id for c in spec.clustering_constructs]
     profiles = spec.profile_matrix()
-    sides = np.array([[{"H": 1.0, "L": -1.0, "M": 0.0}[x] for x in s.pattern(needs).split("/")]
+    sides = np.array([[{"H": 1.0, "L": -1.0, "M": 0.0}[x] for x in s.pattern(dims).split("/")]
                       for s in spec.segments])
     signs = np.where(centers_z > 0, 1.0, -1.0)
     # A need agrees when the centroid lies on the reported side; a level with no side ("M")
@@ -77,9 +77,9 @@ def match_segments(centers_z, spec: StudySpec) -> SegmentMatch:
     agreement = agree_each.mean(axis=2)   # clusters x segments
     depth = centers_z @ profiles.T
     # Lexicographic objective: most clusters that fit their profile on every need, then
-    # most needs on the reported side, then depth (scaled into [0, 1)) to break ties.
+    # most dimensions on the reported side, then depth (scaled into [0, 1)) to break ties.
     full = (agreement == 1.0).astype(float)
-    score = full * 1e6 + agreement * len(needs) * 1e3 + depth / (np.abs(depth).max() + 1)
+    score = full * 1e6 + agreement * len(dims) * 1e3 + depth / (np.abs(depth).max() + 1)
     rows, cols = linear_sum_assignment(-score)
     mapping, records = {}, []
     for c in range(centers_z.shape[0]):
@@ -93,7 +93,7 @@ def match_segments(centers_z, spec: StudySpec) -> SegmentMatch:
             "pattern": pattern(centers_z[c]),
             "segment": seg.id if matched else "unmatched",
             "name": seg.name.value if matched else "(no reported profile fits)",
-            "assigned_profile": seg.pattern(needs) if seg else "",
+            "assigned_profile": seg.pattern(dims) if seg else "",
             "agreement": agree,
             "matched": matched,
         })

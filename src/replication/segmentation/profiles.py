@@ -1,5 +1,5 @@
 """Describing the recovered segments: sizes against the reported shares, centroids,
-differences in the needs across segments, and (:mod:`.profiling`) the profiling variables."""
+differences in the dimensions across segments, and (:mod:`.profiling`) the profiling variables."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from .naming import SegmentMatch, match_segments
 from ..errors import ReplicationError
 from ..study.spec import StudySpec
 from ..weights import weighted_mean, weighted_sd
-from .two_stage import TwoStageClustering
+from .ward_kmeans import TwoStageClustering
 from .ward import agglomeration_schedule
 
 #: Rows of the agglomeration schedule's tail shown in the table.
@@ -69,19 +69,19 @@ def segment_analysis(spec: StudySpec, scores: pd.DataFrame, survey: pd.DataFrame
     -------
     SegmentAnalysis
     """
-    needs = [c.id for c in spec.clustering_constructs]
+    dims = [c.id for c in spec.clustering_constructs]
     k = spec.n_segments.value
     method = spec.segmentation
     if weights is None:
-        model = make_segmentation(method.method.value, k, spec).fit(scores[needs])
+        model = make_segmentation(method.method.value, k, spec).fit(scores[dims])
     elif method.method.value != "ward_kmeans":
         raise ReplicationError(f"survey weights (data.weight) are supported for the segmentation method "
                                f"'ward_kmeans' only, not '{method.method.value}' (segmentation.method)")
     else:
-        model = make_segmentation(method.method.value, k, spec).fit(scores[needs], sample_weight=weights)
+        model = make_segmentation(method.method.value, k, spec).fit(scores[dims], sample_weight=weights)
     # Naming reads centroids as z-scores against the sample, whether or not the
     # clustering itself ran on standardized variables.
-    X = scores[needs].to_numpy(dtype=float)
+    X = scores[dims].to_numpy(dtype=float)
     if weights is None:
         centers_z = (model.cluster_centers_raw_ - X.mean(axis=0)) / X.std(axis=0, ddof=1)
     else:
@@ -92,9 +92,9 @@ def segment_analysis(spec: StudySpec, scores: pd.DataFrame, survey: pd.DataFrame
                                 "cluster": model.labels_ + 1, "segment": segment.to_numpy()})
     tables = {
         "cluster_sizes": cluster_size_table(spec, segment, weights),
-        "centroids": centroid_table(model, match, needs, centers_z),
+        "centroids": centroid_table(model, match, dims, centers_z),
         "segment_match": match.table,
-        "need_anova": need_anova(scores, model.labels_, needs),
+        "need_anova": need_anova(scores, model.labels_, dims),
         "profile_check": profile_check(spec, scores, segment, weights),
     }
     if model.linkage_ is not None:
@@ -102,7 +102,7 @@ def segment_analysis(spec: StudySpec, scores: pd.DataFrame, survey: pd.DataFrame
     if with_k_selection and model.linkage_ is None:
         # A method without Ward's tree chooses k by its own criterion (TwoStep: BIC and the
         # distance jump; latent profiles: BIC); that single criterion is the k check.
-        own, chosen = select_k(method.method.value, model, scores[needs].to_numpy(dtype=float), method.k_min,
+        own, chosen = select_k(method.method.value, model, scores[dims].to_numpy(dtype=float), method.k_min,
                                method.k_max)
         preferred = pd.DataFrame([{"criterion": f"{method.method.value} own rule", "rule": K_RULES[method.method.value],
                                    "preferred_k": int(chosen)}])
@@ -111,7 +111,7 @@ def segment_analysis(spec: StudySpec, scores: pd.DataFrame, survey: pd.DataFrame
         tables["segmentation_path"] = pd.DataFrame([{"item": "segmentation", "how": model.path_},
                                                     {"item": "k criterion", "how": K_RULES[method.method.value]}])
     elif with_k_selection:
-        Z = (scores[needs].to_numpy() - model.mean_) / model.scale_
+        Z = (scores[dims].to_numpy() - model.mean_) / model.scale_
         criteria, preferred, sampling = k_selection(
             Z[model.order_], model.linkage_, k_range=range(method.k_min, method.k_max + 1),
             n_references=method.gap_references, random_state=spec.seed.value, labels_at=model.stage1_labels,
@@ -201,7 +201,7 @@ def _weighted_size_table(spec: StudySpec, segments: pd.Series, weights) -> pd.Da
     return pd.DataFrame(rows)
 
 
-def centroid_table(model, match, needs: list[str], centers_z=None) -> pd.DataFrame:
+def centroid_table(model, match, dims: list[str], centers_z=None) -> pd.DataFrame:
     """Final centroids per cluster on the raw scale and as z-scores, with the naming."""
     centers_z = model.cluster_centers_ if centers_z is None else centers_z
     rows = []
@@ -209,8 +209,8 @@ def centroid_table(model, match, needs: list[str], centers_z=None) -> pd.DataFra
         row = {"cluster": c + 1, "segment": match.table.loc[c, "segment"], "n": int(model.sizes_[c])}
         if getattr(model, "sample_weight_", None) is not None:     # a weighted fit: its summed weights too
             row["weighted_n"] = float(model.weighted_sizes_[c])
-        row.update({f"{v}_mean": model.cluster_centers_raw_[c, j] for j, v in enumerate(needs)})
-        row.update({f"{v}_z": centers_z[c, j] for j, v in enumerate(needs)})
+        row.update({f"{v}_mean": model.cluster_centers_raw_[c, j] for j, v in enumerate(dims)})
+        row.update({f"{v}_z": centers_z[c, j] for j, v in enumerate(dims)})
         row.update({"pattern": match.table.loc[c, "pattern"],
                     "reported_profile": match.table.loc[c, "assigned_profile"],
                     "agreement": match.table.loc[c, "agreement"],
@@ -304,7 +304,7 @@ def _profile_row(s, d, side, n_mine, n_theirs, mean, other, centre, spread, sd) 
             "other_side_mean": other, "effect_size": effect, "holds": bool(holds)}
 
 
-def need_anova(scores: pd.DataFrame, labels, needs: list[str]) -> pd.DataFrame:
+def need_anova(scores: pd.DataFrame, labels, dims: list[str]) -> pd.DataFrame:
     """One-way ANOVA and Kruskal-Wallis test of each need across clusters.
 
     The F test is descriptive here: clusters were formed to differ on these variables,
@@ -314,7 +314,7 @@ def need_anova(scores: pd.DataFrame, labels, needs: list[str]) -> pd.DataFrame:
     labels = np.asarray(labels)
     groups = np.unique(labels)
     rows = []
-    for v in needs:
+    for v in dims:
         x = scores[v].to_numpy()
         parts = [x[labels == g] for g in groups]
         f, p = stats.f_oneway(*parts)

@@ -10,10 +10,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..errors import ReplicationError
-from . import mixture, twostep
+from . import mixture, spss_twostep
 from .mixture import LatentProfileClustering
-from .two_stage import TwoStageClustering
-from .twostep import TwoStepClustering
+from .ward_kmeans import TwoStageClustering
+from .spss_twostep import TwoStepClustering
 
 if TYPE_CHECKING:   # annotations only
     from ..study.spec import StudySpec
@@ -32,7 +32,7 @@ K_RULES = {"ward_kmeans": "most common k preferred by the k-selection criteria",
            "lpa": "lowest BIC"}
 #: The function applying a method's own rule for k, ``(estimator, X, k_min, k_max) -> (table, k)``,
 #: for the methods without Ward's tree (``ward_kmeans`` uses :func:`.kselect.k_selection`).
-OWN_K_SELECTION = {"twostep": twostep.select_k, "lpa": mixture.select_k}
+OWN_K_SELECTION = {"twostep": spss_twostep.select_k, "lpa": mixture.select_k}
 
 
 def make_segmentation(method: str, n_clusters: int, spec: StudySpec, **params):

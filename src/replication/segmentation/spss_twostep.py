@@ -65,7 +65,7 @@ implemented. The table's columns follow SPSS's "Auto-Clustering" table: in row k
 
 **Case order.** The CF tree depends on the order of the rows (IBM advises several random
 orders). By default (``order="sorted"``) rows are put in canonical order (sorted by their
-values, as :class:`~replication.segmentation.two_stage.TwoStageClustering` does), so the
+values, as :class:`~replication.segmentation.ward_kmeans.TwoStageClustering` does), so the
 result is a function of the set of respondents; ``order="given"`` keeps the file's order
 (SPSS's behaviour). :func:`order_agreement` refits on seeded random row
 orders and reports the adjusted Rand index of each against the canonical-order partition.
@@ -85,7 +85,7 @@ from sklearn.metrics import adjusted_rand_score
 from sklearn.utils.validation import check_is_fitted
 
 from ..errors import ReplicationError
-from .two_stage import canonical_rows, check_clustering_input, inverse_permutation, size_order
+from .ward_kmeans import canonical_rows, check_clustering_input, inverse_permutation, size_order
 
 #: Largest number of CF-tree leaves (SPSS's tree of 3 levels of 8 branches holds up to 512).
 MAX_LEAVES = 200
@@ -287,7 +287,7 @@ class TwoStepClustering(ClusterMixin, BaseEstimator):
     Attributes
     ----------
     labels_, sizes_, cluster_centers_, cluster_centers_raw_, mean_, scale_, order_, path_
-        As :class:`~replication.segmentation.two_stage.TwoStageClustering`.
+        As :class:`~replication.segmentation.ward_kmeans.TwoStageClustering`.
     linkage_ : None
         TwoStep builds no Ward tree.
     tree_ : ndarray
