@@ -157,3 +157,31 @@ def test_no_import_circle_but_the_orchestrations():
     circles = [line.removeprefix("circle: ").split(", ") for line in out.splitlines() if line.startswith("circle: ")]
     outside = [c for c in circles if not all(ORCHESTRATION.match(m) for m in c)]
     assert not outside, out
+
+
+# -- the corrected membership model, one estimator --------------------------------------------
+
+def test_three_step_is_one_estimator_with_the_correction_as_a_parameter(spec, sample, X):
+    """ThreeStepLogit composes like a scikit-learn estimator (clone, set_params,
+    NotFittedError) and its fit is three_step_logit's result exactly, for each correction;
+    the corrections differ (BCH and ML are not the naive estimate)."""
+    from replication.membership.three_step import ThreeStepLogit, three_step_logit
+    from replication.segmentation.mixture import LatentProfileClustering
+
+    scores = scale_scores(sample.survey, spec)
+    preds = scores[[c.id for c in spec.predictor_constructs]]
+    step1 = LatentProfileClustering(5, random_state=1).fit(X)
+    est = ThreeStepLogit(5, correction="ML", spec=spec, measurement=step1, random_state=1)
+    with pytest.raises(NotFittedError):
+        est.summary()
+    twin = clone(est).set_params(correction="BCH")
+    assert twin.get_params()["correction"] == "BCH" and not hasattr(twin, "result_")
+    fits = {}
+    for correction in (None, "BCH", "ML"):
+        fitted = clone(est).set_params(correction=correction, measurement=step1).fit(X, preds)
+        by_hand = three_step_logit(X, preds, 5, correction=correction, random_state=1, spec=spec, measurement=step1)
+        pd.testing.assert_frame_equal(fitted.coefficients_, by_hand.coefficients)
+        pd.testing.assert_frame_equal(fitted.wald_tests_, by_hand.wald_tests)
+        assert fitted.segments_ == by_hand.segments and "three-step" in fitted.summary().lower()
+        fits[correction] = fitted.coefficients_["coef"].to_numpy()
+    assert not np.allclose(fits[None], fits["BCH"]) and not np.allclose(fits[None], fits["ML"])

@@ -205,7 +205,7 @@ def corrected_membership(spec: StudySpec, scores: pd.DataFrame, terms: list[str]
     ``uncertainty.panel_resample_size``), it is estimated on a seeded random sample of that
     many respondents, stated in an ``estimated_on`` column of both tables.
     """
-    from .membership.three_step import three_step_logit
+    from .membership.three_step import ThreeStepLogit
     from .segmentation.mixture import LatentProfileClustering
 
     n, on = len(scores), None
@@ -219,10 +219,9 @@ def corrected_membership(spec: StudySpec, scores: pd.DataFrame, terms: list[str]
                                           random_state=spec.seed.value).fit(dims)
     coefs, walds = [], []
     for correction, label in ((None, "naive (modal assignment)"), ("BCH", "BCH"), ("ML", "ML")):
-        r = three_step_logit(dims, preds, k, reference=spec.membership.reference.value, correction=correction,
-                             random_state=spec.seed.value, spec=spec,
-                             standardize=spec.membership.standardize_predictors.value, measurement=measurement,
-                             dummies=dummies)
+        r = ThreeStepLogit(k, correction=correction, reference=spec.membership.reference.value,
+                           standardize=spec.membership.standardize_predictors.value, random_state=spec.seed.value,
+                           spec=spec, measurement=measurement).fit(dims, preds, dummies=dummies).result_
         coefs.append(r.coefficients.assign(estimator=label, se_method=r.se_method))
         walds.append(r.wald_tests.assign(estimator=label))
     tables = {"three_step_coefficients": pd.concat(coefs, ignore_index=True),

@@ -67,6 +67,9 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+
 from ..errors import ReplicationError
 
 CORRECTIONS = (None, "BCH", "ML")
@@ -426,6 +429,65 @@ def three_step_logit(dimensions, predictors, k: int, reference=None, correction=
                            classification_error=Dtab, se_method=se_method, log_likelihood=ll, converged=ok,
                            measurement=measurement, match=match,
                            relative_entropy=float(measurement.relative_entropy_), bootstrap=boot)
+
+
+class ThreeStepLogit(BaseEstimator):
+    """The three-step membership model as one estimator, the correction a parameter (as
+    StepMix's ``correction=``): ``fit(dimensions, predictors)`` runs steps 1 to 3 of
+    :func:`three_step_logit` and keeps its :class:`ThreeStepResult` as ``result_``.
+
+    Parameters
+    ----------
+    n_segments : int
+        Classes of step 1.
+    correction : {"BCH", "ML", None}
+        None is the naive estimate (modal class as if it were the true segment).
+    reference, standardize, covariance_type, n_init, se, n_bootstrap, level, random_state, spec
+        As in :func:`three_step_logit`.
+    measurement : LatentProfileClustering, optional
+        A step-1 model already fitted to the dimensions (shared between corrections).
+
+    Attributes
+    ----------
+    result_ : ThreeStepResult
+    coefficients_, wald_tests_ : DataFrame
+        ``result_.coefficients`` and ``result_.wald_tests``.
+    segments_ : list of str
+        Class names, the reference first.
+    """
+
+    def __init__(self, n_segments: int = 5, correction="BCH", reference=None, standardize: bool = False,
+                 covariance_type: str = "diag", n_init: int = 10, se: str = "analytic", n_bootstrap: int = 200,
+                 level: float = 0.95, random_state: int = 0, spec=None, measurement=None):
+        self.n_segments = n_segments
+        self.correction = correction
+        self.reference = reference
+        self.standardize = standardize
+        self.covariance_type = covariance_type
+        self.n_init = n_init
+        self.se = se
+        self.n_bootstrap = n_bootstrap
+        self.level = level
+        self.random_state = random_state
+        self.spec = spec
+        self.measurement = measurement
+
+    def fit(self, dimensions, predictors, dummies=()):
+        """Steps 1 to 3 on ``dimensions`` (the indicators) and ``predictors`` (a DataFrame;
+        ``dummies`` names its 0/1 columns, never standardized)."""
+        self.result_ = three_step_logit(
+            dimensions, predictors, self.n_segments, reference=self.reference, correction=self.correction,
+            random_state=self.random_state, spec=self.spec, standardize=self.standardize,
+            measurement=self.measurement, covariance_type=self.covariance_type, n_init=self.n_init, se=self.se,
+            n_bootstrap=self.n_bootstrap, level=self.level, dummies=dummies)
+        self.coefficients_ = self.result_.coefficients
+        self.wald_tests_ = self.result_.wald_tests
+        self.segments_ = self.result_.segments
+        return self
+
+    def summary(self) -> str:
+        check_is_fitted(self, "result_")
+        return self.result_.summary()
 
 
 def _bootstrap(dims, Z, measurement, order, correction, k, random_state, B, covariance_type, n_init, theta):
