@@ -382,3 +382,25 @@ def test_constant_predictor_on_raw_scale_is_named(data, spec, predictors):
     flat = data.assign(privacy_concerns=4.0)
     with pytest.raises(ReplicationError, match="privacy_concerns.*constant"):
         _fit(spec, flat, predictors, standardize=False)
+
+
+def test_panel_rule_starts_newton_near_the_maximum_and_changes_no_estimate():
+    """Above the panel size the model starts from a sample's estimates and the LR refits
+    from the full model's: the same maximum (coefficients, SEs and LR statistics within 1e-6,
+    Newton's tolerance being 1e-8 on the parameters); the cross-check then compares the two
+    libraries on the seeded sample and says so."""
+    rng = np.random.default_rng(5)
+    n = 3000
+    x = rng.normal(size=(n, 3))
+    eta = np.column_stack([np.zeros(n), 0.2 + x @ [0.8, -0.4, 0.1], -0.3 + x @ [-0.5, 0.6, 0.3]])
+    p = np.exp(eta) / np.exp(eta).sum(axis=1, keepdims=True)
+    seg = np.array(["a", "b", "c"])[(rng.random(n)[:, None] > p.cumsum(axis=1)).sum(axis=1)]
+    data = pd.DataFrame({"segment": seg, "x1": x[:, 0], "x2": x[:, 1], "x3": x[:, 2]})
+    plain = logit.multinomial_logit(data, "segment", ["x1", "x2", "x3"], "a")
+    panel = logit.multinomial_logit(data, "segment", ["x1", "x2", "x3"], "a", panel_size=500, random_state=3)
+    for col in ("coef", "se"):
+        np.testing.assert_allclose(panel.coefficients[col], plain.coefficients[col], atol=1e-6)
+    np.testing.assert_allclose(panel.lr_tests["lr_chi2"], plain.lr_tests["lr_chi2"], atol=1e-6)
+    assert "estimated_on" not in plain.crosscheck and \
+        (panel.crosscheck["estimated_on"] == "a seeded sample of 500 of 3,000 respondents").all()
+    assert panel.crosscheck["abs_difference"].max() < 1e-5

@@ -367,7 +367,7 @@ def _analyse(spec, survey, with_k_selection, crosscheck, stability, n_jobs, sour
             membership = multinomial_logit(data, "segment", md.terms, m.reference.value,
                                            standardize=m.standardize_predictors.value, crosscheck=crosscheck,
                                            order=spec.segment_ids, groups=md.groups, dummies=md.dummies,
-                                           labels=md.labels,
+                                           labels=md.labels, panel_size=panel, random_state=spec.seed.value,
                                            weights=as_frequency(None if weights is None else weights[md.rows]))
             membership.codings = md.codings
         except ReplicationError as exc:

@@ -193,15 +193,15 @@ class MultinomialLogitResult:
         return self.summary()
 
 
-def _fit_mnlogit(y, X, what: str, weights=None):
-    """Fit MNLogit by Newton's method (weighted: :class:`.WeightedMNLogit`); turn
-    non-convergence and separation into clear errors."""
+def _fit_mnlogit(y, X, what: str, weights=None, start_params=None):
+    """Fit MNLogit by Newton's method (weighted: :class:`.WeightedMNLogit`), from
+    ``start_params`` where given; turn non-convergence and separation into clear errors."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             # MNLogit: statsmodels' model with its Hessian in one matrix product (same estimates).
             model = MNLogit(y, X) if weights is None else WeightedMNLogit(y, X, freq_weights=weights)
-            res = model.fit(method="newton", maxiter=100, disp=False)
+            res = model.fit(method="newton", maxiter=100, disp=False, start_params=start_params)
         except (PerfectSeparationError, np.linalg.LinAlgError) as exc:
             raise ReplicationError(f"multinomial logit ({what}): perfect separation or a singular "
                                    f"design ({exc}); some segment is predicted perfectly") from None
@@ -228,7 +228,8 @@ def _fit_mnlogit(y, X, what: str, weights=None):
 def multinomial_logit(data: pd.DataFrame, segment: str, predictors: list[str], reference: str,
                       standardize: bool = True, crosscheck: bool = True,
                       order: list[str] | None = None, weights=None, groups: dict | None = None, dummies=(),
-                      labels: dict | None = None) -> MultinomialLogitResult:
+                      labels: dict | None = None, panel_size: int | None = None,
+                      random_state: int = 0) -> MultinomialLogitResult:
     """Fit the membership model.
 
     Parameters
@@ -264,6 +265,16 @@ def multinomial_logit(data: pd.DataFrame, segment: str, predictors: list[str], r
         a level with the reference level.
     labels : dict, optional
         Page names of predictors and terms (kept on the result).
+    panel_size : int, optional
+        The panel rule (above ``segmentation.exact_limit`` respondents the analysis passes
+        ``uncertainty.panel_resample_size``): with more rows than this, the model and its
+        likelihood-ratio refits start Newton's method from estimates already near the
+        maximum (a seeded sample of ``panel_size`` rows; the full model's slopes), which
+        saves iterations, not accuracy (the same maximum, to Newton's tolerance); and the
+        scikit-learn cross-check compares the two libraries on that sample, fitting both
+        there (its table says so).
+    random_state : int
+        Seed of that sample.
 
     Returns
     -------
@@ -313,7 +324,17 @@ def multinomial_logit(data: pd.DataFrame, segment: str, predictors: list[str], r
     if sorted(t for ts in groups.values() for t in ts) != sorted(predictors):
         raise ValueError("multinomial_logit: groups must split the predictors, each column once")
     X = sm.add_constant((data[predictors] - mean) / scale, has_constant="add")
-    res = _fit_mnlogit(y, X, "full model", w)
+    panel = panel_size is not None and len(y) > panel_size
+    sample = (np.sort(np.random.default_rng(random_state).choice(len(y), panel_size, replace=False))
+              if panel else None)
+    start = None
+    if panel:   # Newton from the sample's estimates: the full data then need a few steps only
+        try:
+            start = np.asarray(_fit_mnlogit(y[sample], X.iloc[sample], "start on a sample",
+                                            None if w is None else w[sample]).params).ravel(order="F")
+        except ReplicationError:
+            start = None
+    res = _fit_mnlogit(y, X, "full model", w, start_params=start)
 
     # Coefficients with odds ratios (statsmodels names equations by category code).
     params, bse, zval, pval = (np.asarray(a) for a in (res.params, res.bse, res.tvalues, res.pvalues))
@@ -329,7 +350,10 @@ def multinomial_logit(data: pd.DataFrame, segment: str, predictors: list[str], r
     # One likelihood-ratio test per predictor: drop it, refit, compare.
     lr_rows = []
     for p, cols in groups.items():
-        reduced = _fit_mnlogit(y, X.drop(columns=cols), f"without {p}", w)
+        kept = [c for c in X.columns if c not in cols]
+        warm = np.asarray(res.params.loc[kept] if hasattr(res.params, "loc") else res.params).ravel(order="F") \
+            if panel else None
+        reduced = _fit_mnlogit(y, X.drop(columns=cols), f"without {p}", w, start_params=warm)
         lr = 2 * (res.llf - reduced.llf)
         df = (len(segments) - 1) * len(cols)
         lr_rows.append({"predictor": p, "lr_chi2": lr, "df": df, "p_value": stats.chi2.sf(lr, df)})
@@ -372,7 +396,20 @@ def multinomial_logit(data: pd.DataFrame, segment: str, predictors: list[str], r
                                  coefficients=coefficients, fit=fit, lr_tests=lr_tests,
                                  classification=classification, groups=groups, labels=dict(labels or {}),
                                  dummies=fixed)
-    if crosscheck:
+    if crosscheck and panel:
+        # Both libraries on the same seeded sample (a second full-size fit costs more than the model).
+        Xs, ys, ws = X.iloc[sample], y[sample], None if w is None else w[sample]
+        try:
+            small = _fit_mnlogit(ys, Xs, "cross-check sample", ws)
+            p_small = np.asarray(small.params)
+            small_coefs = pd.DataFrame([{"segment": seg, "term": term, "coef": p_small[i, j]}
+                                        for j, seg in enumerate(segments[1:]) for i, term in enumerate(X.columns)])
+            out.crosscheck = sklearn_crosscheck(Xs.drop(columns="const").to_numpy(), ys, small_coefs, segments,
+                                                list(X.columns), sample_weight=ws)
+            out.crosscheck["estimated_on"] = f"a seeded sample of {panel_size:,} of {len(y):,} respondents"
+        except ReplicationError:
+            pass        # a sample too small for some segment: no cross-check rather than a failed run
+    elif crosscheck:
         out.crosscheck = sklearn_crosscheck(X.drop(columns="const").to_numpy(), y, coefficients, segments,
                                             list(X.columns), sample_weight=w)
     return out
