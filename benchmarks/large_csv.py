@@ -42,6 +42,12 @@ def write_survey(folder: Path, rows: int, seed: int = 11) -> Path:
     from replication.study.demo import demo_frame, demo_yaml
 
     base, _ = demo_frame(n=20_000, seed=seed)
+    # Whole numbers written as such (pandas would write 5.0), blank cells empty; the weight
+    # keeps its decimals.
+    for col in base.columns:
+        x = base[col]
+        if x.dtype.kind == "f" and np.all(np.isnan(x) | (x == np.round(x))):
+            base[col] = x.astype("Int64")
     rng = np.random.default_rng(seed)
     pick = rng.integers(len(base), size=rows)
     csv = folder / "big_survey.csv"
@@ -50,8 +56,7 @@ def write_survey(folder: Path, rows: int, seed: int = 11) -> Path:
         for start in range(0, rows, chunk):
             part = base.iloc[pick[start:start + chunk]].copy()
             part["case_id"] = [f"R-{i:07d}" for i in range(start + 1, start + len(part) + 1)]
-            # whole numbers as whole numbers (pandas would write 5.0), blank cells empty
-            part.to_csv(fh, index=False, header=start == 0, float_format="%.0f")
+            part.to_csv(fh, index=False, header=start == 0)
     text = demo_yaml(sav_name=csv.name, n=rows, seed=seed)
     # A CSV file declares no user-missing values: the 99 "No answer" codes are named here.
     text = re.sub(r"(?m)^(  missing: .*)$", r"\1\n  missing_codes: [99]", text, count=1)

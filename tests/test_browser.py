@@ -106,7 +106,12 @@ def built(spec, forrester, tmp_path_factory):
         gol = runs[spec.id]
         with ThreadPoolExecutor(1) as pool:
             # Every chapter of the study (each is checked with axe-core below).
-            job = pool.submit(execute_notebooks, spec, gol.layout, kernel=kernel, log=quiet, result=gol.result)
+            fr = runs[forrester.id]
+
+            def chapters():    # both studies' chapters (each is checked with axe-core below)
+                execute_notebooks(spec, gol.layout, kernel=kernel, log=quiet, result=gol.result)
+                execute_notebooks(forrester, fr.layout, kernel=kernel, log=quiet, result=fr.result)
+            job = pool.submit(chapters)
             browser = None if browser_missing() else Chromium()
             try:
                 for name, path in pages(root, runs).items():
@@ -118,9 +123,11 @@ def built(spec, forrester, tmp_path_factory):
                     if browser is not None and name == "golovacheva2022":
                         views[name, "print"] = browser.print_pdf(path)
                 job.result()
-                for chapter in sorted(gol.layout.notebooks.glob("*.html")):   # the other chapters, on a desktop
-                    if browser is not None and chapter.stem != NOTEBOOK:
-                        views[f"chapter:{chapter.stem}", "desktop"] = browser.visit(chapter, *WIDTHS["desktop"], None)
+                for study in (gol, fr):             # the other chapters, on a desktop
+                    for chapter in sorted(study.layout.notebooks.glob("*.html")):
+                        if browser is not None and (study is fr or chapter.stem != NOTEBOOK):
+                            views[f"chapter:{study.spec.id}/{chapter.stem}", "desktop"] = \
+                                browser.visit(chapter, *WIDTHS["desktop"], None)
             finally:
                 if browser is not None:
                     browser.close()
@@ -598,11 +605,11 @@ def test_no_serious_accessibility_violation(seen, name):
 
 
 def test_no_serious_accessibility_violation_in_any_chapter(seen):
-    """axe-core on every executed chapter of the study (notebook pages), not only one."""
+    """axe-core on every executed chapter of both studies (notebook pages), not only one."""
     if not AXE.exists():
         pytest.skip(f"axe-core is not installed ({AXE.relative_to(REPO)} missing): run `npm ci --prefix tests/axe`")
     chapters = {"notebook": NOTEBOOK, **{k[0]: k[0].split(":", 1)[1] for k in seen if k[0].startswith("chapter:")}}
-    assert len(chapters) >= 4, sorted(chapters.values())        # Golovacheva has four chapters
+    assert len(chapters) >= 7, sorted(chapters.values())        # Golovacheva has four chapters, Forrester three
     for key, name in chapters.items():
         bad = [v for v in seen[key, "desktop"]["axe"] if v[1] in ("serious", "critical")]
         assert not bad, f"{name}: axe-core reports {bad}"
