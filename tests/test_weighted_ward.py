@@ -251,3 +251,31 @@ def test_weighted_centroids_of_the_cut_are_the_means_of_the_repeated_data():
 def test_weighted_cluster_centroids_bad_labels(labels, k, message):
     with pytest.raises(ValueError, match=message):
         weighted_cluster_centroids(GOOD_X, GOOD_W, np.array(labels), k)
+
+
+def test_many_identical_points_with_weights_end_and_keep_wards_heights():
+    """A bootstrap sample of discrete scale scores holds many identical points; their merged
+    centroids move by an ulp, which once made the nearest-neighbour chain cycle for ever
+    (a weighted 2.8 M-row run hung in its bootstrap). Twelve such samples, each in a
+    subprocess with a 60 s limit (a linkage takes ~0.1 s): each ends, and with equal
+    weights the heights are scipy's Ward heights (to 1e-9 relative: another summation order)."""
+    import subprocess
+    import sys
+    code = """
+import numpy as np
+from scipy.cluster.hierarchy import linkage
+from replication.segmentation.weighted_ward import weighted_ward_linkage
+rng = np.random.default_rng(0)
+for trial in range(12):
+    base = rng.integers(4, 29, (300, 3)) / 4.0
+    idx = rng.integers(0, 300, 2000)
+    X = base[idx]
+    w = np.round(rng.uniform(0.5, 2, 300), 3)[idx]
+    X = (X - X.mean(0)) / X.std(0)
+    weighted_ward_linkage(X, w, counts="leaves")
+    Z = weighted_ward_linkage(X, np.ones(len(X)), counts="leaves")
+    np.testing.assert_allclose(np.sort(Z[:, 2]), np.sort(linkage(X, "ward")[:, 2]), rtol=1e-9, atol=1e-12)
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]

@@ -151,6 +151,12 @@ def weighted_ward_linkage(centroids, weights, *, counts: str = "weight") -> np.n
             if len(chain) > 1 and cost[chain[-2]] <= cost[y]:
                 y = chain[-2]
                 break
+            if y in chain:
+                # Only rounding gets here: a merged centroid of (near-)identical points moves
+                # by an ulp, which can break the chain's strict decrease. Restart the chain at
+                # y (its tail is no longer a chain); otherwise it could cycle for ever.
+                del chain[chain.index(y) + 1:]
+                continue
             chain.append(y)
 
         # Merge the reciprocal nearest neighbours x and y; pop both off the chain. The
