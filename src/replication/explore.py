@@ -405,17 +405,10 @@ def write_study_yaml(data_path, yaml_path=None, *, like=None, force=False, encod
     """Write :func:`explore_yaml` (or :func:`like_yaml` with ``like``) beside the data file
     (or to ``yaml_path``); never over an existing file unless ``force``."""
     from . import files
-    from .study.init_template import default_yaml_path
+    from .study.init_template import study_yaml_target
 
     data_path = Path(data_path)
-    yaml_path = Path(yaml_path) if yaml_path is not None else default_yaml_path(data_path)
-    if yaml_path.is_dir():
-        raise ReplicationError(f"{yaml_path}: is a folder; give the file name of the study YAML")
-    if yaml_path.exists() and not force:
-        raise ReplicationError(f"{yaml_path}: already exists and is not overwritten; pass --force to replace it, "
-                               "or --output to write elsewhere")
-    if yaml_path.exists() and yaml_path.resolve() == data_path.resolve():
-        raise ReplicationError(f"{yaml_path}: is the data file itself")
+    yaml_path = study_yaml_target(data_path, yaml_path, force)
     kw = dict(yaml_dir=yaml_path.parent, encoding=encoding, delimiter=delimiter)
     text = like_yaml(data_path, like, **kw) if like else explore_yaml(data_path, k_range=k_range, **kw)
     try:

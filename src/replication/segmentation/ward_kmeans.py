@@ -213,17 +213,24 @@ class TwoStageClustering(ClusterMixin, BaseEstimator):
         # Stage 2: k-means from the Ward centroids.
         km = kmeans_refine(Zs, ward_centers, self.max_iter)
         sizes = np.bincount(km.labels, minlength=k)
-        rank, relabel = size_order(sizes, km.centers)
+        self._store(order, ward, ward_centers, km, sizes, sizes)
+        return self
+
+    def _store(self, order, ward, ward_centers, km, counts, size_of):
+        """The fitted attributes: clusters numbered by ``size_of`` (largest first), rows
+        back in the input order; returns that ranking."""
+        k = self.n_clusters
+        rank, relabel = size_order(size_of, km.centers)
         inverse = inverse_permutation(order)
         self.labels_ = relabel[km.labels][inverse]
         self.ward_labels_ = relabel[ward][inverse] if np.array_equal(np.unique(ward), np.arange(k)) else ward[inverse]
         self.cluster_centers_ = km.centers[rank]
         self.ward_centers_ = ward_centers[rank]
         self.cluster_centers_raw_ = self.cluster_centers_ * self.scale_ + self.mean_
-        self.sizes_ = sizes[rank]
+        self.sizes_ = counts[rank]
         self.n_iter_, self.converged_, self.inertia_ = km.n_iter, km.converged, km.inertia
         self.order_ = order
-        return self
+        return rank
 
     def _fit_weighted(self, X, w):
         """:meth:`fit` with survey weights ``w`` (a separate path, so the unweighted one is unchanged)."""
@@ -256,18 +263,9 @@ class TwoStageClustering(ClusterMixin, BaseEstimator):
         km = kmeans_refine(Zs, ward_centers, self.max_iter, sample_weight=ws)
         counts = np.bincount(km.labels, minlength=k)
         weighted = np.bincount(km.labels, weights=ws, minlength=k)
-        rank, relabel = size_order(weighted, km.centers)
-        inverse = inverse_permutation(order)
-        self.labels_ = relabel[km.labels][inverse]
-        self.ward_labels_ = relabel[ward][inverse] if np.array_equal(np.unique(ward), np.arange(k)) else ward[inverse]
-        self.cluster_centers_ = km.centers[rank]
-        self.ward_centers_ = ward_centers[rank]
-        self.cluster_centers_raw_ = self.cluster_centers_ * self.scale_ + self.mean_
-        self.sizes_ = counts[rank]
+        rank = self._store(order, ward, ward_centers, km, counts, weighted)
         self.weighted_sizes_ = weighted[rank]
         self.sample_weight_ = w
-        self.n_iter_, self.converged_, self.inertia_ = km.n_iter, km.converged, km.inertia
-        self.order_ = order
         return self
 
     def stage1_labels(self, k: int) -> np.ndarray:

@@ -92,11 +92,7 @@ def _numeric_column(raw: RawTable, col: str, missing_codes: tuple, what: str) ->
     if raw.kinds.get(col) == "number":
         x = np.asarray(values, dtype=float).copy()
         missing = np.isnan(x)
-        for lo, hi in raw.user_missing.get(col, []):
-            try:
-                missing |= (x >= float(lo)) & (x <= float(hi))
-            except (TypeError, ValueError):
-                pass
+        missing |= raw.user_missing_mask(col, x)
         codes = [float(c) for c in missing_codes if is_number(c)]
         if codes:
             missing |= np.isin(x, codes)

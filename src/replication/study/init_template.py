@@ -89,11 +89,7 @@ def _column_values(raw: RawTable, col: str) -> np.ndarray | None:
     v = raw.columns[col]
     if raw.kinds.get(col) == "number":
         x = np.asarray(v, dtype=float).copy()
-        for lo, hi in raw.user_missing.get(col, []):
-            try:
-                x[(x >= float(lo)) & (x <= float(hi))] = np.nan
-            except (TypeError, ValueError):
-                pass
+        x[raw.user_missing_mask(col, x)] = np.nan
         return x
     import pandas as pd
 
@@ -428,6 +424,20 @@ def default_yaml_path(data_path) -> Path:
     return p.with_name(p.stem + ".yaml")
 
 
+def study_yaml_target(data_path: Path, yaml_path=None, force: bool = False) -> Path:
+    """Where ``init`` writes the study YAML (default: beside the data file), refused when it
+    is a folder, the data file itself, or an existing file without ``force``."""
+    yaml_path = Path(yaml_path) if yaml_path is not None else default_yaml_path(data_path)
+    if yaml_path.is_dir():
+        raise ReplicationError(f"{yaml_path}: is a folder; give the file name of the study YAML")
+    if yaml_path.exists() and not force:
+        raise ReplicationError(f"{yaml_path}: already exists and is not overwritten; pass --force to replace it, "
+                               "or --output to write elsewhere")
+    if yaml_path.exists() and yaml_path.resolve() == Path(data_path).resolve():
+        raise ReplicationError(f"{yaml_path}: is the data file itself")
+    return yaml_path
+
+
 def write_template(data_path, yaml_path=None, *, force: bool = False, encoding: str | None = None,
                    delimiter: str | None = None) -> Path:
     """Write :func:`init_template`'s YAML (default: beside the data file); never over a file unless ``force``.
@@ -440,14 +450,7 @@ def write_template(data_path, yaml_path=None, *, force: bool = False, encoding: 
     from .. import files
 
     data_path = Path(data_path)
-    yaml_path = Path(yaml_path) if yaml_path is not None else default_yaml_path(data_path)
-    if yaml_path.is_dir():
-        raise ReplicationError(f"{yaml_path}: is a folder; give the file name of the study YAML")
-    if yaml_path.exists() and not force:
-        raise ReplicationError(f"{yaml_path}: already exists and is not overwritten; pass --force to replace it, "
-                               "or --output to write elsewhere")
-    if yaml_path.exists() and yaml_path.resolve() == data_path.resolve():
-        raise ReplicationError(f"{yaml_path}: is the data file itself")
+    yaml_path = study_yaml_target(data_path, yaml_path, force)
     text = init_template(data_path, yaml_dir=yaml_path.parent, encoding=encoding, delimiter=delimiter)
     try:
         return files.atomic_write_text(yaml_path, text)

@@ -18,6 +18,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from ..errors import ReplicationError, location
 from . import fastcsv
 from .loader import MEMORY_PER_FILE_BYTE, MEMORY_PER_FILE_BYTE_CHUNKED, check_fits_in_memory
@@ -55,6 +57,17 @@ class RawTable:
     value_labels: dict = field(default_factory=dict)
     user_missing: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
+
+    def user_missing_mask(self, col: str, x: np.ndarray) -> np.ndarray:
+        """Cells of column ``col`` (its numbers ``x``) in one of the file's declared
+        user-missing ranges (SPSS); none for a CSV file."""
+        mask = np.zeros(len(x), bool)
+        for lo, hi in self.user_missing.get(col, []):
+            try:
+                mask |= (x >= float(lo)) & (x <= float(hi))
+            except (TypeError, ValueError):     # a text range of a string variable
+                pass
+        return mask
 
     def where(self, row: int | None = None, column: str | None = None) -> str:
         """``file, row R (line L), column 'C'`` for a 0-based data row index."""

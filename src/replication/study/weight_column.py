@@ -30,11 +30,7 @@ def read_weights(raw: RawTable, col: str, missing_codes=()) -> np.ndarray:
     if raw.kinds.get(col) == "number":
         x = np.asarray(values, dtype=float).copy()
         missing = np.isnan(x)
-        for lo, hi in raw.user_missing.get(col, []):
-            try:
-                missing |= (x >= float(lo)) & (x <= float(hi))
-            except (TypeError, ValueError):
-                pass
+        missing |= raw.user_missing_mask(col, x)
         text = None
     else:
         text = ["" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v).strip() for v in values]
