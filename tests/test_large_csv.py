@@ -202,6 +202,31 @@ def test_faster_mnlogit_hessian_is_statsmodels_own():
     assert a.llf == pytest.approx(b.llf, rel=1e-13)
 
 
+def test_weighted_mnlogit_hessian_is_statsmodels_on_duplicated_rows():
+    """With integer frequency weights the weighted model's one-product Hessian is
+    statsmodels' own Hessian of the rows duplicated ``w_i`` times (relative 1e-12: the
+    same sums in another order), in several chunks."""
+    import statsmodels.api as sm
+    from replication.membership import mnlogit
+    from replication.membership.weighted_logit import WeightedMNLogit
+
+    rng = np.random.default_rng(6)
+    n = 1200
+    X = sm.add_constant(rng.normal(size=(n, 2)))
+    y = rng.integers(4, size=n)
+    w = rng.integers(1, 4, size=n)
+    ours = WeightedMNLogit(y, X, freq_weights=w)
+    theirs = sm.MNLogit(np.repeat(y, w), np.repeat(X, w, axis=0))
+    old = mnlogit.CHUNK_ROWS
+    try:
+        mnlogit.CHUNK_ROWS = 500                           # several chunks
+        for _ in range(3):
+            params = rng.normal(scale=0.4, size=3 * 3)
+            np.testing.assert_allclose(ours.hessian(params), theirs.hessian(params), rtol=1e-12, atol=1e-9)
+    finally:
+        mnlogit.CHUNK_ROWS = old
+
+
 def test_header_only_reads_only_the_start_of_a_large_file(tmp_path, monkeypatch):
     from pathlib import Path
 

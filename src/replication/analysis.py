@@ -29,7 +29,7 @@ from .evaluation.claims import card_fails, evaluate_claims, verdict_counts
 from .evaluation.shares import share_verdicts
 from .evaluation.uncertainty import bootstrap_stability, row_order_agreement
 from .layout import Layout
-from .membership.design import code_predictors, membership_data, predictor_table
+from .membership.design import code_predictors, join_on_id, membership_data, predictor_table
 from .membership.logit import MultinomialLogitResult, multinomial_logit
 from .outputs import outputs_for, study_has
 from .segmentation.carried import carried_by_segment
@@ -377,8 +377,8 @@ def _analyse(spec, survey, with_k_selection, crosscheck, stability, n_jobs, sour
         else:
             tables.update({name: getattr(membership, attr) for name, attr in LOGIT_TABLES.items()})
     if study_has(spec, "carried"):
-        segs = survey[["respondent_id"]].merge(segmentation.assignments[["respondent_id", "segment"]],
-                                               on="respondent_id", how="left")["segment"]
+        segs = join_on_id(survey[["respondent_id"]], segmentation.assignments[["respondent_id", "segment"]],
+                          how="left")["segment"]
         tables["carried_by_segment"], tables["carried_tests"] = carried_by_segment(spec, survey, segs, labels)
     if stability and not spec.is_synthetic:
         # On real data the comparison of methods belongs to the analysis; on synthetic data

@@ -9,6 +9,7 @@ cross-check against scikit-learn's unpenalised multinomial logistic regression.
 
 from __future__ import annotations
 
+import gc
 import warnings
 from dataclasses import dataclass, field
 
@@ -28,6 +29,10 @@ from .weighted_logit import WeightedMNLogit
 #: A slope this large per SD of its predictor, or a standard error this large, means the
 #: likelihood has no finite maximum (perfect or quasi-perfect separation).
 SEPARATION_COEF, SEPARATION_SE = 15.0, 100.0
+
+#: Panel rule: rows of the seeded sample whose estimates start Newton's method on all
+#: respondents (a sample this size starts it close enough to save a full-data step).
+START_ROWS = 20_000
 
 
 @dataclass
@@ -195,20 +200,25 @@ class MultinomialLogitResult:
 
 def _fit_mnlogit(y, X, what: str, weights=None, start_params=None):
     """Fit MNLogit by Newton's method (weighted: :class:`.WeightedMNLogit`), from
-    ``start_params`` where given; turn non-convergence and separation into clear errors."""
+    ``start_params`` where given; turn non-convergence and separation into clear errors.
+
+    ``X``: a DataFrame (the estimates are named by its columns), or an array whose first
+    column is the constant (a refit that only needs its log-likelihood: no named copy).
+    """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             # MNLogit: statsmodels' model with its Hessian in one matrix product (same estimates).
             model = MNLogit(y, X) if weights is None else WeightedMNLogit(y, X, freq_weights=weights)
             res = model.fit(method="newton", maxiter=100, disp=False, start_params=start_params)
+            model._kept_probabilities = None        # n x J: not worth keeping beside the result
         except (PerfectSeparationError, np.linalg.LinAlgError) as exc:
             raise ReplicationError(f"multinomial logit ({what}): perfect separation or a singular "
                                    f"design ({exc}); some segment is predicted perfectly") from None
     kinds = {type(w.message) for w in caught} | {w.category for w in caught}
     # Judge slopes per SD of their predictor (whatever scale the model uses), not the
     # intercepts: a raw-scale predictor far from zero legitimately has a large intercept.
-    sd = np.asarray(X.drop(columns="const").std(ddof=1))
+    sd = np.asarray(X.drop(columns="const").std(ddof=1)) if isinstance(X, pd.DataFrame) else X[:, 1:].std(axis=0, ddof=1)
     slopes = np.asarray(res.params)[1:] * sd[:, None]
     with np.errstate(invalid="ignore"):
         bse = np.asarray(res.bse)
@@ -269,10 +279,11 @@ def multinomial_logit(data: pd.DataFrame, segment: str, predictors: list[str], r
         The panel rule (above ``segmentation.exact_limit`` respondents the analysis passes
         ``uncertainty.panel_resample_size``): with more rows than this, the model and its
         likelihood-ratio refits start Newton's method from estimates already near the
-        maximum (a seeded sample of ``panel_size`` rows; the full model's slopes), which
+        maximum (each model's estimates on a seeded sample of ``START_ROWS`` rows, or of
+        ``panel_size`` rows when there are no more than ``START_ROWS``), which
         saves iterations, not accuracy (the same maximum, to Newton's tolerance); and the
-        scikit-learn cross-check compares the two libraries on that sample, fitting both
-        there (its table says so).
+        scikit-learn cross-check compares the two libraries on a seeded sample of
+        ``panel_size`` rows, fitting both there (its table says so).
     random_state : int
         Seed of that sample.
 
@@ -327,14 +338,20 @@ def multinomial_logit(data: pd.DataFrame, segment: str, predictors: list[str], r
     panel = panel_size is not None and len(y) > panel_size
     sample = (np.sort(np.random.default_rng(random_state).choice(len(y), panel_size, replace=False))
               if panel else None)
-    start = None
-    if panel:   # Newton from the sample's estimates: the full data then need a few steps only
+    # Newton from a seeded sample's estimates: the full data then need a few steps only.
+    starts = None if not panel else sample if len(y) <= START_ROWS else \
+        np.sort(np.random.default_rng(random_state).choice(len(y), START_ROWS, replace=False))
+
+    def start_on_sample(columns):
+        if starts is None:
+            return None
         try:
-            start = np.asarray(_fit_mnlogit(y[sample], X.iloc[sample], "start on a sample",
-                                            None if w is None else w[sample]).params).ravel(order="F")
+            return np.asarray(_fit_mnlogit(y[starts], X.iloc[starts][columns], "start on a sample",
+                                           None if w is None else w[starts]).params).ravel(order="F")
         except ReplicationError:
-            start = None
-    res = _fit_mnlogit(y, X, "full model", w, start_params=start)
+            return None
+
+    res = _fit_mnlogit(y, X, "full model", w, start_params=start_on_sample(list(X.columns)))
 
     # Coefficients with odds ratios (statsmodels names equations by category code).
     params, bse, zval, pval = (np.asarray(a) for a in (res.params, res.bse, res.tvalues, res.pvalues))
@@ -351,10 +368,11 @@ def multinomial_logit(data: pd.DataFrame, segment: str, predictors: list[str], r
     lr_rows = []
     for p, cols in groups.items():
         kept = [c for c in X.columns if c not in cols]
-        warm = np.asarray(res.params.loc[kept] if hasattr(res.params, "loc") else res.params).ravel(order="F") \
-            if panel else None
-        reduced = _fit_mnlogit(y, X.drop(columns=cols), f"without {p}", w, start_params=warm)
+        reduced = _fit_mnlogit(y, X[kept].to_numpy(dtype=float), f"without {p}", w,
+                               start_params=start_on_sample(kept))
         lr = 2 * (res.llf - reduced.llf)
+        del reduced
+        gc.collect()        # statsmodels' model and results refer to each other: free the refit now
         df = (len(segments) - 1) * len(cols)
         lr_rows.append({"predictor": p, "lr_chi2": lr, "df": df, "p_value": stats.chi2.sf(lr, df)})
     lr_tests = pd.DataFrame(lr_rows)

@@ -19,13 +19,16 @@ clustering or stratification; it is not a sandwich (design-based) variance.
 from __future__ import annotations
 
 import numpy as np
-from statsmodels.discrete.discrete_model import MNLogit
+
+from .mnlogit import MNLogit
 
 __all__ = ["WeightedMNLogit"]
 
 
 class WeightedMNLogit(MNLogit):
     """``MNLogit`` whose log-likelihood is ``sum_i w_i log p_i(y_i)``.
+
+    The Hessian is :class:`.mnlogit.MNLogit`'s one-product form with each row weighted.
 
     Parameters
     ----------
@@ -44,35 +47,24 @@ class WeightedMNLogit(MNLogit):
         if w.shape != (self.exog.shape[0],) or not np.all(np.isfinite(w)) or np.any(w <= 0):
             raise ValueError("freq_weights must be positive and finite, one per observation")
         self.freq_weights = w
-
-    def _probabilities(self, params):
-        return self.cdf(np.dot(self.exog, params.reshape(self.K, -1, order="F")))
+        self._chosen = self.wendog.argmax(axis=1)
 
     def loglike(self, params):
-        return float(np.sum(self.freq_weights[:, None] * self.wendog * np.log(self._probabilities(params))))
+        # sum_i w_i log p_i(y_i): the chosen segment's probability only, not the n x J product
+        P = self.probabilities(params)
+        chosen = P[np.arange(P.shape[0]), self._chosen]
+        return float(np.dot(self.freq_weights, np.log(chosen)))
 
     def loglikeobs(self, params):
-        return self.freq_weights[:, None] * self.wendog * np.log(self._probabilities(params))
+        return self.freq_weights[:, None] * self.wendog * np.log(self.probabilities(params))
 
     def score(self, params):
-        resid = self.freq_weights[:, None] * (self.wendog[:, 1:] - self._probabilities(params)[:, 1:])
+        resid = self.freq_weights[:, None] * (self.wendog[:, 1:] - self.probabilities(params)[:, 1:])
         return np.dot(resid.T, self.exog).flatten()
 
-    def loglike_and_score(self, params):
-        return self.loglike(params), self.score(params)
-
     def score_obs(self, params):
-        resid = self.freq_weights[:, None] * (self.wendog[:, 1:] - self._probabilities(params)[:, 1:])
+        resid = self.freq_weights[:, None] * (self.wendog[:, 1:] - self.probabilities(params)[:, 1:])
         return (resid[:, :, None] * self.exog[:, None, :]).reshape(self.exog.shape[0], -1)
-
-    def hessian(self, params):
-        # statsmodels' block layout: block (i, j) is -sum_k w_k p_ki (1[i=j] - p_kj) x_k x_k'.
-        X, w, J, K = self.exog, self.freq_weights, self.J, self.K
-        pr = self._probabilities(params)
-        blocks = [-np.dot(((w * pr[:, i + 1] * ((i == j) - pr[:, j + 1]))[:, None] * X).T, X)
-                  for i in range(J - 1) for j in range(J - 1)]
-        return np.transpose(np.array(blocks).reshape(J - 1, J - 1, K, K), (0, 2, 1, 3)).reshape(
-            (J - 1) * K, (J - 1) * K)
 
     def fit(self, *args, **kwargs):
         res = super().fit(*args, **kwargs)
