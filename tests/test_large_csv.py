@@ -279,3 +279,20 @@ def test_other_encodings_get_the_row_by_row_message(encoding, expected, spec, sa
             _read(BLOCK, spec, tmp_path, monkeypatch, fast=fast)
         messages.append(str(info.value))
     assert expected in messages[0] and messages[1] == messages[0]
+
+
+def test_calinski_harabasz_and_davies_bouldin_from_sums_are_scikit_learns():
+    """Above ``SUMS_ABOVE`` rows the k criteria come from per-cluster sums: equal to
+    scikit-learn's functions to rounding (relative 1e-9: the same sums in another order),
+    for 1-based labels with a missing label, k = 2, and a separated cluster."""
+    from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score
+
+    from replication.segmentation.kselect import _ch_db_from_sums
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(5000, 3))
+    for labels in (rng.integers(1, 7, 5000), rng.integers(0, 2, 5000), np.where(rng.random(5000) < .5, 1, 4)):
+        X2 = X + 3.0 * (labels == labels.max())[:, None]
+        ch, db = _ch_db_from_sums(X2, labels)
+        assert ch == pytest.approx(calinski_harabasz_score(X2, labels), rel=1e-9)
+        assert db == pytest.approx(davies_bouldin_score(X2, labels), rel=1e-9)

@@ -205,12 +205,13 @@ def assignment_table(result) -> pd.DataFrame:
     distance = np.sqrt(((Z - centers[labels]) ** 2).sum(axis=1))
     code = {s: i + 1 for i, s in enumerate(spec.segment_ids)}
     names = spec.segment_names
+    which, segments = pd.factorize(a["segment"], use_na_sentinel=False)   # looked up per segment, not respondent
     out = pd.DataFrame({
         "respondent_id": a["respondent_id"].to_numpy(),
         "cluster": labels + 1,
-        "segment_code": [code.get(s, UNMATCHED_CODE) for s in a["segment"]],
+        "segment_code": np.array([code.get(s, UNMATCHED_CODE) for s in segments], dtype=int)[which],
         "segment": a["segment"].to_numpy(),
-        "segment_name": [names.get(s, "(no reported profile fits)") for s in a["segment"]],
+        "segment_name": np.array([names.get(s, "(no reported profile fits)") for s in segments], dtype=object)[which],
         "distance": distance,
     })
     if hasattr(model, "predict_proba"):

@@ -253,37 +253,56 @@ def profile_check(spec: StudySpec, scores: pd.DataFrame, segment: pd.Series, wei
     rows = []
     if weights is not None:
         return _weighted_profile_check(spec, scores, seg, np.asarray(weights, dtype=float))
+    member = _Membership(seg)
     for d in dims:
         x = scores[d].to_numpy(dtype=float)
-        groups = [x[seg == g] for g in np.unique(seg)]
+        groups = [x[member.of(g)] for g in member.groups]
         within = sum(((g - g.mean()) ** 2).sum() for g in groups)
         sd = float(np.sqrt(within / max(len(x) - len(groups), 1))) or np.nan
         centre, spread = float(x.mean()), float(x.std(ddof=1)) or np.nan
         for s in spec.segments:
             side = s.pattern([d])
-            mine = x[seg == s.id]
+            mine = x[member.of(s.id)]
             others = [o.id for o in spec.segments if o.pattern([d]) not in (side, "M")]
-            theirs = x[np.isin(seg, others)]
+            theirs = x[member.any_of(others)]
             mean = float(mine.mean()) if mine.size else np.nan
             other = float(theirs.mean()) if theirs.size else np.nan
             rows.append(_profile_row(s, d, side, mine.size, theirs.size, mean, other, centre, spread, sd))
     return pd.DataFrame(rows)
 
 
+class _Membership:
+    """Masks of segments of a per-respondent label array, by integer codes (comparing
+    millions of text labels one by one took seconds per mask at panel scale)."""
+
+    def __init__(self, seg):
+        codes, labels = pd.factorize(np.asarray(seg))
+        self.codes = codes
+        self.index = {g: i for i, g in enumerate(labels)}
+        self.groups = sorted(self.index)            # np.unique's order
+
+    def of(self, g) -> np.ndarray:
+        return self.codes == self.index[g] if g in self.index else np.zeros(len(self.codes), bool)
+
+    def any_of(self, gs) -> np.ndarray:
+        return np.isin(self.codes, [self.index[g] for g in gs if g in self.index])
+
+
 def _weighted_profile_check(spec: StudySpec, scores: pd.DataFrame, seg, w) -> pd.DataFrame:
     """:func:`profile_check` with survey weights: weighted means, and SDs with frequency-weight
     degrees of freedom (``sum w - 1``; pooled within: ``sum w - groups``)."""
     rows = []
+    member = _Membership(seg)
     for d in spec.dimension_ids:
         x = scores[d].to_numpy(dtype=float)
-        groups = [seg == g for g in np.unique(seg)]
+        groups = [member.of(g) for g in member.groups]
         within = sum((w[g] * (x[g] - np.average(x[g], weights=w[g])) ** 2).sum() for g in groups)
         sd = float(np.sqrt(within / max(w.sum() - len(groups), 1))) or np.nan
         centre, spread = float(weighted_mean(x, w)), float(weighted_sd(x, w)) or np.nan
         for s in spec.segments:
             side = s.pattern([d])
-            mine = seg == s.id
-            others = np.isin(seg, [o.id for o in spec.segments if o.pattern([d]) not in (side, "M")])
+            mine = member.of(s.id)
+            others = member.any_of([o.id for o in spec.segments if o.pattern([d]) not in (side, "M")])
             mean = float(np.average(x[mine], weights=w[mine])) if mine.any() else np.nan
             other = float(np.average(x[others], weights=w[others])) if others.any() else np.nan
             rows.append(_profile_row(s, d, side, int(mine.sum()), int(others.sum()), mean, other, centre, spread, sd))

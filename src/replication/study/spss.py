@@ -12,6 +12,7 @@ import re
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .. import files
@@ -124,10 +125,10 @@ def write_user_table(frame: pd.DataFrame, path_csv=None, path_sav=None, *, varia
             tmp = _temp_beside(path)
             temps.append((tmp, path))
             if kind == "csv":
-                out = frame.copy()
+                out = frame.copy(deep=False)
                 for c in float_columns:
                     if c in out.columns:
-                        out[c] = [("" if pd.isna(x) else f"{x:.{digits}g}") for x in out[c]]
+                        out[c] = _formatted(out[c], digits)
                 out.to_csv(tmp, index=False, lineterminator="\n", encoding="utf-8")   # streamed, not one string
             else:
                 _write_sav(frame, tmp, path, variable_labels or {}, value_labels or {}, file_label, note)
@@ -145,6 +146,26 @@ def write_user_table(frame: pd.DataFrame, path_csv=None, path_sav=None, *, varia
     return [p for p, _ in targets]
 
 
+def _formatted(col: pd.Series, digits: int) -> np.ndarray:
+    """Each value as ``f"{x:.{digits}g}"``, blank where missing."""
+    x = col.to_numpy(dtype=float)
+    out = np.full(len(x), "", dtype=object)
+    ok = ~np.isnan(x)
+    out[ok] = list(map(f"{{:.{digits}g}}".format, x[ok]))
+    return out
+
+
+def _text_or_none(col: pd.Series) -> np.ndarray:
+    """Each value as text (``str``), None where missing: a text column as pyreadstat takes it
+    (a column already of text is not converted cell by cell)."""
+    arr = col.to_numpy(dtype=object, copy=True)
+    na = pd.isna(arr)
+    if pd.api.types.infer_dtype(arr, skipna=True) not in ("string", "empty"):
+        arr = np.array([str(x) for x in arr], dtype=object)
+    arr[na] = None
+    return arr
+
+
 def _write_sav(frame, tmp: Path, target: Path, variable_labels: dict, value_labels: dict, file_label: str, note) -> None:
     import pyreadstat
 
@@ -158,7 +179,7 @@ def _write_sav(frame, tmp: Path, target: Path, variable_labels: dict, value_labe
         if pd.api.types.is_numeric_dtype(v):
             df[names[c]] = v.to_numpy()
         else:
-            df[names[c]] = pd.Series([None if pd.isna(x) else str(x) for x in v], dtype=object).to_numpy()
+            df[names[c]] = _text_or_none(v)
     col_labels = {}
     for c in frame.columns:
         text = variable_labels.get(c)
