@@ -29,6 +29,7 @@ from .evaluation.claims import card_fails, evaluate_claims, verdict_counts
 from .evaluation.shares import share_verdicts
 from .evaluation.uncertainty import bootstrap_stability, row_order_agreement
 from .layout import Layout
+from .memory import release_memory
 from .membership.design import code_predictors, join_on_id, membership_data, predictor_table
 from .membership.logit import MultinomialLogitResult, multinomial_logit
 from .outputs import outputs_for, study_has
@@ -353,6 +354,8 @@ def _analyse(spec, survey, with_k_selection, crosscheck, stability, n_jobs, sour
                                                                     u.row_orders, spec.seed.value, sample_size=panel)
 
     membership, data, problems = None, None, []
+    if panel:
+        release_memory()        # the segmentation's and the resampling's working arrays
     if spec.membership is not None:
         m = spec.membership
         md = membership_data(spec, scores, segmentation.assignments, survey, labels, source, design)

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 from . import files
 from .errors import ReplicationError
 from .layout import Layout
+from .memory import release_memory
 from .outcome import StudyOutcome
 from .study.spec import StudySpec
 
@@ -109,7 +110,9 @@ class StudyRun:
 def load_user_data(spec: StudySpec):
     """A study's own survey (its ``data:`` block), read, mapped, reverse-coded, cleaned."""
     from .study.sources import read_user_survey
-    return read_user_survey(spec.data, spec, spec.path.parent if spec.path else Path("."))
+    user = read_user_survey(spec.data, spec, spec.path.parent if spec.path else Path("."))
+    release_memory()            # the file's parsed text columns
+    return user
 
 
 def write_user_outputs(run: StudyRun) -> list[Path]:
@@ -176,6 +179,7 @@ def prepare_study(spec: StudySpec, root: str | Path = ".", log=print) -> StudyRu
 
 def write_study_outputs(run: StudyRun, log=print) -> list[Path]:
     """Stage 2: every table, figure and processed file of the analysis."""
+    release_memory()
     written = _timed(run.timings, "outputs", run.result.save, run.layout, run.recovery)
     written += write_user_outputs(run)
     log(f"{run.spec.id}: {len(written)} outputs written below {run.layout.reports} and {run.layout.processed}")

@@ -363,6 +363,15 @@ def multinomial_logit(data: pd.DataFrame, segment: str, predictors: list[str], r
                          "z": zval[i, j], "p_value": pval[i, j], "odds_ratio": np.exp(params[i, j]),
                          "or_ci_low": np.exp(ci[j, i, 0]), "or_ci_high": np.exp(ci[j, i, 1])})
     coefficients = pd.DataFrame(rows)
+    llf = res.llf
+    if panel:
+        # statsmodels' own way to drop the model's data from a result kept to the end of the
+        # run (and the outcome dummies and weights it does not know of): at panel scale
+        # they would sit beside each refit below. Every statistic used from here on is
+        # computed (log-likelihood, covariance) or takes its data as an argument (predict).
+        res.remove_data()
+        res.model.wendog = res.model.freq_weights = res.model._chosen = None
+        gc.collect()
 
     # One likelihood-ratio test per predictor: drop it, refit, compare.
     lr_rows = []
@@ -370,7 +379,7 @@ def multinomial_logit(data: pd.DataFrame, segment: str, predictors: list[str], r
         kept = [c for c in X.columns if c not in cols]
         reduced = _fit_mnlogit(y, X[kept].to_numpy(dtype=float), f"without {p}", w,
                                start_params=start_on_sample(kept))
-        lr = 2 * (res.llf - reduced.llf)
+        lr = 2 * (llf - reduced.llf)
         del reduced
         gc.collect()        # statsmodels' model and results refer to each other: free the refit now
         df = (len(segments) - 1) * len(cols)

@@ -34,6 +34,14 @@ def cronbach_alpha(items) -> float:
     return float(k / (k - 1) * (1 - item_var / total_var))
 
 
+def as_float64(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with its float32 columns as float64: a large survey's answers are kept as
+    float32 (whole numbers, so exactly), and every sum over them is a float64 sum, as for
+    any other survey. Other columns are left as they are."""
+    narrow = {c: np.float64 for c in frame.columns if frame[c].dtype == np.float32}
+    return frame.astype(narrow) if narrow else frame
+
+
 def scale_scores(survey: pd.DataFrame, spec: StudySpec) -> pd.DataFrame:
     """Mean of each construct's items, one column per construct, indexed by respondent.
 
@@ -50,7 +58,7 @@ def scale_scores(survey: pd.DataFrame, spec: StudySpec) -> pd.DataFrame:
     """
     out = pd.DataFrame({"respondent_id": survey["respondent_id"].to_numpy()})
     for c in spec.constructs:
-        out[c.id] = survey[c.items.value].mean(axis=1).to_numpy()
+        out[c.id] = as_float64(survey[c.items.value]).mean(axis=1).to_numpy()
     return out
 
 
@@ -58,7 +66,7 @@ def reliability(survey: pd.DataFrame, spec: StudySpec) -> pd.DataFrame:
     """Items, Cronbach's alpha, scale mean and SD per construct."""
     rows = []
     for c in spec.constructs:
-        items = survey[c.items.value]
+        items = as_float64(survey[c.items.value])
         score = items.mean(axis=1)
         rows.append({"construct": c.id, "label": c.label.value, "role": c.role,
                      "n_items": len(c.items.value), "alpha": cronbach_alpha(items),
