@@ -334,7 +334,14 @@ def multinomial_logit(data: pd.DataFrame, segment: str, predictors: list[str], r
     groups = dict(groups) if groups else {p: [p] for p in predictors}
     if sorted(t for ts in groups.values() for t in ts) != sorted(predictors):
         raise ValueError("multinomial_logit: groups must split the predictors, each column once")
-    X = sm.add_constant((data[predictors] - mean) / scale, has_constant="add")
+    # The design in one float block (statsmodels then takes it without a copy): the
+    # constant, then the predictors centred and scaled column by column, as
+    # ``sm.add_constant((data[predictors] - mean) / scale)`` computes them.
+    design = np.empty((len(data), len(predictors) + 1), order="F")
+    design[:, 0] = 1.0
+    for j, p in enumerate(predictors):
+        np.divide(data[p].to_numpy(dtype=float) - mean[p], scale[p], out=design[:, j + 1])
+    X = pd.DataFrame(design, columns=["const", *predictors], copy=False)
     panel = panel_size is not None and len(y) > panel_size
     sample = (np.sort(np.random.default_rng(random_state).choice(len(y), panel_size, replace=False))
               if panel else None)

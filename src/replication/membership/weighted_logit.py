@@ -24,6 +24,9 @@ from .mnlogit import MNLogit
 
 __all__ = ["WeightedMNLogit"]
 
+#: Rows per chunk of the score's products.
+SCORE_ROWS = 262_144
+
 
 class WeightedMNLogit(MNLogit):
     """``MNLogit`` whose log-likelihood is ``sum_i w_i log p_i(y_i)``.
@@ -59,8 +62,15 @@ class WeightedMNLogit(MNLogit):
         return self.freq_weights[:, None] * self.wendog * np.log(self.probabilities(params))
 
     def score(self, params):
-        resid = self.freq_weights[:, None] * (self.wendog[:, 1:] - self.probabilities(params)[:, 1:])
-        return np.dot(resid.T, self.exog).flatten()
+        # in row chunks: no n x (J-1) temporaries at panel scale
+        P, X, W, D = self.probabilities(params), self.exog, self.freq_weights, self.wendog
+        out = np.zeros((self.J - 1, self.K))
+        for lo in range(0, X.shape[0], SCORE_ROWS):
+            hi = lo + SCORE_ROWS
+            resid = D[lo:hi, 1:] - P[lo:hi, 1:]
+            resid *= W[lo:hi, None]
+            out += resid.T @ X[lo:hi]
+        return out.flatten()
 
     def score_obs(self, params):
         resid = self.freq_weights[:, None] * (self.wendog[:, 1:] - self.probabilities(params)[:, 1:])
