@@ -18,6 +18,7 @@ Usage::
 
     .venv/bin/python benchmarks/large_csv.py                    # 2.8 M rows
     .venv/bin/python benchmarks/large_csv.py --rows 200000      # quicker
+    .venv/bin/python benchmarks/large_csv.py --unweighted       # without the weight column
 """
 
 from __future__ import annotations
@@ -37,8 +38,10 @@ TIME_BUDGET_S = 90.0
 MEMORY_BUDGET_MB = 1536.0
 
 
-def write_survey(folder: Path, rows: int, seed: int = 11) -> Path:
-    """The large CSV and its study YAML in ``folder``; returns the YAML's path."""
+def write_survey(folder: Path, rows: int, seed: int = 11, weighted: bool = True) -> Path:
+    """The large CSV and its study YAML in ``folder``; returns the YAML's path. With
+    ``weighted=False`` the YAML does not name the weight column (the same file, analysed
+    unweighted, as before the demonstration had a weight)."""
     from replication.study.demo import demo_frame, demo_yaml
 
     base, _ = demo_frame(n=20_000, seed=seed)
@@ -60,6 +63,8 @@ def write_survey(folder: Path, rows: int, seed: int = 11) -> Path:
     text = demo_yaml(sav_name=csv.name, n=rows, seed=seed)
     # A CSV file declares no user-missing values: the 99 "No answer" codes are named here.
     text = re.sub(r"(?m)^(  missing: .*)$", r"\1\n  missing_codes: [99]", text, count=1)
+    if not weighted:
+        text = re.sub(r"(?m)^  weight: .*\n", "", text, count=1)
     yaml_path = folder / "big_study.yaml"
     yaml_path.write_text(text, encoding="utf-8")
     return yaml_path
@@ -69,14 +74,16 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rows", type=int, default=2_800_000)
     ap.add_argument("--folder", type=Path, default=None, help="scratch folder (default: a temporary one)")
+    ap.add_argument("--unweighted", action="store_true", help="analyse the file without its weight column")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="large-csv-") as tmp:
         folder = args.folder or Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
-        yaml_path = write_survey(folder, args.rows)
+        yaml_path = write_survey(folder, args.rows, weighted=not args.unweighted)
         size_mb = (folder / "big_survey.csv").stat().st_size / 2**20
-        print(f"wrote {args.rows:,} rows ({size_mb:.0f} MB) in {time.perf_counter() - t0:.0f} s", flush=True)
+        print(f"wrote {args.rows:,} rows ({size_mb:.0f} MB) in {time.perf_counter() - t0:.0f} s; analysed "
+              f"{'unweighted' if args.unweighted else 'weighted'}", flush=True)
         start = time.perf_counter()
         proc = subprocess.run([sys.executable, "-m", "replication", "run", "--study", str(yaml_path),
                                "--root", str(folder / "project"), "--no-notebooks"], capture_output=True, text=True)

@@ -292,9 +292,9 @@ def membership_data(spec, scores: pd.DataFrame, assignments: pd.DataFrame, surve
     complete = data[design.terms].notna().all(axis=1).to_numpy()
     missing = {p: int(data[terms[0]].isna().sum()) for p, terms in design.groups.items()}
     labels_ = {c.id: c.label.value for c in spec.predictor_constructs} | design.labels
-    return MembershipData(data[complete].reset_index(drop=True), constructs + design.terms,
-                          {**{c: [c] for c in constructs}, **design.groups}, design.dummies, labels_,
-                          design.codings, int((~complete).sum()), missing, complete)
+    kept = data if complete.all() else data[complete].reset_index(drop=True)    # no copy when all are complete
+    return MembershipData(kept, constructs + design.terms, {**{c: [c] for c in constructs}, **design.groups},
+                          design.dummies, labels_, design.codings, int((~complete).sum()), missing, complete)
 
 
 def predictor_table(spec, md: MembershipData) -> pd.DataFrame:
