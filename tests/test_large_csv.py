@@ -261,9 +261,31 @@ def test_long_tables_are_written_byte_for_byte_as_before(tmp_path, monkeypatch):
     files.write_csv(tmp_path / "t.csv", df)
     expected = df.to_csv(index=False, lineterminator="\n", float_format="%.6g").encode()
     assert (tmp_path / "t.csv").read_bytes() == expected
-    kinds = files._preformat(df, 6).dtypes
+    kinds = files.preformat(df, 6).dtypes
     assert kinds["score"] != np.float64 and kinds["third"] != np.float64     # formatted once per value
     assert kinds["many"] == np.float64                                     # continuous: left to pandas
+
+
+def test_long_user_tables_are_written_byte_for_byte_as_pandas_writes_them(tmp_path, monkeypatch):
+    """The assignment CSV of a long table (float columns formatted once per distinct value,
+    pandas' default text) has the very bytes of pandas writing every cell: NaN, -0.0,
+    infinities, whole numbers as "35.0", large and tiny values, the ``float_columns``."""
+    from replication import files
+    from replication.study.spss import write_user_table
+
+    rng = np.random.default_rng(4)
+    n = 5000
+    age = rng.integers(18, 80, size=n).astype(float)
+    age[::89] = np.nan
+    age[3], age[4], age[5], age[6], age[7] = -0.0, np.inf, -np.inf, 1e17, 1e-20
+    df = pd.DataFrame({"respondent_id": [f"R-{i:04d}" for i in range(n)], "age": age,
+                       "weight": np.round(rng.uniform(.3, 3, size=n), 3), "distance": rng.random(n) * 3,
+                       "segment": rng.choice(["a,b", 'say "x"', "plain"], size=n), "cluster": rng.integers(1, 6, n)})
+    monkeypatch.setattr(files, "PREFORMAT_ROWS", 100)
+    write_user_table(df, tmp_path / "t.csv", float_columns=["distance"])
+    expected = df.assign(distance=[f"{x:.6g}" for x in df["distance"]]).to_csv(
+        index=False, lineterminator="\n").encode()
+    assert (tmp_path / "t.csv").read_bytes() == expected
 
 
 @pytest.mark.parametrize("encoding, expected", [("utf-16", "the file is UTF-16 text (with a byte-order mark)"),

@@ -59,14 +59,15 @@ def write_csv(path: str | Path, df: pd.DataFrame, digits: int = FLOAT_DIGITS) ->
     """Write a table as CSV with floats to ``digits`` significant digits and ``\\n`` line ends
     (streamed to the file: a table of millions of rows is never one string in memory)."""
     if len(df) >= PREFORMAT_ROWS:
-        df = _preformat(df, digits)
+        df = preformat(df, digits)
     return atomic_write_with(path, lambda fh: df.to_csv(fh, index=False, lineterminator="\n",
                                                          float_format=f"%.{digits}g", encoding="utf-8"))
 
 
-def _preformat(df: pd.DataFrame, digits: int) -> pd.DataFrame:
+def preformat(df: pd.DataFrame, digits: int | None) -> pd.DataFrame:
     """``df`` with each float column of few distinct values (scale scores of a panel) as the
-    very text ``%.{digits}g`` gives, formatted once per distinct value: formatting every
+    very text ``%.{digits}g`` gives (``digits=None``: the text pandas writes by default, the
+    shortest that reads back the same), formatted once per distinct value: formatting every
     cell in Python is most of the time of writing millions of rows. Values are told apart
     by their bits, so -0.0 stays "-0" and NaN stays an empty cell."""
     import numpy as np
@@ -79,8 +80,8 @@ def _preformat(df: pd.DataFrame, digits: int) -> pd.DataFrame:
         distinct, where = np.unique(bits, return_inverse=True)
         if len(distinct) > len(bits) // 10:
             continue
-        text = np.array(["" if np.isnan(v) else f"%.{digits}g" % v for v in distinct.view(np.float64)],
-                        dtype=object)
+        text = np.array(["" if np.isnan(v) else repr(float(v)) if digits is None else f"%.{digits}g" % v
+                         for v in distinct.view(np.float64)], dtype=object)
         out = df.copy(deep=False) if out is None else out
         out[name] = text[where]
     return df if out is None else out

@@ -129,6 +129,8 @@ def write_user_table(frame: pd.DataFrame, path_csv=None, path_sav=None, *, varia
                 for c in float_columns:
                     if c in out.columns:
                         out[c] = _formatted(out[c], digits)
+                if len(out) >= files.PREFORMAT_ROWS:     # the other float columns as pandas writes them
+                    out = files.preformat(out, None)
                 out.to_csv(tmp, index=False, lineterminator="\n", encoding="utf-8")   # streamed, not one string
             else:
                 _write_sav(frame, tmp, path, variable_labels or {}, value_labels or {}, file_label, note)
