@@ -401,6 +401,10 @@ def test_panel_rule_starts_newton_near_the_maximum_and_changes_no_estimate():
     for col in ("coef", "se"):
         np.testing.assert_allclose(panel.coefficients[col], plain.coefficients[col], atol=1e-6)
     np.testing.assert_allclose(panel.lr_tests["lr_chi2"], plain.lr_tests["lr_chi2"], atol=1e-6)
+    # the design's rank, checked on the sample only, gives the same degrees of freedom
+    assert panel.results.df_model == plain.results.df_model
+    np.testing.assert_allclose(panel.fit.set_index("statistic")["value"], plain.fit.set_index("statistic")["value"],
+                               rtol=1e-6)
     assert "estimated_on" not in plain.crosscheck and \
         (panel.crosscheck["estimated_on"] == "a seeded sample of 500 of 3,000 respondents").all()
     assert panel.crosscheck["abs_difference"].max() < 1e-5

@@ -198,18 +198,21 @@ class MultinomialLogitResult:
         return self.summary()
 
 
-def _fit_mnlogit(y, X, what: str, weights=None, start_params=None):
+def _fit_mnlogit(y, X, what: str, weights=None, start_params=None, check_rank: bool = True):
     """Fit MNLogit by Newton's method (weighted: :class:`.WeightedMNLogit`), from
     ``start_params`` where given; turn non-convergence and separation into clear errors.
 
     ``X``: a DataFrame (the estimates are named by its columns), or an array whose first
     column is the constant (a refit that only needs its log-likelihood: no named copy).
+    ``check_rank=False``: the caller knows the design has full column rank (statsmodels
+    then skips its QR decomposition of the whole design, seconds at panel scale).
     """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             # MNLogit: statsmodels' model with its Hessian in one matrix product (same estimates).
-            model = MNLogit(y, X) if weights is None else WeightedMNLogit(y, X, freq_weights=weights)
+            model = MNLogit(y, X, check_rank=check_rank) if weights is None else \
+                WeightedMNLogit(y, X, freq_weights=weights, check_rank=check_rank)
             res = model.fit(method="newton", maxiter=100, disp=False, start_params=start_params)
             model._kept_probabilities = None        # n x J: not worth keeping beside the result
         except (PerfectSeparationError, np.linalg.LinAlgError) as exc:
@@ -350,15 +353,19 @@ def multinomial_logit(data: pd.DataFrame, segment: str, predictors: list[str], r
         np.sort(np.random.default_rng(random_state).choice(len(y), START_ROWS, replace=False))
 
     def start_on_sample(columns):
+        """Start values from the sample, and whether the design has full column rank there
+        (then it has on all respondents, and statsmodels need not check it again)."""
         if starts is None:
-            return None
+            return None, False
+        Xs = X.iloc[starts][columns]
         try:
-            return np.asarray(_fit_mnlogit(y[starts], X.iloc[starts][columns], "start on a sample",
-                                           None if w is None else w[starts]).params).ravel(order="F")
+            fit = _fit_mnlogit(y[starts], Xs, "start on a sample", None if w is None else w[starts])
         except ReplicationError:
-            return None
+            return None, False
+        return np.asarray(fit.params).ravel(order="F"), np.linalg.matrix_rank(Xs.to_numpy()) == len(columns)
 
-    res = _fit_mnlogit(y, X, "full model", w, start_params=start_on_sample(list(X.columns)))
+    start, full_rank = start_on_sample(list(X.columns))
+    res = _fit_mnlogit(y, X, "full model", w, start_params=start, check_rank=not full_rank)
 
     # Coefficients with odds ratios (statsmodels names equations by category code).
     params, bse, zval, pval = (np.asarray(a) for a in (res.params, res.bse, res.tvalues, res.pvalues))
@@ -384,8 +391,9 @@ def multinomial_logit(data: pd.DataFrame, segment: str, predictors: list[str], r
     lr_rows = []
     for p, cols in groups.items():
         kept = [c for c in X.columns if c not in cols]
-        reduced = _fit_mnlogit(y, X[kept].to_numpy(dtype=float), f"without {p}", w,
-                               start_params=start_on_sample(kept))
+        start, full_rank = start_on_sample(kept)
+        reduced = _fit_mnlogit(y, X[kept].to_numpy(dtype=float), f"without {p}", w, start_params=start,
+                               check_rank=not full_rank)
         lr = 2 * (llf - reduced.llf)
         del reduced
         gc.collect()        # statsmodels' model and results refer to each other: free the refit now
