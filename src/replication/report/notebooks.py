@@ -224,7 +224,12 @@ class NotebookKernel:
         run_sync(self.km.start_kernel)(extra_arguments=["--log-level=ERROR"], cwd=str(cwd), env=env)
         self.kc = self.km.client()
         self.kc.start_channels()
-        self.kc.execute(WARM_UP, silent=True, store_history=False)
+        self.run_silently(WARM_UP)
+
+    def run_silently(self, code: str) -> None:
+        """Queue ``code`` in the kernel without waiting for it (no output, no history)."""
+        if self.kc is not None:
+            self.kc.execute(code, silent=True, store_history=False)
 
     def execute(self, nb, cwd: Path):
         """Execute ``nb`` with nbclient in a fresh namespace (``%reset -f`` first, not kept
@@ -294,27 +299,49 @@ class NotebookKernels:
         self.local = threading.local()   # an HTML exporter per thread
 
     def render(self, spec: StudySpec, layout: Layout, name: str, log=print) -> tuple[str, float]:
-        """Execute notebook ``name`` for ``spec`` in a free kernel: its HTML and seconds."""
-        if not hasattr(self.local, "exporter"):
-            self.local.exporter = offline_exporter()
+        """Execute notebook ``name`` for ``spec`` in a free kernel: its HTML and seconds.
+
+        The kernel is given back as soon as the notebook has executed, before its HTML
+        is exported (in this thread), so that the next notebook need not wait for the
+        export; the exporter, too, is made only then (importing nbconvert takes seconds
+        that the kernels need not wait for)."""
         kernel = self.free.get()
         try:
             start = time.perf_counter()
             log(f"{spec.id}: executing {name} ...")
-            body = render_notebook(spec, layout, name, kernel, self.local.exporter, self.folder)
-            seconds = time.perf_counter() - start
-            log(f"  {spec.id}: {name} done in {seconds:.1f} s")
-            return body, seconds
+            nb = execute_notebook(spec, layout, name, kernel, self.folder)
         finally:
             self.free.put(kernel)
+        if not hasattr(self.local, "exporter"):
+            self.local.exporter = offline_exporter()
+        body, _ = self.local.exporter.from_notebook_node(nb)
+        seconds = time.perf_counter() - start
+        log(f"  {spec.id}: {name} done in {seconds:.1f} s")
+        return body, seconds
+
+    def precompute_comparisons(self, specs: list[StudySpec], root: Path) -> None:
+        """Have the kernels, in turn, compare the segmentation methods of ``specs`` (synthetic
+        studies) before their first notebook (:func:`replication.notebook.precompute_comparison`).
+        Nothing is waited for: a kernel executes requests in order, so the tables are stored
+        once a notebook sent after them has executed; one that failed is simply missing
+        (the run then computes it itself)."""
+        for i, spec in enumerate(specs if self.kernels else []):
+            # No name is left in the kernel's namespace.
+            code = (f"__import__('replication.notebook').notebook.precompute_comparison("
+                    f"{study_ref(spec, self.folder)!r}, {_relative(root, self.folder)!r})")
+            self.kernels[i % len(self.kernels)].run_silently(code)
 
     def close(self):
         for kernel in self.kernels:
             kernel.close()
 
 
-#: What a kernel imports as soon as it starts (while the run analyses the studies).
-WARM_UP = "import replication.notebook, replication.report.figures, replication.report.notebooks"
+#: What a kernel imports as soon as it starts (while the run analyses the studies). Then
+#: the objects of those imports are frozen out of the garbage collector: each notebook's
+#: ``%reset -f`` collects twice, and a full collection would otherwise walk the whole
+#: scientific stack every time (about a third of a second each on the reference machine).
+WARM_UP = ("import replication.notebook, replication.report.figures, replication.report.notebooks\n"
+           "import gc; gc.freeze()")
 
 #: The hidden first cell of every notebook executed in a reused kernel: a fresh namespace.
 RESET = "%reset -f"
@@ -412,6 +439,14 @@ def render_notebook(spec: StudySpec, layout: Layout, name: str, kernel: Notebook
                     folder: Path | None = None) -> str:
     """Execute the notebook ``name`` for ``spec`` in ``kernel`` and return its HTML (nothing
     is written). A failing cell is one :class:`ReplicationError` line, not a traceback."""
+    body, _ = exporter.from_notebook_node(execute_notebook(spec, layout, name, kernel, folder))
+    return body
+
+
+def execute_notebook(spec: StudySpec, layout: Layout, name: str, kernel: NotebookKernel, folder: Path | None = None):
+    """Execute the notebook ``name`` for ``spec`` in ``kernel``: the executed notebook, ready
+    to export (no local path in its outputs, every image described, the chapter links
+    added). A failing cell is one :class:`ReplicationError` line, not a traceback."""
     import nbformat
     from nbclient.exceptions import CellExecutionError, DeadKernelError
 
@@ -438,8 +473,7 @@ def render_notebook(spec: StudySpec, layout: Layout, name: str, kernel: Notebook
     nb.metadata["title"] = title
     nb.cells.insert(0, nbformat.v4.new_markdown_cell(links))
     nb.cells.append(nbformat.v4.new_markdown_cell(links))
-    body, _ = exporter.from_notebook_node(nb)
-    return body
+    return nb
 
 
 def render_notebooks(spec: StudySpec, layout: Layout, kernel: NotebookKernel, names=None, log=print,
