@@ -250,7 +250,7 @@ def run_studies(specs: list[StudySpec], root: str | Path = ".", notebooks: bool 
 
     from . import cache
     from .outputs import notebooks_for
-    from .report.notebooks import NotebookKernels, write_notebooks
+    from .report.notebooks import NotebookKernels, offline_exporter, write_notebooks
     from .study.spec import check_distinct_ids
 
     check_distinct_ids(specs)
@@ -262,10 +262,8 @@ def run_studies(specs: list[StudySpec], root: str | Path = ".", notebooks: bool 
     # Their first work, while this process imports the stack and analyses the first study:
     # the method comparisons of the synthetic studies (they need no analysis).
     kernels.precompute_comparisons([s for s in specs if s.id in with_notebooks and s.is_synthetic], Path(root))
-    # Twice as many threads as kernels: a thread exporting a notebook's HTML has given its
-    # kernel back, and another thread executes the next notebook in it meanwhile.
-    pool = ThreadPoolExecutor(max(1, 2 * n_kernels))
-    executions = {}   # study id -> {notebook name: future of its HTML}
+    pool = ThreadPoolExecutor(max(1, n_kernels))
+    executions = {}   # study id -> {notebook name: future of the executed notebook}
     def check_notebooks():   # a failed notebook stops the run now
         for jobs in executions.values():
             for job in jobs.values():
@@ -287,10 +285,16 @@ def run_studies(specs: list[StudySpec], root: str | Path = ".", notebooks: bool 
             if spec.id in with_notebooks:
                 cache.store(run.result, staging.name)
                 # One job per notebook, each in whichever kernel is free.
-                executions[spec.id] = {nb.name: pool.submit(kernels.render, spec, run.layout, nb.name, log)
+                executions[spec.id] = {nb.name: pool.submit(kernels.execute, spec, run.layout, nb.name, log)
                                        for nb in notebooks_for(spec)}
             check_notebooks()
-        rendered = {study: {name: job.result() for name, job in jobs.items()} for study, jobs in executions.items()}
+        # The HTML export here, in this thread, only now: exporting while the studies were
+        # analysed would compete with them for this process (its interpreter lock), and
+        # every notebook waits for its study's analysis. Now the kernel executes the last
+        # notebooks meanwhile.
+        exporter = offline_exporter() if executions else None
+        rendered = {study: {name: _export(exporter, job.result()) for name, job in jobs.items()}
+                    for study, jobs in executions.items()}
         runs.sort(key=lambda r: [s.id for s in specs].index(r.spec.id))   # back in the given order
         for run in runs:
             _timed(run.timings, "recovery", add_recovery, run, staging.name)
@@ -314,6 +318,15 @@ def run_studies(specs: list[StudySpec], root: str | Path = ".", notebooks: bool 
         kernels.close()
         pool.shutdown(wait=True, cancel_futures=True)
         staging.cleanup()
+
+
+def _export(exporter, executed) -> tuple[str, float]:
+    """An executed notebook and its seconds (:meth:`NotebookKernels.execute`) as its HTML
+    and the seconds of both steps."""
+    nb, seconds = executed
+    start = time.perf_counter()
+    body, _ = exporter.from_notebook_node(nb)
+    return body, seconds + time.perf_counter() - start
 
 
 def run_study(spec: StudySpec, root: str | Path = ".", notebooks: bool = False, log=print) -> StudyRun:

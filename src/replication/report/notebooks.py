@@ -278,12 +278,11 @@ class NotebookKernel:
 
 
 class NotebookKernels:
-    """``n`` kernels started at once (none for ``n = 0``), and :meth:`render`, which executes
+    """``n`` kernels started at once (none for ``n = 0``), and :meth:`execute`, which executes
     a notebook in whichever of them is free: call it from at most ``n`` threads."""
 
     def __init__(self, n: int, root: Path, cache: Path | None = None):
         import queue
-        import threading
 
         self.folder = notebook_dir(root).resolve()
         self.kernels = []
@@ -296,28 +295,21 @@ class NotebookKernels:
         self.free = queue.Queue()
         for kernel in self.kernels:
             self.free.put(kernel)
-        self.local = threading.local()   # an HTML exporter per thread
 
-    def render(self, spec: StudySpec, layout: Layout, name: str, log=print) -> tuple[str, float]:
-        """Execute notebook ``name`` for ``spec`` in a free kernel: its HTML and seconds.
-
-        The kernel is given back as soon as the notebook has executed, before its HTML
-        is exported (in this thread), so that the next notebook need not wait for the
-        export; the exporter, too, is made only then (importing nbconvert takes seconds
-        that the kernels need not wait for)."""
+    def execute(self, spec: StudySpec, layout: Layout, name: str, log=print) -> tuple:
+        """Execute notebook ``name`` for ``spec`` in a free kernel: the executed notebook
+        (:func:`execute_notebook`; the caller exports it, so that the kernel is free for the
+        next notebook meanwhile) and the seconds it took."""
         kernel = self.free.get()
         try:
             start = time.perf_counter()
             log(f"{spec.id}: executing {name} ...")
             nb = execute_notebook(spec, layout, name, kernel, self.folder)
+            seconds = time.perf_counter() - start
+            log(f"  {spec.id}: {name} executed in {seconds:.1f} s")
+            return nb, seconds
         finally:
             self.free.put(kernel)
-        if not hasattr(self.local, "exporter"):
-            self.local.exporter = offline_exporter()
-        body, _ = self.local.exporter.from_notebook_node(nb)
-        seconds = time.perf_counter() - start
-        log(f"  {spec.id}: {name} done in {seconds:.1f} s")
-        return body, seconds
 
     def precompute_comparisons(self, specs: list[StudySpec], root: Path) -> None:
         """Have the kernels, in turn, compare the segmentation methods of ``specs`` (synthetic
