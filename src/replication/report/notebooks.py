@@ -68,6 +68,16 @@ code.tex-source{white-space:pre-wrap}
 .highlight .na{color:#55621b!important}
 .jp-RenderedHTMLCommon a,.jp-RenderedHTMLCommon a:link,.jp-RenderedHTMLCommon a:visited{text-decoration:underline!important}
 </style>{%- endblock html_head_css -%}
+{#- The code as pygments highlights it, without the lab template's bleach pass: pygments
+    escapes the source itself, so bleach returned it unchanged, and took a tenth of the
+    export's time. -#}
+{% block input %}
+<div class="jp-CodeMirrorEditor jp-Editor jp-InputArea-editor" data-type="inline">
+     <div class="cm-editor cm-s-jupyter">
+{{ cell.source | highlight_code(metadata=cell.metadata) }}
+     </div>
+</div>
+{%- endblock input %}
 {% block data_png scoped %}
 <div class="jp-RenderedImage jp-OutputArea-output {{ extra_class }}">
 <img src="data:image/png;base64,{{ output.data['image/png'] | escape_html }}"
