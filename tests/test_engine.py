@@ -349,6 +349,29 @@ def test_notebooks_get_the_runs_analysis_through_its_key(four_root, tmp_path, mo
     assert notebook.setup(str(FOUR), root).result == "analysed"
 
 
+def test_the_runs_recovery_takes_the_kernels_method_comparison(four_root, tmp_path, monkeypatch):
+    """A kernel compares the methods before its first notebook and stores the table under
+    the run's key; the run's recovery checks take it (computing it again would fail here),
+    and it is the table the run computes itself without one."""
+    from replication import cache, notebook
+    from replication.evaluation import comparison
+    root = Path(shutil.copytree(four_root, tmp_path / "copy"))
+    spec = load_study(FOUR)
+    computed = pipeline.prepare_study(spec, root, log=lambda *a: None).recovery["method_comparison"]
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    monkeypatch.setenv(cache.CACHE_ENV, str(folder))
+    stored = notebook.precompute_comparison(str(FOUR), root)
+    run = pipeline.prepare_study(spec, root, log=lambda *a: None, recovery=False)
+    assert run.recovery is None
+    assert stored == cache.comparison_path(folder, run.spec, run.result.survey)
+    monkeypatch.setattr(comparison, "compare_methods", lambda *a, **k: pytest.fail("compared again"))
+    taken = pipeline.add_recovery(run, folder).recovery["method_comparison"]
+    pd.testing.assert_frame_equal(taken, computed)
+    monkeypatch.delenv(cache.CACHE_ENV)
+    assert notebook.precompute_comparison(str(FOUR), root) is None   # outside a run: nothing
+
+
 def test_the_parameters_cell_names_the_study_and_the_environment_overrides_it(monkeypatch):
     """Every notebook's first code cell is tagged ``parameters`` and names the default
     study; the run replaces its values; REPLICATION_STUDY overrides them."""

@@ -9,6 +9,13 @@ environment variable ``REPLICATION_CACHE``; :func:`replication.notebook.setup` c
 the key of the study and survey it has loaded and takes the pickle with that name
 (:func:`load`). A notebook whose study or survey differs, or one opened on its own in
 JupyterLab (no cache folder), finds nothing and analyses the survey itself.
+
+The traffic also goes the other way, for one table: a kernel has imported the scientific
+stack seconds before the run's first analysis is ready, and spends them comparing the
+segmentation methods on a synthetic study's survey (the comparison needs the survey and the
+truth, not the analysis: :func:`replication.notebook.precompute_comparison`). It stores the
+table under the same key (:func:`store_comparison`), and the run takes it from there
+(:func:`load_comparison`) instead of computing it again; where it finds none, it computes it.
 """
 
 from __future__ import annotations
@@ -61,3 +68,23 @@ def load(spec, survey, folder: str | Path | None = None):
     result = pickle.loads(target.read_bytes())   # written by the run that started this kernel
     result.spec = spec
     return result
+
+
+def comparison_path(folder: str | Path, spec, survey) -> Path:
+    return Path(folder) / f"{spec.id}-{key(spec, survey)}.comparison.pickle"
+
+
+def store_comparison(table, folder: str | Path, spec, survey) -> Path:
+    """Pickle the method comparison ``table`` of ``spec`` on ``survey`` under its key in
+    ``folder`` (atomically: the run may look for it while it is being written)."""
+    from .files import atomic_write_bytes
+    return atomic_write_bytes(comparison_path(folder, spec, survey),
+                              pickle.dumps(table, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def load_comparison(spec, survey, folder: str | Path | None):
+    """The method comparison a kernel of this run stored for ``spec`` on ``survey``, or None."""
+    if not folder:
+        return None
+    target = comparison_path(folder, spec, survey)
+    return pickle.loads(target.read_bytes()) if target.is_file() else None

@@ -85,3 +85,24 @@ def setup(study: str | None = None, root: str | Path | None = None) -> NotebookC
                                                  weights=survey_weights(spec, survey),
                                                  labels=user.labels if user else None)
     return NotebookContext(spec, layout, survey, result)
+
+
+def precompute_comparison(study: str, root: str | Path) -> Path | None:
+    """In a kernel of ``replication run``: compare the segmentation methods on a synthetic
+    study's survey and store the table for the run (:func:`replication.cache.store_comparison`).
+
+    The kernel runs this after importing the scientific stack and before its first
+    notebook, seconds in which it would otherwise wait for the run's first analysis; the
+    comparison needs only the survey and the generating truth. None (nothing done) outside
+    a run or for a study not on synthetic data.
+    """
+    from .evaluation.comparison import compare_methods
+    from .pipeline import read_truth
+
+    folder = os.environ.get(cache.CACHE_ENV)
+    spec = load_study(study)
+    if not folder or not spec.is_synthetic:
+        return None
+    layout = Layout(Path(root), spec.id)
+    survey = load_survey(layout)
+    return cache.store_comparison(compare_methods(spec, survey, read_truth(layout)), folder, spec, survey)

@@ -9,7 +9,9 @@ only; the only reader of the truth) -> outputs, notebooks and pages.
 1. start the notebooks' Jupyter kernels (they import the scientific stack meanwhile);
 2. analyse every study in this process (:func:`prepare_study`), store each analysis for
    the notebooks (:mod:`replication.cache`), and execute the study's notebooks in a
-   kernel (:mod:`replication.report.notebooks`, nbclient) while the next study is analysed;
+   kernel (:mod:`replication.report.notebooks`, nbclient) while the next study is analysed
+   and then, the notebooks not needing them, every study's recovery checks are computed
+   (:func:`add_recovery`);
 3. only when every analysis and every notebook succeeded, write: each study's tables,
    figures and processed files (:func:`write_study_outputs`), its notebooks, its page and
    manifest (:func:`write_study_pages`), and last the landing page.
@@ -138,10 +140,10 @@ def ensure_raw(spec: StudySpec, layout: Layout, log=print) -> None:
         generate(spec, layout)
 
 
-def analyse_study(spec: StudySpec, layout: Layout) -> StudyRun:
-    """Read the study's raw data, analyse it in memory, and (synthetic data) check recovery."""
+def analyse_study(spec: StudySpec, layout: Layout, recovery: bool = True) -> StudyRun:
+    """Read the study's raw data, analyse it in memory, and (synthetic data, ``recovery``)
+    check recovery; without ``recovery``, :func:`add_recovery` does that later."""
     from .analysis import analyse
-    from .evaluation.recovery import recovery_tables
     if spec.data is not None:
         from .membership.model_card import build_model_card
         user = load_user_data(spec)
@@ -153,8 +155,20 @@ def analyse_study(spec: StudySpec, layout: Layout) -> StudyRun:
         return StudyRun(spec, layout, result, None, {}, user=user, card=card)
     survey = load_survey(layout)
     result = analyse(spec, survey, source=layout.survey)
-    recovery = recovery_tables(result, read_truth(layout)) if spec.is_synthetic else None
-    return StudyRun(spec, layout, result, recovery, read_generation(layout))
+    run = StudyRun(spec, layout, result, None, read_generation(layout))
+    return add_recovery(run) if recovery else run
+
+
+def add_recovery(run: StudyRun, cache_folder: str | Path | None = None) -> StudyRun:
+    """A synthetic study's recovery tables (against its generating truth), on ``run``; the
+    method comparison taken from ``cache_folder`` where a kernel of the run stored it
+    (:func:`replication.cache.load_comparison`)."""
+    from .cache import load_comparison
+    from .evaluation.recovery import recovery_tables
+    if run.spec.is_synthetic and run.recovery is None:
+        run.recovery = recovery_tables(run.result, read_truth(run.layout),
+                                       comparison=load_comparison(run.spec, run.result.survey, cache_folder))
+    return run
 
 
 def _timed(timings: dict, key: str, fn, *args, **kwargs):
@@ -166,13 +180,14 @@ def _timed(timings: dict, key: str, fn, *args, **kwargs):
 
 # --- the stages of a run, one study at a time ---------------------------------------------
 
-def prepare_study(spec: StudySpec, root: str | Path = ".", log=print) -> StudyRun:
+def prepare_study(spec: StudySpec, root: str | Path = ".", log=print, recovery: bool = True) -> StudyRun:
     """Stage 1: the raw data (generated if missing, never overwritten) and the analysis in
-    memory. Writes nothing else."""
+    memory, with its recovery checks unless not ``recovery`` (then :func:`add_recovery`).
+    Writes nothing else."""
     layout = layout_for(spec, root)
     ensure_raw(spec, layout, log)
     timings = {}
-    run = _timed(timings, "analysis", analyse_study, spec, layout)
+    run = _timed(timings, "analysis", analyse_study, spec, layout, recovery)
     run.timings.update(timings)
     return run
 
@@ -198,7 +213,10 @@ def write_study_pages(run: StudyRun, landing: bool = True) -> StudyOutcome:
     return run.outcome()
 
 
-#: At most this many notebook kernels (one per core; two on the reference machine).
+#: At most this many notebook kernels. A run has one kernel for each core this process
+#: leaves free (at least one): starting a kernel costs the CPU time of one import of the
+#: scientific stack, so on the 2-core reference machine a second kernel made the run slower
+#: (its import competed with the analyses that every notebook waits for), not faster.
 MAX_KERNELS = 2
 
 
@@ -219,8 +237,10 @@ def run_studies(specs: list[StudySpec], root: str | Path = ".", notebooks: bool 
         The project folder holding ``data/`` and ``reports/``.
     notebooks : bool
         Execute each study's notebooks into ``reports/<study>/notebooks/``: in Jupyter
-        kernels started first (at most :data:`MAX_KERNELS`), each notebook getting this
-        process's analysis of its study (:mod:`replication.cache`).
+        kernels started first (one per core left free, at most :data:`MAX_KERNELS`),
+        each notebook getting this process's analysis of its study
+        (:mod:`replication.cache`); before their first notebook the kernels compare the
+        segmentation methods of the synthetic studies for the recovery checks.
     on_study_done : callable, optional
         Called with each finished study's :class:`StudyOutcome`.
 
@@ -234,32 +254,54 @@ def run_studies(specs: list[StudySpec], root: str | Path = ".", notebooks: bool 
 
     from . import cache
     from .outputs import notebooks_for
-    from .report.notebooks import NotebookKernels, write_notebooks
+    from .report.notebooks import NotebookKernels, offline_exporter, write_notebooks
     from .study.spec import check_distinct_ids
 
     check_distinct_ids(specs)
     with_notebooks = {s.id for s in specs if notebooks and notebooks_for(s)}
-    n_kernels = min(MAX_KERNELS, len(with_notebooks), os.cpu_count() or 1) if with_notebooks else 0
+    n_kernels = (min(MAX_KERNELS, len(with_notebooks), max(1, (os.cpu_count() or 1) - 1))
+                 if with_notebooks else 0)
     staging = tempfile.TemporaryDirectory(prefix="replication-run-")   # the analyses for the notebooks
     kernels = NotebookKernels(n_kernels, Path(root), cache=Path(staging.name))   # they start importing now
+    # Their first work, while this process imports the stack and analyses the first study:
+    # the method comparisons of the synthetic studies (they need no analysis).
+    kernels.precompute_comparisons([s for s in specs if s.id in with_notebooks and s.is_synthetic], Path(root))
     pool = ThreadPoolExecutor(max(1, n_kernels))
-    executions = {}   # study id -> {notebook name: future of its HTML}
+    executions = {}   # study id -> {notebook name: future of the executed notebook}
+    def check_notebooks():   # a failed notebook stops the run now
+        for jobs in executions.values():
+            for job in jobs.values():
+                if job.done():
+                    job.result()
+
     try:
         runs = []
-        for spec in specs:
-            run = prepare_study(spec, root, log)
+        # Every study's analysis first, each study's notebooks submitted as soon as it is
+        # stored; then, once they have executed (and so every kernel has done what it was
+        # given before them), the recovery checks, which the notebooks do not need (Chapter
+        # 3 computes the ones it shows), with the kernels' method comparisons.
+        # The smallest study first (by its specification's N): its notebooks can start
+        # while the larger ones are analysed. Everything is written in the given order.
+        for spec in sorted(specs, key=lambda s: s.n.value):
+            run = prepare_study(spec, root, log, recovery=False)
             log(f"{spec.id}: analysed")
             runs.append(run)
             if spec.id in with_notebooks:
                 cache.store(run.result, staging.name)
                 # One job per notebook, each in whichever kernel is free.
-                executions[spec.id] = {nb.name: pool.submit(kernels.render, spec, run.layout, nb.name, log)
+                executions[spec.id] = {nb.name: pool.submit(kernels.execute, spec, run.layout, nb.name, log)
                                        for nb in notebooks_for(spec)}
-            for jobs in executions.values():   # a failed notebook stops the run now
-                for job in jobs.values():
-                    if job.done():
-                        job.result()
-        rendered = {study: {name: job.result() for name, job in jobs.items()} for study, jobs in executions.items()}
+            check_notebooks()
+        # The HTML export here, in this thread, only now: exporting while the studies were
+        # analysed would compete with them for this process (its interpreter lock), and
+        # every notebook waits for its study's analysis. Now the kernel executes the last
+        # notebooks meanwhile.
+        exporter = offline_exporter() if executions else None
+        rendered = {study: {name: _export(exporter, job.result()) for name, job in jobs.items()}
+                    for study, jobs in executions.items()}
+        runs.sort(key=lambda r: [s.id for s in specs].index(r.spec.id))   # back in the given order
+        for run in runs:
+            _timed(run.timings, "recovery", add_recovery, run, staging.name)
         kernels.close()   # done with them: their memory back before the writes
         # Every study analysed and its notebooks executed: now, and only now, write.
         for run in runs:
@@ -280,6 +322,15 @@ def run_studies(specs: list[StudySpec], root: str | Path = ".", notebooks: bool 
         kernels.close()
         pool.shutdown(wait=True, cancel_futures=True)
         staging.cleanup()
+
+
+def _export(exporter, executed) -> tuple[str, float]:
+    """An executed notebook and its seconds (:meth:`NotebookKernels.execute`) as its HTML
+    and the seconds of both steps."""
+    nb, seconds = executed
+    start = time.perf_counter()
+    body, _ = exporter.from_notebook_node(nb)
+    return body, seconds + time.perf_counter() - start
 
 
 def run_study(spec: StudySpec, root: str | Path = ".", notebooks: bool = False, log=print) -> StudyRun:

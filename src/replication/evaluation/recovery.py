@@ -92,7 +92,8 @@ def logit_recovery(truth: dict, coefficients: pd.DataFrame, scale: pd.Series, st
     return table, summary
 
 
-def recovery_tables(result, truth: dict, methods: bool | None = None) -> dict[str, pd.DataFrame]:
+def recovery_tables(result, truth: dict, methods: bool | None = None,
+                    comparison: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
     """Every recovery table of an analysis against the generating truth, by output name.
 
     Parameters
@@ -104,6 +105,9 @@ def recovery_tables(result, truth: dict, methods: bool | None = None) -> dict[st
     methods : bool, optional
         Also compare the segmentation methods (seconds of compute). Default: for a main
         run (one with the stability tables), not for a Monte Carlo replicate.
+    comparison : DataFrame, optional
+        That comparison, already computed (``compare_methods(result.spec, result.survey,
+        truth)``, by a kernel of the run): taken as it is.
     """
     spec = result.spec
     summary, confusion = clustering_recovery(spec, truth, result.assignments)
@@ -112,7 +116,8 @@ def recovery_tables(result, truth: dict, methods: bool | None = None) -> dict[st
         methods = "share_verdicts" in result.tables and "stability" in result.tables
     if methods:
         from .comparison import compare_methods
-        tables["method_comparison"] = compare_methods(spec, result.survey, truth)
+        tables["method_comparison"] = (comparison if comparison is not None
+                                       else compare_methods(spec, result.survey, truth))
     if result.membership is not None and "logit" in truth:
         predictors = result.membership.predictors
         # The analysis's estimates are per SD when standardized; the SDs convert the

@@ -68,6 +68,16 @@ code.tex-source{white-space:pre-wrap}
 .highlight .na{color:#55621b!important}
 .jp-RenderedHTMLCommon a,.jp-RenderedHTMLCommon a:link,.jp-RenderedHTMLCommon a:visited{text-decoration:underline!important}
 </style>{%- endblock html_head_css -%}
+{#- The code as pygments highlights it, without the lab template's bleach pass: pygments
+    escapes the source itself, so bleach returned it unchanged, and took a tenth of the
+    export's time. -#}
+{% block input %}
+<div class="jp-CodeMirrorEditor jp-Editor jp-InputArea-editor" data-type="inline">
+     <div class="cm-editor cm-s-jupyter">
+{{ cell.source | highlight_code(metadata=cell.metadata) }}
+     </div>
+</div>
+{%- endblock input %}
 {% block data_png scoped %}
 <div class="jp-RenderedImage jp-OutputArea-output {{ extra_class }}">
 <img src="data:image/png;base64,{{ output.data['image/png'] | escape_html }}"
@@ -224,7 +234,12 @@ class NotebookKernel:
         run_sync(self.km.start_kernel)(extra_arguments=["--log-level=ERROR"], cwd=str(cwd), env=env)
         self.kc = self.km.client()
         self.kc.start_channels()
-        self.kc.execute(WARM_UP, silent=True, store_history=False)
+        self.run_silently(WARM_UP)
+
+    def run_silently(self, code: str) -> None:
+        """Queue ``code`` in the kernel without waiting for it (no output, no history)."""
+        if self.kc is not None:
+            self.kc.execute(code, silent=True, store_history=False)
 
     def execute(self, nb, cwd: Path):
         """Execute ``nb`` with nbclient in a fresh namespace (``%reset -f`` first, not kept
@@ -273,12 +288,11 @@ class NotebookKernel:
 
 
 class NotebookKernels:
-    """``n`` kernels started at once (none for ``n = 0``), and :meth:`render`, which executes
+    """``n`` kernels started at once (none for ``n = 0``), and :meth:`execute`, which executes
     a notebook in whichever of them is free: call it from at most ``n`` threads."""
 
     def __init__(self, n: int, root: Path, cache: Path | None = None):
         import queue
-        import threading
 
         self.folder = notebook_dir(root).resolve()
         self.kernels = []
@@ -291,30 +305,45 @@ class NotebookKernels:
         self.free = queue.Queue()
         for kernel in self.kernels:
             self.free.put(kernel)
-        self.local = threading.local()   # an HTML exporter per thread
 
-    def render(self, spec: StudySpec, layout: Layout, name: str, log=print) -> tuple[str, float]:
-        """Execute notebook ``name`` for ``spec`` in a free kernel: its HTML and seconds."""
-        if not hasattr(self.local, "exporter"):
-            self.local.exporter = offline_exporter()
+    def execute(self, spec: StudySpec, layout: Layout, name: str, log=print) -> tuple:
+        """Execute notebook ``name`` for ``spec`` in a free kernel: the executed notebook
+        (:func:`execute_notebook`; the caller exports it, so that the kernel is free for the
+        next notebook meanwhile) and the seconds it took."""
         kernel = self.free.get()
         try:
             start = time.perf_counter()
             log(f"{spec.id}: executing {name} ...")
-            body = render_notebook(spec, layout, name, kernel, self.local.exporter, self.folder)
+            nb = execute_notebook(spec, layout, name, kernel, self.folder)
             seconds = time.perf_counter() - start
-            log(f"  {spec.id}: {name} done in {seconds:.1f} s")
-            return body, seconds
+            log(f"  {spec.id}: {name} executed in {seconds:.1f} s")
+            return nb, seconds
         finally:
             self.free.put(kernel)
+
+    def precompute_comparisons(self, specs: list[StudySpec], root: Path) -> None:
+        """Have the kernels, in turn, compare the segmentation methods of ``specs`` (synthetic
+        studies) before their first notebook (:func:`replication.notebook.precompute_comparison`).
+        Nothing is waited for: a kernel executes requests in order, so the tables are stored
+        once a notebook sent after them has executed; one that failed is simply missing
+        (the run then computes it itself)."""
+        for i, spec in enumerate(specs if self.kernels else []):
+            # No name is left in the kernel's namespace.
+            code = (f"__import__('replication.notebook').notebook.precompute_comparison("
+                    f"{study_ref(spec, self.folder)!r}, {_relative(root, self.folder)!r})")
+            self.kernels[i % len(self.kernels)].run_silently(code)
 
     def close(self):
         for kernel in self.kernels:
             kernel.close()
 
 
-#: What a kernel imports as soon as it starts (while the run analyses the studies).
-WARM_UP = "import replication.notebook, replication.report.figures, replication.report.notebooks"
+#: What a kernel imports as soon as it starts (while the run analyses the studies). Then
+#: the objects of those imports are frozen out of the garbage collector: each notebook's
+#: ``%reset -f`` collects twice, and a full collection would otherwise walk the whole
+#: scientific stack every time (about a third of a second each on the reference machine).
+WARM_UP = ("import replication.notebook, replication.report.figures, replication.report.notebooks\n"
+           "import gc; gc.freeze()")
 
 #: The hidden first cell of every notebook executed in a reused kernel: a fresh namespace.
 RESET = "%reset -f"
@@ -412,6 +441,14 @@ def render_notebook(spec: StudySpec, layout: Layout, name: str, kernel: Notebook
                     folder: Path | None = None) -> str:
     """Execute the notebook ``name`` for ``spec`` in ``kernel`` and return its HTML (nothing
     is written). A failing cell is one :class:`ReplicationError` line, not a traceback."""
+    body, _ = exporter.from_notebook_node(execute_notebook(spec, layout, name, kernel, folder))
+    return body
+
+
+def execute_notebook(spec: StudySpec, layout: Layout, name: str, kernel: NotebookKernel, folder: Path | None = None):
+    """Execute the notebook ``name`` for ``spec`` in ``kernel``: the executed notebook, ready
+    to export (no local path in its outputs, every image described, the chapter links
+    added). A failing cell is one :class:`ReplicationError` line, not a traceback."""
     import nbformat
     from nbclient.exceptions import CellExecutionError, DeadKernelError
 
@@ -438,8 +475,7 @@ def render_notebook(spec: StudySpec, layout: Layout, name: str, kernel: Notebook
     nb.metadata["title"] = title
     nb.cells.insert(0, nbformat.v4.new_markdown_cell(links))
     nb.cells.append(nbformat.v4.new_markdown_cell(links))
-    body, _ = exporter.from_notebook_node(nb)
-    return body
+    return nb
 
 
 def render_notebooks(spec: StudySpec, layout: Layout, kernel: NotebookKernel, names=None, log=print,
