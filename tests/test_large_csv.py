@@ -318,3 +318,22 @@ def test_calinski_harabasz_and_davies_bouldin_from_sums_are_scikit_learns():
         ch, db = _ch_db_from_sums(X2, labels)
         assert ch == pytest.approx(calinski_harabasz_score(X2, labels), rel=1e-9)
         assert db == pytest.approx(davies_bouldin_score(X2, labels), rel=1e-9)
+
+
+def test_a_refit_without_a_predictor_sees_its_columns_without_a_copy():
+    """The likelihood-ratio refits take the design without the dropped columns as a view
+    of the same memory, with exactly the values of ``X[kept]``, and the design is whole
+    again afterwards (also after an error inside)."""
+    from replication.membership.logit import _columns_dropped
+
+    rng = np.random.default_rng(0)
+    for dropped in ([2], [0, 3], [5], [1, 2, 4]):
+        design = np.asfortranarray(rng.normal(size=(50, 6)))
+        before = design.copy()
+        keep = [j for j in range(6) if j not in dropped]
+        with _columns_dropped(design, dropped) as view:
+            assert np.array_equal(view, before[:, keep]) and np.shares_memory(view, design)
+        assert np.array_equal(design, before)
+        with pytest.raises(ZeroDivisionError), _columns_dropped(design, dropped):
+            1 / 0
+        assert np.array_equal(design, before)

@@ -66,6 +66,5 @@ def weighted_sd(X, weights=None, axis: int = 0):
     w = np.asarray(weights, dtype=float)
     m = np.average(X, axis=axis, weights=w)
     dev = X - np.expand_dims(m, axis)
-    shape = [1] * X.ndim
-    shape[axis] = -1
-    return np.sqrt((w.reshape(shape) * dev ** 2).sum(axis=axis) / (w.sum() - 1))
+    np.square(dev, out=dev)         # in place: at panel scale each fresh temporary costs seconds
+    return np.sqrt(np.tensordot(w, dev, axes=([0], [axis])) / (w.sum() - 1))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -238,6 +239,26 @@ def _fit_mnlogit(y, X, what: str, weights=None, start_params=None, check_rank: b
     return res
 
 
+@contextmanager
+def _columns_dropped(design: np.ndarray, dropped: list[int]):
+    """The column-major ``design`` without the columns ``dropped``, as a view: the other
+    columns are moved left in place (their order kept) and the dropped ones saved, then
+    everything is put back. At panel scale a copy of the design per refit would cost
+    hundreds of megabytes."""
+    kept = [j for j in range(design.shape[1]) if j not in dropped]
+    saved = design[:, dropped].copy()
+    for t, j in enumerate(kept):            # t <= j: nothing still to be read is overwritten
+        if t != j:
+            design[:, t] = design[:, j]
+    try:
+        yield design[:, :len(kept)]
+    finally:
+        for t, j in reversed(list(enumerate(kept))):
+            if t != j:
+                design[:, j] = design[:, t]
+        design[:, dropped] = saved
+
+
 def multinomial_logit(data: pd.DataFrame, segment: str, predictors: list[str], reference: str,
                       standardize: bool = True, crosscheck: bool = True,
                       order: list[str] | None = None, weights=None, groups: dict | None = None, dummies=(),
@@ -392,9 +413,17 @@ def multinomial_logit(data: pd.DataFrame, segment: str, predictors: list[str], r
     for p, cols in groups.items():
         kept = [c for c in X.columns if c not in cols]
         start, full_rank = start_on_sample(kept)
-        reduced = _fit_mnlogit(y, X[kept].to_numpy(dtype=float), f"without {p}", w, start_params=start,
-                               check_rank=not full_rank)
-        lr = 2 * (llf - reduced.llf)
+        if panel:
+            dropped = [X.columns.get_loc(c) for c in cols]
+            with _columns_dropped(design, dropped) as reduced_design:     # X[kept]'s values, not a copy
+                reduced = _fit_mnlogit(y, reduced_design, f"without {p}", w, start_params=start,
+                                       check_rank=not full_rank)
+                reduced_llf = reduced.llf       # while the view still holds X[kept]
+        else:
+            reduced = _fit_mnlogit(y, X[kept].to_numpy(dtype=float), f"without {p}", w, start_params=start,
+                                   check_rank=not full_rank)
+            reduced_llf = reduced.llf
+        lr = 2 * (llf - reduced_llf)
         del reduced
         gc.collect()        # statsmodels' model and results refer to each other: free the refit now
         df = (len(segments) - 1) * len(cols)
