@@ -433,14 +433,13 @@ def multinomial_logit(data: pd.DataFrame, segment: str, predictors: list[str], r
     # Classification: predicted = most probable segment.
     prob = np.asarray(res.predict(X))
     predicted = prob.argmax(axis=1)
-    classification = pd.crosstab(pd.Categorical(np.array(segments)[y], categories=segments),
-                                 pd.Categorical(np.array(segments)[predicted], categories=segments),
-                                 dropna=False, values=w, aggfunc="sum" if w is not None else None)
-    classification.index.name, classification.columns.name = "recovered", "predicted"
-    classification = classification.reset_index()
+    # Recovered x predicted counts (summed weights), from the codes: a cross-tabulation of
+    # millions of text labels took seconds and most of a gigabyte at panel scale.
+    J = len(segments)
+    cells = np.bincount(y * J + predicted, weights=w, minlength=J * J).reshape(J, J)
+    classification = pd.DataFrame(cells, index=pd.Index(segments, name="recovered"),
+                                  columns=pd.Index(segments, name="predicted")).reset_index()
     classification["recovered"] = classification["recovered"].astype(str)
-    if w is not None:
-        classification = classification.fillna(0.0)
     hit = float(np.average(predicted == y, weights=w))
     counts_y = np.bincount(y, weights=w)
     shares = counts_y / counts_y.sum()
