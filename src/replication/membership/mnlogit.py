@@ -55,10 +55,12 @@ class MNLogit(sm.MNLogit):
                 P = self.cdf(np.dot(self.exog, B))
             else:   # row by row, so two halves in two threads give the same numbers
                 P = np.empty((n, B.shape[1] + 1))
-                halves = [(0, n // 2), (n // 2, n)]
+
+                def fill(rows: slice) -> None:
+                    P[rows] = self.cdf(np.dot(self.exog[rows], B))
+
                 with ThreadPoolExecutor(2) as pool:
-                    list(pool.map(lambda s: P.__setitem__(slice(*s), self.cdf(np.dot(self.exog[slice(*s)], B))),
-                                  halves))
+                    list(pool.map(fill, [slice(0, n // 2), slice(n // 2, n)]))
             kept = (key, P)
             self._kept_probabilities = kept
         return kept[1]
