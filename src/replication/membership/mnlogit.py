@@ -57,7 +57,7 @@ class MNLogit(sm.MNLogit):
                 P = np.empty((n, B.shape[1] + 1))
 
                 def fill(rows: slice) -> None:
-                    P[rows] = self.cdf(np.dot(self.exog[rows], B))
+                    self.cdf(np.dot(self.exog[rows], B), out=P[rows])
 
                 with ThreadPoolExecutor(2) as pool:
                     list(pool.map(fill, [slice(0, n // 2), slice(n // 2, n)]))
@@ -65,10 +65,10 @@ class MNLogit(sm.MNLogit):
             self._kept_probabilities = kept
         return kept[1]
 
-    def cdf(self, X):
+    def cdf(self, X, out=None):
         # statsmodels' arithmetic (a column of ones, exp, divide by the row sums) without
-        # its column_stack copy
-        eXB = np.empty((X.shape[0], X.shape[1] + 1))
+        # its column_stack copy; written into ``out`` when given
+        eXB = np.empty((X.shape[0], X.shape[1] + 1)) if out is None else out
         eXB[:, 0] = 1.0
         np.exp(X, out=eXB[:, 1:])
         eXB /= eXB.sum(1)[:, None]

@@ -50,7 +50,14 @@ class WeightedMNLogit(MNLogit):
         if w.shape != (self.exog.shape[0],) or not np.all(np.isfinite(w)) or np.any(w <= 0):
             raise ValueError("freq_weights must be positive and finite, one per observation")
         self.freq_weights = w
+        # The chosen segment's code stands for statsmodels' n x J outcome dummies, which
+        # are dropped: at panel scale they are a tenth of a gigabyte per model.
         self._chosen = self.wendog.argmax(axis=1)
+        self.wendog = None
+
+    def _dummies(self, rows=slice(None)) -> np.ndarray:
+        """The outcome dummies of ``rows`` (what statsmodels keeps as ``wendog``)."""
+        return np.eye(self.J)[self._chosen[rows]]
 
     def loglike(self, params):
         # sum_i w_i log p_i(y_i): the chosen segment's probability only, not the n x J product
@@ -59,21 +66,24 @@ class WeightedMNLogit(MNLogit):
         return float(np.dot(self.freq_weights, np.log(chosen)))
 
     def loglikeobs(self, params):
-        return self.freq_weights[:, None] * self.wendog * np.log(self.probabilities(params))
+        return self.freq_weights[:, None] * self._dummies() * np.log(self.probabilities(params))
 
     def score(self, params):
         # in row chunks: no n x (J-1) temporaries at panel scale
-        P, X, W, D = self.probabilities(params), self.exog, self.freq_weights, self.wendog
+        P, X, W = self.probabilities(params), self.exog, self.freq_weights
         out = np.zeros((self.J - 1, self.K))
         for lo in range(0, X.shape[0], SCORE_ROWS):
             hi = lo + SCORE_ROWS
-            resid = D[lo:hi, 1:] - P[lo:hi, 1:]
+            resid = -P[lo:hi, 1:]                       # dummies - p, the dummies added below
+            chosen = self._chosen[lo:hi]
+            rows = np.flatnonzero(chosen > 0)
+            resid[rows, chosen[rows] - 1] += 1.0
             resid *= W[lo:hi, None]
             out += resid.T @ X[lo:hi]
         return out.flatten()
 
     def score_obs(self, params):
-        resid = self.freq_weights[:, None] * (self.wendog[:, 1:] - self.probabilities(params)[:, 1:])
+        resid = self.freq_weights[:, None] * (self._dummies()[:, 1:] - self.probabilities(params)[:, 1:])
         return (resid[:, :, None] * self.exog[:, None, :]).reshape(self.exog.shape[0], -1)
 
     def fit(self, *args, **kwargs):
