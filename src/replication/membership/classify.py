@@ -113,24 +113,27 @@ def classify(card, survey_df: pd.DataFrame, *, probabilities: bool | None = None
     mean, scale = np.asarray(seg["mean"], float), np.asarray(seg["scale"], float)
     centers = np.asarray(seg["centers"], float)
     Z = (X - mean) / scale
-    d2 = ((Z[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2)
+    # one centroid at a time: an n x k x d temporary is gigabytes at panel scale
+    d2 = np.column_stack([((Z - c) ** 2).sum(axis=1) for c in centers])
     label = np.where(ok, np.nanargmin(np.where(ok[:, None], d2, 0.0), axis=1), -1)
     names = {s["id"]: s["name"] for s in card["segments"]}
     strategies = {s["id"]: s.get("strategy") for s in card["segments"]}
     seg_of = [c["segment"] for c in seg["clusters"]]
-    segment = np.array([UNCLASSIFIED if j < 0 else (seg_of[j] or UNMATCHED) for j in label], dtype=object)
+    # looked up once per cluster (the last entry for label -1), not once per respondent
+    segment = np.array([seg_of[j] or UNMATCHED for j in range(len(seg_of))] + [UNCLASSIFIED], dtype=object)[label]
     ids = survey_df["respondent_id"].to_numpy() if "respondent_id" in survey_df.columns \
         else np.arange(1, len(survey_df) + 1)
+    which, kinds = pd.factorize(segment)
     distance = np.full(len(X), np.nan)
     distance[ok] = np.sqrt(d2[ok, label[ok]])
     out = pd.DataFrame({
         "respondent_id": ids,
         "segment": segment,
-        "segment_name": [names.get(s, "(too few answers to classify)" if s == UNCLASSIFIED
-                                   else "(no reported profile fits)") for s in segment],
+        "segment_name": np.array([names.get(s, "(too few answers to classify)" if s == UNCLASSIFIED
+                                            else "(no reported profile fits)") for s in kinds], dtype=object)[which],
         "cluster": label + 1,
         "distance": distance,
-        "strategy": [strategies.get(s) for s in segment],
+        "strategy": np.array([strategies.get(s) for s in kinds], dtype=object)[which],
     })
     mem = card.get("membership")
     if probabilities is None:

@@ -49,6 +49,7 @@ class MNLogit(sm.MNLogit):
         key = params.tobytes()
         kept = getattr(self, "_kept_probabilities", None)
         if kept is None or kept[0] != key:
+            self._kept_probabilities = kept = None      # free the last ones before the new ones
             B = params.reshape(self.K, -1, order="F")
             n = self.exog.shape[0]
             if n < SPLIT_ROWS:
