@@ -153,10 +153,11 @@ def build_model_card(result, *, strategies: dict | None = None, data_block=None,
     }
     card = validate_model_card(card, f"model card of study '{spec.id}'")
     if verify:
-        got = classify(card, result.survey, probabilities=False)["segment"].to_numpy()
-        want = result.assignments["segment"].to_numpy()
-        if not np.array_equal(got.astype(str), want.astype(str)):
-            n_diff = int((got.astype(str) != want.astype(str)).sum())
+        got = classify(card, result.survey, probabilities=False)["segment"].to_numpy(dtype=object)
+        want = result.assignments["segment"].to_numpy(dtype=object)
+        differ = got != want            # segment ids (text), compared as objects: no fixed-width copies
+        if differ.any():
+            n_diff = int(differ.sum())
             raise ReplicationError(f"study '{spec.id}': the model card assigns {n_diff} training respondent(s) "
                                    "to another segment than the analysis did; the segmentation method does not "
                                    "assign by the nearest centroid, so a centroid card cannot represent it")
