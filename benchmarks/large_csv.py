@@ -24,6 +24,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import resource
 import subprocess
@@ -82,6 +83,7 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         yaml_path = write_survey(folder, args.rows, weighted=not args.unweighted)
         size_mb = (folder / "big_survey.csv").stat().st_size / 2**20
+        os.sync()       # the file on disk before the run, as a user's survey is (no write-back during it)
         print(f"wrote {args.rows:,} rows ({size_mb:.0f} MB) in {time.perf_counter() - t0:.0f} s; analysed "
               f"{'unweighted' if args.unweighted else 'weighted'}", flush=True)
         start = time.perf_counter()

@@ -54,14 +54,22 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
 #: Tables at least this long format a float column with few distinct values once per value.
 PREFORMAT_ROWS = 100_000
 
+#: Rows of a long table formatted and written at a time.
+CSV_ROWS = 262_144
+
 
 def write_csv(path: str | Path, df: pd.DataFrame, digits: int = FLOAT_DIGITS) -> Path:
     """Write a table as CSV with floats to ``digits`` significant digits and ``\\n`` line ends
     (streamed to the file: a table of millions of rows is never one string in memory)."""
-    if len(df) >= PREFORMAT_ROWS:
-        df = preformat(df, digits)
-    return atomic_write_with(path, lambda fh: df.to_csv(fh, index=False, lineterminator="\n",
-                                                         float_format=f"%.{digits}g", encoding="utf-8"))
+    def write(fh) -> None:
+        # In row chunks: a panel's formatted text at once would be hundreds of megabytes.
+        for lo in range(0, max(len(df), 1), CSV_ROWS):
+            part = df.iloc[lo:lo + CSV_ROWS]
+            if len(df) >= PREFORMAT_ROWS:
+                part = preformat(part, digits)
+            part.to_csv(fh, index=False, header=lo == 0, lineterminator="\n", float_format=f"%.{digits}g",
+                        encoding="utf-8")
+    return atomic_write_with(path, write)
 
 
 def preformat(df: pd.DataFrame, digits: int | None) -> pd.DataFrame:

@@ -74,6 +74,10 @@ def card_scores(card, survey: pd.DataFrame, constructs=None, source="the new res
     return scores, ok
 
 
+#: Rows per chunk of the distances to the centroids.
+CLASSIFY_ROWS = 262_144
+
+
 def classify(card, survey_df: pd.DataFrame, *, probabilities: bool | None = None,
              source="the new respondents") -> pd.DataFrame:
     """Assign respondents to the card's segments.
@@ -109,13 +113,19 @@ def classify(card, survey_df: pd.DataFrame, *, probabilities: bool | None = None
     seg = card["segmentation"]
     dims = seg["dimensions"]
     scores, ok = card_scores(card, survey_df, dims, source)
-    X = scores[dims].to_numpy(dtype=float)
     mean, scale = np.asarray(seg["mean"], float), np.asarray(seg["scale"], float)
     centers = np.asarray(seg["centers"], float)
-    Z = (X - mean) / scale
-    # one centroid at a time: an n x k x d temporary is gigabytes at panel scale
-    d2 = np.column_stack([((Z - c) ** 2).sum(axis=1) for c in centers])
-    label = np.where(ok, np.nanargmin(np.where(ok[:, None], d2, 0.0), axis=1), -1)
+    n = len(scores)
+    label, distance = np.full(n, -1), np.full(n, np.nan)
+    # In row chunks, one centroid at a time: at panel scale the n x d and n x k x d
+    # temporaries would be most of a gigabyte.
+    for lo in range(0, n, CLASSIFY_ROWS):
+        rows = slice(lo, min(lo + CLASSIFY_ROWS, n))
+        Z = (scores[dims].iloc[rows].to_numpy(dtype=float) - mean) / scale
+        d2 = np.column_stack([((Z - c) ** 2).sum(axis=1) for c in centers])
+        fine = ok[rows]
+        label[rows] = np.where(fine, np.nanargmin(np.where(fine[:, None], d2, 0.0), axis=1), -1)
+        distance[rows][fine] = np.sqrt(d2[fine, label[rows][fine]])
     names = {s["id"]: s["name"] for s in card["segments"]}
     strategies = {s["id"]: s.get("strategy") for s in card["segments"]}
     seg_of = [c["segment"] for c in seg["clusters"]]
@@ -124,8 +134,6 @@ def classify(card, survey_df: pd.DataFrame, *, probabilities: bool | None = None
     ids = survey_df["respondent_id"].to_numpy() if "respondent_id" in survey_df.columns \
         else np.arange(1, len(survey_df) + 1)
     which, kinds = pd.factorize(segment)
-    distance = np.full(len(X), np.nan)
-    distance[ok] = np.sqrt(d2[ok, label[ok]])
     out = pd.DataFrame({
         "respondent_id": ids,
         "segment": segment,

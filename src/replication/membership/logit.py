@@ -24,7 +24,7 @@ from statsmodels.tools.sm_exceptions import (ConvergenceWarning, PerfectSeparati
 
 from ..errors import ReplicationError
 from ..weights import weighted_mean, weighted_sd
-from .mnlogit import MNLogit
+from .mnlogit import MAXITER, Likelihood, MNLogit
 from .weighted_logit import WeightedMNLogit
 
 #: A slope this large per SD of its predictor, or a standard error this large, means the
@@ -34,6 +34,9 @@ SEPARATION_COEF, SEPARATION_SE = 15.0, 100.0
 #: Panel rule: rows of the seeded sample whose estimates start Newton's method on all
 #: respondents (a sample this size starts it close enough to save a full-data step).
 START_ROWS = 20_000
+
+#: Rows per chunk of the classification's probabilities.
+PREDICT_ROWS = 262_144
 
 
 @dataclass
@@ -215,14 +218,16 @@ def _fit_mnlogit(y, X, what: str, weights=None, start_params=None, check_rank: b
             model = MNLogit(y, X, check_rank=check_rank) if weights is None else \
                 WeightedMNLogit(y, X, freq_weights=weights, check_rank=check_rank)
             res = model.fit(method="newton", maxiter=100, disp=False, start_params=start_params)
-            model._kept_probabilities = None        # n x J: not worth keeping beside the result
+            model.release()         # the last pass: not worth keeping beside the result
         except (PerfectSeparationError, np.linalg.LinAlgError) as exc:
             raise ReplicationError(f"multinomial logit ({what}): perfect separation or a singular "
                                    f"design ({exc}); some segment is predicted perfectly") from None
     kinds = {type(w.message) for w in caught} | {w.category for w in caught}
     # Judge slopes per SD of their predictor (whatever scale the model uses), not the
     # intercepts: a raw-scale predictor far from zero legitimately has a large intercept.
-    sd = np.asarray(X.drop(columns="const").std(ddof=1)) if isinstance(X, pd.DataFrame) else X[:, 1:].std(axis=0, ddof=1)
+    # (Column by column: at panel scale a copy of the design would be the run's peak.)
+    Xa = X.to_numpy() if isinstance(X, pd.DataFrame) else X
+    sd = np.array([Xa[:, j].std(ddof=1) for j in range(1, Xa.shape[1])])
     slopes = np.asarray(res.params)[1:] * sd[:, None]
     with np.errstate(invalid="ignore"):
         bse = np.asarray(res.bse)
@@ -237,6 +242,16 @@ def _fit_mnlogit(y, X, what: str, weights=None, start_params=None, check_rank: b
         raise ReplicationError(f"multinomial logit ({what}): Newton's method did not converge in 100 "
                                "iterations; the estimates would be meaningless")
     return res
+
+
+def _maximum_llf(y, X: np.ndarray, J: int, weights, start_params, what: str) -> float:
+    """The maximised log-likelihood of the model of codes ``y`` on the design ``X`` (an
+    array, the constant first): statsmodels' Newton iterations, as ``_fit_mnlogit``."""
+    llf, converged = Likelihood(X, y, J, weights).maximum(start_params)
+    if not converged:
+        raise ReplicationError(f"multinomial logit ({what}): Newton's method did not converge in {MAXITER} "
+                               "iterations; the estimates would be meaningless")
+    return llf
 
 
 @contextmanager
@@ -405,34 +420,34 @@ def multinomial_logit(data: pd.DataFrame, segment: str, predictors: list[str], r
         # they would sit beside each refit below. Every statistic used from here on is
         # computed (log-likelihood, covariance) or takes its data as an argument (predict).
         res.remove_data()
-        res.model.wendog = res.model.freq_weights = res.model._chosen = None
+        res.model.release()
+        res.model.freq_weights = res.model._chosen = None
         gc.collect()
 
-    # One likelihood-ratio test per predictor: drop it, refit, compare.
+    # One likelihood-ratio test per predictor: drop it, refit, compare. A refit needs its
+    # maximum log-likelihood only (no results object, no final Hessian); it cannot be
+    # separated when the full model is not (a subset of the predictors separates no
+    # better than all of them).
     lr_rows = []
     for p, cols in groups.items():
         kept = [c for c in X.columns if c not in cols]
-        start, full_rank = start_on_sample(kept)
+        start, _ = start_on_sample(kept)
         if panel:
             dropped = [X.columns.get_loc(c) for c in cols]
             with _columns_dropped(design, dropped) as reduced_design:     # X[kept]'s values, not a copy
-                reduced = _fit_mnlogit(y, reduced_design, f"without {p}", w, start_params=start,
-                                       check_rank=not full_rank)
-                reduced_llf = reduced.llf       # while the view still holds X[kept]
+                reduced_llf = _maximum_llf(y, reduced_design, len(segments), w, start, f"without {p}")
         else:
-            reduced = _fit_mnlogit(y, X[kept].to_numpy(dtype=float), f"without {p}", w, start_params=start,
-                                   check_rank=not full_rank)
-            reduced_llf = reduced.llf
+            reduced_llf = _maximum_llf(y, X[kept].to_numpy(dtype=float), len(segments), w, start, f"without {p}")
         lr = 2 * (llf - reduced_llf)
-        del reduced
-        gc.collect()        # statsmodels' model and results refer to each other: free the refit now
         df = (len(segments) - 1) * len(cols)
         lr_rows.append({"predictor": p, "lr_chi2": lr, "df": df, "p_value": stats.chi2.sf(lr, df)})
     lr_tests = pd.DataFrame(lr_rows)
 
-    # Classification: predicted = most probable segment.
-    prob = np.asarray(res.predict(X))
-    predicted = prob.argmax(axis=1)
+    # Classification: predicted = most probable segment (in row chunks: no n x J array).
+    fitted = Likelihood(design, y, len(segments))
+    b = np.asarray(res.params).ravel(order="F")
+    predicted = np.concatenate([fitted.probabilities(b, slice(lo, lo + PREDICT_ROWS)).argmax(axis=1)
+                                for lo in range(0, len(y), PREDICT_ROWS)])
     # Recovered x predicted counts (summed weights), from the codes: a cross-tabulation of
     # millions of text labels took seconds and most of a gigabyte at panel scale.
     J = len(segments)

@@ -1,21 +1,26 @@
-"""statsmodels' multinomial logit, faster at panel scale (the same function).
+"""statsmodels' multinomial logit, in bounded memory at panel scale (the same function).
 
-statsmodels' :meth:`MNLogit.hessian` forms each of the ``(J-1)^2`` blocks with its own
-pass over the respondents, and every Newton step evaluates the probabilities three times
-(log-likelihood, score, Hessian at the same parameters); at panel scale (hundreds of
-thousands of respondents) that is most of the membership model's run time. Here the
-probabilities are kept for the last parameters asked (:meth:`MNLogit.probabilities`), and
-the Hessian is
+statsmodels' :class:`MNLogit` keeps the n x J outcome dummies, evaluates the n x J
+probabilities three times per Newton step (log-likelihood, score, Hessian at the same
+parameters) and forms each of the ``(J-1)^2`` Hessian blocks with its own pass over the
+respondents; at panel scale (millions of respondents) that is most of the membership
+model's time and memory. Here :class:`Likelihood` computes the three in one pass over
+row chunks small enough to stay in cache: for each chunk the probabilities (statsmodels'
+``cdf``), the chosen segment's log-probability, the score ``(d - p)' x`` and the Hessian
 
-    H = -(blockdiag_j(X' diag(p_j) X) - A'A),    A = [p_1 x, ..., p_{J-1} x] (row by row),
+    H_jl = -sum_i w_i p_ij (delta_jl - p_il) x_i x_i',
 
-one matrix product for the cross terms and one per segment for the diagonal, accumulated
-over row chunks small enough to stay in cache, the rows split in two halves summed in a
-fixed order (so both cores work and the result does not depend on their number). With
-frequency weights ``w`` (the subclass :class:`.weighted_logit.WeightedMNLogit` sets
-``freq_weights``) every row's terms are multiplied by ``w_i``. The log-likelihood and
-score are statsmodels' own arithmetic on the kept probabilities. Estimates agree with
-statsmodels' own to rounding (the tests compare them).
+each block from one matrix product of the chunk's column products ``x_a x_b`` (a <= b)
+with the ``J(J-1)/2`` row weights ``w p_j (delta_jl - p_l)``. The rows are split in two
+fixed halves summed in a fixed order (so both cores work and the result does not depend
+on their number). The outcome is kept as each respondent's segment code, never as
+dummies. With frequency weights ``w`` (:class:`.weighted_logit.WeightedMNLogit`) every
+row's terms are multiplied by ``w_i``. Estimates agree with statsmodels' own to rounding
+(the tests compare them).
+
+:meth:`Likelihood.maximum` is the maximised log-likelihood alone, by statsmodels' own
+Newton iterations (:func:`statsmodels.base.optimizer._fit_newton`, the steps ``fit``
+takes) without a results object: the likelihood-ratio tests' refits need nothing else.
 """
 
 from __future__ import annotations
@@ -24,47 +29,165 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import statsmodels.api as sm
+from statsmodels.base.optimizer import _fit_newton
 from threadpoolctl import threadpool_limits
 
-#: Rows per chunk of the Hessian's products: a chunk's N x (J-1)K temporary stays in
-#: cache (much larger chunks made the product memory-bound, and multi-threaded BLAS on
-#: such thin matrices slowed down by 10x or more on a busy machine).
+#: Rows per chunk of a pass: measured best between 8,192 and 16,384 rows on 2.8 M (smaller
+#: chunks cost more calls, larger ones left the cache). Multi-threaded BLAS on such thin
+#: matrices slowed down by 10x or more on a busy machine, so BLAS runs single-threaded
+#: inside the two halves.
 CHUNK_ROWS = 8192
 
-#: Below this many rows the Hessian is one pass in the calling thread.
+#: Below this many rows a pass is one half, in the calling thread.
 SPLIT_ROWS = 50_000
+
+#: Newton's method as ``MNLogit.fit(method="newton", maxiter=100)`` runs it.
+MAXITER = 100
+
+
+class Likelihood:
+    """The multinomial logit's log-likelihood, score and Hessian on a design ``exog``
+    (n x K, the constant included), segment codes ``chosen`` (0 = the reference) of ``J``
+    segments, and optional frequency weights; the last pass's results are kept, so a
+    Newton step's score and Hessian at the same parameters share one pass."""
+
+    def __init__(self, exog, chosen, J: int, weights=None):
+        self.exog, self.chosen, self.J, self.weights = exog, chosen, J, weights
+        self.K = exog.shape[1]
+        self._kept = None
+        ia, ib = np.triu_indices(self.K)
+        ja, jb = np.triu_indices(J - 1)
+        self._pairs = (ia, ib, ja, jb, ja == jb)
+
+    def probabilities(self, params, rows=slice(None)) -> np.ndarray:
+        """``cdf(X B)`` of ``rows``: statsmodels' arithmetic (a column of ones, exp, divide
+        by the row sums)."""
+        B = np.asarray(params, dtype=float).reshape(self.K, -1, order="F")
+        x = self.exog[rows]
+        P = np.empty((x.shape[0], self.J))
+        P[:, 0] = 1.0
+        np.exp(x @ B, out=P[:, 1:])
+        P /= P.sum(1)[:, None]
+        return P
+
+    def _rows(self, B, start: int, stop: int, hessian: bool):
+        """Log-likelihood, score (J-1 x K) and the Hessian's distinct products (or None)
+        summed over rows ``start:stop``, chunk by chunk."""
+        X, W, K, J1 = self.exog, self.weights, self.K, self.J - 1
+        ia, ib, ja, jb, diag = self._pairs
+        llf, score = 0.0, np.zeros((J1, K))
+        G = np.zeros((len(ia), len(ja))) if hessian else None
+        P = np.empty((CHUNK_ROWS, J1 + 1))
+        for lo in range(start, stop, CHUNK_ROWS):
+            hi = min(lo + CHUNK_ROWS, stop)
+            x, c, m = X[lo:hi], self.chosen[lo:hi], hi - lo
+            p = P[:m]
+            p[:, 0] = 1.0
+            np.exp(x @ B, out=p[:, 1:])
+            p /= p.sum(1)[:, None]
+            w = None if W is None else W[lo:hi]
+            logp = np.log(p[np.arange(m), c])
+            llf += float(logp.sum() if w is None else w @ logp)
+            resid = -p[:, 1:]                       # dummies - p, the dummies added below
+            hit = np.flatnonzero(c > 0)
+            resid[hit, c[hit] - 1] += 1.0
+            if w is not None:
+                resid *= w[:, None]
+            score += resid.T @ x
+            if hessian:
+                wp = p[:, 1:] if w is None else p[:, 1:] * w[:, None]
+                S = -wp[:, ja] * p[:, 1:][:, jb]
+                S[:, diag] += wp
+                G += (x[:, ia] * x[:, ib]).T @ S
+        return llf, score, G
+
+    def evaluate(self, params, hessian: bool = True):
+        """``(loglike, score, Hessian)`` at ``params`` (the Hessian None unless asked)."""
+        params = np.asarray(params, dtype=float)
+        key = params.tobytes()
+        kept = self._kept
+        if kept is not None and kept[0] == key and (kept[3] is not None or not hessian):
+            return kept[1:]
+        self._kept = None
+        B = params.reshape(self.K, -1, order="F")
+        n = self.exog.shape[0]
+        with threadpool_limits(1, user_api="blas"):
+            if n < SPLIT_ROWS:
+                parts = [self._rows(B, 0, n, hessian)]
+            else:
+                with ThreadPoolExecutor(2) as pool:
+                    parts = list(pool.map(lambda s: self._rows(B, *s, hessian), [(0, n // 2), (n // 2, n)]))
+        llf = sum(part[0] for part in parts)
+        score = sum(part[1] for part in parts).ravel()
+        H = self._assemble(sum(part[2] for part in parts)) if hessian else None
+        self._kept = (key, llf, score, H)
+        return llf, score, H
+
+    def _assemble(self, G) -> np.ndarray:
+        """The (J-1)K square Hessian from the distinct products: block (j, l) is
+        ``-sum w p_j (delta_jl - p_l) x x'``, symmetric in (a, b) and in (j, l)."""
+        ia, ib, ja, jb, _ = self._pairs
+        K, J1 = self.K, self.J - 1
+        H = np.empty((J1 * K, J1 * K))
+        block = np.empty((K, K))
+        for t, (j, l) in enumerate(zip(ja, jb)):
+            block[ia, ib] = block[ib, ia] = -G[:, t]
+            H[j * K:(j + 1) * K, l * K:(l + 1) * K] = block
+            H[l * K:(l + 1) * K, j * K:(j + 1) * K] = block.T
+        return H
+
+    def loglike(self, params) -> float:
+        return self.evaluate(params, hessian=False)[0]
+
+    def score(self, params) -> np.ndarray:
+        return self.evaluate(params, hessian=False)[1]
+
+    def hessian(self, params) -> np.ndarray:
+        return self.evaluate(params)[2]
+
+    def maximum(self, start_params=None) -> tuple[float, bool]:
+        """The maximised log-likelihood and whether Newton's method converged: statsmodels'
+        iterations from ``start_params`` (default zeros, as ``MNLogit.fit``), on the
+        log-likelihood per row as ``fit`` scales it, with no final score and Hessian."""
+        nobs = self.exog.shape[0]
+        start = np.zeros(self.K * (self.J - 1)) if start_params is None else np.asarray(start_params, dtype=float)
+        steps = []
+        params, _ = _fit_newton(lambda p: -self.loglike(p) / nobs, lambda p: -self.score(p) / nobs, start, (), {},
+                                disp=False, maxiter=MAXITER, callback=steps.append, full_output=False,
+                                hess=lambda p: -self.hessian(p) / nobs)
+        llf = self.loglike(params)
+        return llf, len(steps) < MAXITER and bool(np.isfinite(llf))
 
 
 class MNLogit(sm.MNLogit):
-    """:class:`statsmodels.discrete.discrete_model.MNLogit` with kept probabilities and
-    the one-product :meth:`hessian` described above."""
+    """:class:`statsmodels.discrete.discrete_model.MNLogit` whose log-likelihood, score
+    and Hessian come from :class:`Likelihood` (one pass per parameter vector, no n x J
+    arrays kept); the outcome dummies statsmodels builds are dropped after construction."""
 
     #: Frequency weights, one per row (None: every row counts once).
     freq_weights = None
 
+    def __init__(self, endog, exog, **kwargs):
+        super().__init__(endog, exog, **kwargs)
+        # The chosen segment's code stands for statsmodels' n x J outcome dummies: at panel
+        # scale they are a tenth of a gigabyte per model.
+        self._chosen = self.wendog.argmax(axis=1)
+        self.wendog = None
+        self._likelihood = None
+
+    @property
+    def likelihood(self) -> Likelihood:
+        if self._likelihood is None:
+            self._likelihood = Likelihood(self.exog, self._chosen, self.J, self.freq_weights)
+        return self._likelihood
+
+    def _dummies(self, rows=slice(None)) -> np.ndarray:
+        """The outcome dummies of ``rows`` (what statsmodels keeps as ``wendog``)."""
+        return np.eye(self.J)[self._chosen[rows]]
+
     def probabilities(self, params) -> np.ndarray:
-        """``cdf(X B)``: the n x J segment probabilities at ``params`` (kept for the last
-        parameters asked, so log-likelihood, score and Hessian share one evaluation)."""
-        params = np.asarray(params, dtype=float)
-        key = params.tobytes()
-        kept = getattr(self, "_kept_probabilities", None)
-        if kept is None or kept[0] != key:
-            self._kept_probabilities = kept = None      # free the last ones before the new ones
-            B = params.reshape(self.K, -1, order="F")
-            n = self.exog.shape[0]
-            if n < SPLIT_ROWS:
-                P = self.cdf(np.dot(self.exog, B))
-            else:   # row by row, so two halves in two threads give the same numbers
-                P = np.empty((n, B.shape[1] + 1))
-
-                def fill(rows: slice) -> None:
-                    self.cdf(np.dot(self.exog[rows], B), out=P[rows])
-
-                with ThreadPoolExecutor(2) as pool:
-                    list(pool.map(fill, [slice(0, n // 2), slice(n // 2, n)]))
-            kept = (key, P)
-            self._kept_probabilities = kept
-        return kept[1]
+        """The n x J segment probabilities at ``params``."""
+        return self.likelihood.probabilities(params)
 
     def cdf(self, X, out=None):
         # statsmodels' arithmetic (a column of ones, exp, divide by the row sums) without
@@ -76,39 +199,27 @@ class MNLogit(sm.MNLogit):
         return eXB
 
     def loglike(self, params):
-        return np.sum(self.wendog * np.log(self.probabilities(params)))
+        return self.likelihood.loglike(params)
 
     def score(self, params):
-        firstterm = self.wendog[:, 1:] - self.probabilities(params)[:, 1:]
-        return np.dot(firstterm.T, self.exog).flatten()
+        return self.likelihood.score(params)
 
     def loglike_and_score(self, params):
         return self.loglike(params), self.score(params)
 
-    def _hessian_rows(self, P, start: int, stop: int) -> np.ndarray:
-        """``-H`` summed over rows ``start:stop``, chunk by chunk."""
-        X, K, W = self.exog, self.K, self.freq_weights
-        J1 = self.J - 1
-        H = np.zeros((J1 * K, J1 * K))
-        a = np.empty((CHUNK_ROWS, J1 * K))
-        for lo in range(start, stop, CHUNK_ROWS):
-            hi = min(lo + CHUNK_ROWS, stop)
-            x, p, m = X[lo:hi], P[lo:hi, 1:], hi - lo
-            for j in range(J1):
-                np.multiply(x, p[:, j:j + 1], out=a[:m, j * K:(j + 1) * K])
-            wa = a[:m] if W is None else a[:m] * W[lo:hi, None]
-            H += wa.T @ a[:m]
-            for j in range(J1):
-                H[j * K:(j + 1) * K, j * K:(j + 1) * K] -= wa[:, j * K:(j + 1) * K].T @ x
-        return H
-
     def hessian(self, params):
-        P = self.probabilities(params)
-        n = self.exog.shape[0]
-        with threadpool_limits(1, user_api="blas"):
-            if n < SPLIT_ROWS:
-                return self._hessian_rows(P, 0, n)
-            half = n // 2
-            with ThreadPoolExecutor(2) as pool:
-                first, second = pool.map(lambda s: self._hessian_rows(P, *s), [(0, half), (half, n)])
-        return first + second
+        return self.likelihood.hessian(params)
+
+    def _weights(self) -> np.ndarray:
+        return np.ones(self.exog.shape[0]) if self.freq_weights is None else self.freq_weights
+
+    def loglikeobs(self, params):
+        return self._weights()[:, None] * self._dummies() * np.log(self.probabilities(params))
+
+    def score_obs(self, params):
+        resid = self._weights()[:, None] * (self._dummies()[:, 1:] - self.probabilities(params)[:, 1:])
+        return (resid[:, :, None] * self.exog[:, None, :]).reshape(self.exog.shape[0], -1)
+
+    def release(self) -> None:
+        """Forget the last pass and the data a kept result no longer needs."""
+        self._likelihood = None

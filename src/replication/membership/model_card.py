@@ -185,6 +185,10 @@ def _membership_card(m) -> dict | None:
 # ---------------------------------------------------------------------------------------
 
 
+#: Rows per chunk of the distances to the centroids.
+DISTANCE_ROWS = 262_144
+
+
 def assignment_table(result) -> pd.DataFrame:
     """Each respondent's segment: ``respondent_id, cluster, segment_code, segment, segment_name, distance``.
 
@@ -199,11 +203,15 @@ def assignment_table(result) -> pd.DataFrame:
     model = result.segmentation.model
     a = result.assignments
     dims = spec.dimension_ids
-    X = result.scores[dims].to_numpy(dtype=float)
-    Z = (X - np.asarray(model.mean_)) / np.asarray(model.scale_)
     labels = np.asarray(a["cluster"].to_numpy(), dtype=int) - 1
     centers = np.asarray(model.cluster_centers_, dtype=float)
-    distance = np.sqrt(((Z - centers[labels]) ** 2).sum(axis=1))
+    mean, scale = np.asarray(model.mean_), np.asarray(model.scale_)
+    # Row by row (in chunks: a panel's n x d temporaries would be most of a gigabyte).
+    distance = np.empty(len(a))
+    for lo in range(0, len(a), DISTANCE_ROWS):
+        hi = min(lo + DISTANCE_ROWS, len(a))
+        Z = (result.scores[dims].iloc[lo:hi].to_numpy(dtype=float) - mean) / scale
+        distance[lo:hi] = np.sqrt(((Z - centers[labels[lo:hi]]) ** 2).sum(axis=1))
     code = {s: i + 1 for i, s in enumerate(spec.segment_ids)}
     names = spec.segment_names
     which, segments = pd.factorize(a["segment"], use_na_sentinel=False)   # looked up per segment, not respondent
@@ -216,7 +224,7 @@ def assignment_table(result) -> pd.DataFrame:
         "distance": distance,
     })
     if hasattr(model, "predict_proba"):
-        p = np.asarray(model.predict_proba(X))
+        p = np.asarray(model.predict_proba(result.scores[dims].to_numpy(dtype=float)))
         out["probability"] = p[np.arange(len(p)), labels]
     return out
 
@@ -243,8 +251,8 @@ def write_assignments(result, path_csv=None, path_sav=None, labels=None, carry=(
         The files written.
 
     Columns: ``respondent_id, cluster, segment_code, segment, segment_name, distance``
-    (see :func:`assignment_table`); in the ``.sav``, ``segment_code`` carries the segment
-    names as value labels. The two-stage method gives no membership probability, so the
+    (see :func:`assignment_table`); the ``.sav`` has them but ``segment`` and
+    ``segment_name``: its ``segment_code`` carries the segment names as value labels. The two-stage method gives no membership probability, so the
     distance to the segment's centroid is written instead (the variable label says so).
     """
     if path_csv is None and path_sav is None:
@@ -278,7 +286,10 @@ def write_assignments(result, path_csv=None, path_sav=None, labels=None, carry=(
             "Euclidean distance from the respondent to the centroid of the segment, in standardized units of "
             "the segmentation dimensions.")
     return write_user_table(table, path_csv, path_sav, variable_labels=var_labels, value_labels=value_labels,
-                            file_label=f"Segments: {spec.study.title}", note=note, float_columns=["distance", "probability"])
+                            file_label=f"Segments: {spec.study.title}", note=note, float_columns=["distance", "probability"],
+                            # SPSS's way: the labelled segment_code is the segment (its text
+                            # columns would repeat the labels, and cost most of a panel's write)
+                            csv_only=["segment", "segment_name"])
 
 
 def write_classification(table: pd.DataFrame, card, path_csv=None, path_sav=None) -> list[Path]:

@@ -24,14 +24,11 @@ from .mnlogit import MNLogit
 
 __all__ = ["WeightedMNLogit"]
 
-#: Rows per chunk of the score's products.
-SCORE_ROWS = 262_144
-
-
 class WeightedMNLogit(MNLogit):
     """``MNLogit`` whose log-likelihood is ``sum_i w_i log p_i(y_i)``.
 
-    The Hessian is :class:`.mnlogit.MNLogit`'s one-product form with each row weighted.
+    The log-likelihood, score and Hessian are :class:`.mnlogit.Likelihood`'s, each row's
+    terms multiplied by its weight.
 
     Parameters
     ----------
@@ -50,41 +47,6 @@ class WeightedMNLogit(MNLogit):
         if w.shape != (self.exog.shape[0],) or not np.all(np.isfinite(w)) or np.any(w <= 0):
             raise ValueError("freq_weights must be positive and finite, one per observation")
         self.freq_weights = w
-        # The chosen segment's code stands for statsmodels' n x J outcome dummies, which
-        # are dropped: at panel scale they are a tenth of a gigabyte per model.
-        self._chosen = self.wendog.argmax(axis=1)
-        self.wendog = None
-
-    def _dummies(self, rows=slice(None)) -> np.ndarray:
-        """The outcome dummies of ``rows`` (what statsmodels keeps as ``wendog``)."""
-        return np.eye(self.J)[self._chosen[rows]]
-
-    def loglike(self, params):
-        # sum_i w_i log p_i(y_i): the chosen segment's probability only, not the n x J product
-        P = self.probabilities(params)
-        chosen = P[np.arange(P.shape[0]), self._chosen]
-        return float(np.dot(self.freq_weights, np.log(chosen)))
-
-    def loglikeobs(self, params):
-        return self.freq_weights[:, None] * self._dummies() * np.log(self.probabilities(params))
-
-    def score(self, params):
-        # in row chunks: no n x (J-1) temporaries at panel scale
-        P, X, W = self.probabilities(params), self.exog, self.freq_weights
-        out = np.zeros((self.J - 1, self.K))
-        for lo in range(0, X.shape[0], SCORE_ROWS):
-            hi = lo + SCORE_ROWS
-            resid = -P[lo:hi, 1:]                       # dummies - p, the dummies added below
-            chosen = self._chosen[lo:hi]
-            rows = np.flatnonzero(chosen > 0)
-            resid[rows, chosen[rows] - 1] += 1.0
-            resid *= W[lo:hi, None]
-            out += resid.T @ X[lo:hi]
-        return out.flatten()
-
-    def score_obs(self, params):
-        resid = self.freq_weights[:, None] * (self._dummies()[:, 1:] - self.probabilities(params)[:, 1:])
-        return (resid[:, :, None] * self.exog[:, None, :]).reshape(self.exog.shape[0], -1)
 
     def fit(self, *args, **kwargs):
         res = super().fit(*args, **kwargs)

@@ -32,7 +32,12 @@ PACKAGES = ["numpy", "pandas", "scipy", "statsmodels", "scikit-learn", "matplotl
 
 
 def sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    """The file's SHA-256, read in 1 MiB blocks (a panel's outputs are hundreds of megabytes)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _versions() -> dict:

@@ -275,9 +275,10 @@ def read_survey_table(raw: RawTable, block: DataSource, constructs: list[Constru
     # column is contiguous), which becomes the survey's: see the end.
     names = list(dict.fromkeys(it for c in constructs for it in c.items))
     slot = {it: j for j, it in enumerate(names)}
-    # float32: the answers are whole scale points (anything else is out of range), which
-    # float32 holds exactly in half the memory; sums over them are float64 (measurement.as_float64).
-    answers = np.empty((n, len(names)), dtype=np.float32, order="F")
+    # float16: the answers are whole scale points 1..11 (anything else is out of range),
+    # which float16 holds exactly (every integer to 2048) in a quarter of the memory; sums
+    # over them are float64 (measurement.as_float64).
+    answers = np.empty((n, len(names)), dtype=np.float16, order="F")
     # Conversions still to come per file column (a carried column is used once more).
     uses = {col: list(column_of.values()).count(col) + (col in carry) for col in set(column_of.values())}
     missing_cells: dict[str, np.ndarray] = {}

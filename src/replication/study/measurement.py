@@ -35,10 +35,10 @@ def cronbach_alpha(items) -> float:
 
 
 def as_float64(frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` with its float32 columns as float64: a large survey's answers are kept as
-    float32 (whole numbers, so exactly), and every sum over them is a float64 sum, as for
-    any other survey. Other columns are left as they are."""
-    narrow = {c: np.float64 for c in frame.columns if frame[c].dtype == np.float32}
+    """``frame`` with its float16 and float32 columns as float64: a large survey's answers
+    are kept as float16 (whole scale points, so exactly), and every sum over them is a
+    float64 sum, as for any other survey. Other columns are left as they are."""
+    narrow = {c: np.float64 for c in frame.columns if frame[c].dtype in (np.float16, np.float32)}
     return frame.astype(narrow) if narrow else frame
 
 

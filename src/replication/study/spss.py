@@ -99,7 +99,7 @@ def _temp_beside(path: Path) -> Path:
 
 def write_user_table(frame: pd.DataFrame, path_csv=None, path_sav=None, *, variable_labels=None,
                      value_labels=None, file_label: str = "", note: str | None = None,
-                     float_columns=(), digits: int = 6) -> list[Path]:
+                     float_columns=(), digits: int = 6, csv_only=()) -> list[Path]:
     """Write a table as CSV and/or SPSS ``.sav``, both or neither.
 
     Each file is first written to a temporary file beside its target; only when every
@@ -107,7 +107,8 @@ def write_user_table(frame: pd.DataFrame, path_csv=None, path_sav=None, *, varia
     every existing file as it was. In the CSV, ``float_columns`` keep ``digits``
     significant digits. In the ``.sav``, column names that are not valid SPSS names are
     made valid (the original name becomes the variable label), and labels are clipped to
-    SPSS's lengths.
+    SPSS's lengths. Columns ``csv_only`` are left out of the ``.sav`` (text that value
+    labels there already give).
 
     Returns
     -------
@@ -125,15 +126,10 @@ def write_user_table(frame: pd.DataFrame, path_csv=None, path_sav=None, *, varia
             tmp = _temp_beside(path)
             temps.append((tmp, path))
             if kind == "csv":
-                out = frame.copy(deep=False)
-                for c in float_columns:
-                    if c in out.columns:
-                        out[c] = _formatted(out[c], digits)
-                if len(out) >= files.PREFORMAT_ROWS:     # the other float columns as pandas writes them
-                    out = files.preformat(out, None)
-                out.to_csv(tmp, index=False, lineterminator="\n", encoding="utf-8")   # streamed, not one string
+                _write_csv(frame, tmp, float_columns, digits)
             else:
-                _write_sav(frame, tmp, path, variable_labels or {}, value_labels or {}, file_label, note)
+                _write_sav(frame.drop(columns=[c for c in csv_only if c in frame.columns]), tmp, path,
+                           variable_labels or {}, value_labels or {}, file_label, note)
             os.chmod(tmp, 0o666 & ~umask)
         for tmp, path in temps:
             current = path
@@ -148,6 +144,20 @@ def write_user_table(frame: pd.DataFrame, path_csv=None, path_sav=None, *, varia
     return [p for p, _ in targets]
 
 
+def _write_csv(frame: pd.DataFrame, tmp: Path, float_columns, digits: int) -> None:
+    """``frame`` as CSV, ``float_columns`` to ``digits`` significant digits, in row chunks."""
+    long = len(frame) >= files.PREFORMAT_ROWS
+    with open(tmp, "w", encoding="utf-8", newline="") as fh:
+        for lo in range(0, max(len(frame), 1), files.CSV_ROWS):
+            out = frame.iloc[lo:lo + files.CSV_ROWS].copy(deep=False)
+            for c in float_columns:
+                if c in out.columns:
+                    out[c] = _formatted(out[c], digits)
+            if long:            # the other float columns as pandas writes them
+                out = files.preformat(out, None)
+            out.to_csv(fh, index=False, header=lo == 0, lineterminator="\n")
+
+
 def _formatted(col: pd.Series, digits: int) -> np.ndarray:
     """Each value as ``f"{x:.{digits}g}"``, blank where missing."""
     x = col.to_numpy(dtype=float)
@@ -160,11 +170,13 @@ def _formatted(col: pd.Series, digits: int) -> np.ndarray:
 def _text_or_none(col: pd.Series) -> np.ndarray:
     """Each value as text (``str``), None where missing: a text column as pyreadstat takes it
     (a column already of text is not converted cell by cell)."""
-    arr = col.to_numpy(dtype=object, copy=True)
+    arr = col.to_numpy(dtype=object)
     na = pd.isna(arr)
     if pd.api.types.infer_dtype(arr, skipna=True) not in ("string", "empty"):
         arr = np.array([str(x) for x in arr], dtype=object)
-    arr[na] = None
+    if na.any():
+        arr = arr.copy()        # not the caller's column
+        arr[na] = None
     return arr
 
 
@@ -173,15 +185,15 @@ def _write_sav(frame, tmp: Path, target: Path, variable_labels: dict, value_labe
 
     used: set = set()
     names = {c: spss_name(c, used) for c in frame.columns}
-    df = pd.DataFrame(index=range(len(frame)))
+    columns = {}
     for c in frame.columns:
         v = frame[c]
         if pd.api.types.is_bool_dtype(v):
             v = v.astype(float)
-        if pd.api.types.is_numeric_dtype(v):
-            df[names[c]] = v.to_numpy()
-        else:
-            df[names[c]] = _text_or_none(v)
+        columns[names[c]] = v.to_numpy() if pd.api.types.is_numeric_dtype(v) else _text_or_none(v)
+    # One frame of the columns as they are (a column set one by one is copied: at panel
+    # scale a second copy of the table).
+    df = pd.DataFrame(columns, index=pd.RangeIndex(len(frame)), copy=False)
     col_labels = {}
     for c in frame.columns:
         text = variable_labels.get(c)
