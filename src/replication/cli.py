@@ -23,6 +23,7 @@ from pathlib import Path
 os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
 
 from .errors import ReplicationError  # noqa: E402 (after the variable above)
+from .memory import keep_large_blocks_apart
 from .layout import Layout
 from .outputs import STEPS, markdown_table
 from .study.spec import load_study, shipped_studies, study_path
@@ -429,6 +430,7 @@ def _os_error_message(exc: OSError) -> str:
 
 
 def main(argv=None) -> None:
+    keep_large_blocks_apart()       # a panel's freed columns go back to the system (replication.memory)
     try:
         code = run(argv)
     except ReplicationError as exc:

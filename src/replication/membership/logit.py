@@ -357,7 +357,8 @@ def multinomial_logit(data: pd.DataFrame, segment: str, predictors: list[str], r
     if w is None:
         sd = data[predictors].std(ddof=1)
     else:
-        sd = pd.Series(weighted_sd(data[predictors].to_numpy(dtype=float), w), index=predictors)
+        # column by column: a panel's n x p copy would be the model's peak memory
+        sd = pd.Series([float(weighted_sd(data[p].to_numpy(dtype=float), w)) for p in predictors], index=predictors)
     if (sd == 0).any():
         raise ReplicationError(f"multinomial logit: predictor '{sd.index[sd == 0][0]}' is constant")
     if not standardize:
@@ -365,7 +366,7 @@ def multinomial_logit(data: pd.DataFrame, segment: str, predictors: list[str], r
     elif w is None:
         mean = data[predictors].mean()
     else:
-        mean = pd.Series(weighted_mean(data[predictors].to_numpy(dtype=float), w), index=predictors)
+        mean = pd.Series([float(weighted_mean(data[p].to_numpy(dtype=float), w)) for p in predictors], index=predictors)
     scale = sd if standardize else pd.Series(1.0, index=predictors)
     fixed = [p for p in dummies if p in predictors]
     if fixed:

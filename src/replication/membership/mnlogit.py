@@ -30,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import statsmodels.api as sm
 from statsmodels.base.optimizer import _fit_newton
+from statsmodels.discrete.discrete_model import _numpy_to_dummies
 from threadpoolctl import threadpool_limits
 
 #: Rows per chunk of a pass: measured best between 8,192 and 16,384 rows on 2.8 M (smaller
@@ -168,10 +169,20 @@ class MNLogit(sm.MNLogit):
     freq_weights = None
 
     def __init__(self, endog, exog, **kwargs):
+        endog = np.asarray(endog)
+        if endog.ndim == 1 and endog.dtype.kind in "biuf":
+            # The outcome dummies statsmodels would build as floats (n x J, a tenth of a
+            # gigabyte at panel scale), handed over as booleans, one column per value
+            # present in sorted order as statsmodels' own; their names restored below.
+            values, codes = np.unique(endog, return_inverse=True)
+            endog = codes[:, None] == np.arange(len(values))
+        else:
+            values = None
         super().__init__(endog, exog, **kwargs)
-        # The chosen segment's code stands for statsmodels' n x J outcome dummies: at panel
-        # scale they are a tenth of a gigabyte per model.
-        self._chosen = self.wendog.argmax(axis=1)
+        if values is not None:
+            self._ynames_map = _numpy_to_dummies(values)[1]     # statsmodels' names of the values
+        # The chosen segment's code (statsmodels' ``endog``) stands for the dummies.
+        self._chosen = self.endog
         self.wendog = None
         self._likelihood = None
 

@@ -26,6 +26,9 @@ from .ward import ward_clusters, ward_linkage
 #: and per-cluster passes took about a second per k at 2.8 million rows.
 SUMS_ABOVE = 100_000
 
+#: Rows per chunk of the distances to the centroids there.
+SUMS_ROWS = 262_144
+
 
 def _ch_db_from_sums(X, labels) -> tuple[float, float]:
     """scikit-learn's ``calinski_harabasz_score`` and ``davies_bouldin_score`` of a
@@ -43,7 +46,9 @@ def _ch_db_from_sums(X, labels) -> tuple[float, float]:
     lab = remap[lab]
     k = len(size)
     mean = X.mean(axis=0)
-    dist = np.sqrt(((X - centers[lab]) ** 2).sum(axis=1))
+    # Row chunks: at panel scale the n x d temporaries would be the run's peak memory.
+    dist = np.concatenate([np.sqrt(((X[lo:lo + SUMS_ROWS] - centers[lab[lo:lo + SUMS_ROWS]]) ** 2).sum(axis=1))
+                           for lo in range(0, n, SUMS_ROWS)])
     within = float((dist ** 2).sum())
     between = float((size * ((centers - mean) ** 2).sum(axis=1)).sum())
     ch = 1.0 if within == 0 else between * (n - k) / (within * (k - 1))

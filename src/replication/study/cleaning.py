@@ -67,7 +67,8 @@ class UserSurvey:
     notes: list = field(default_factory=list)
     missing: MissingPolicy = MissingPolicy()
     #: Per row of ``survey``: why the analysis would not use the respondent ("" when it
-    #: would). Only rows kept by ``drop_unanswerable=False`` (new respondents to classify) have one.
+    #: would); empty when it would use every row. Only rows kept by
+    #: ``drop_unanswerable=False`` (new respondents to classify) can have a reason.
     excluded: list = field(default_factory=list)
 
     @property
@@ -375,7 +376,9 @@ def read_survey_table(raw: RawTable, block: DataSource, constructs: list[Constru
     if unanswerable.any():
         why[unanswerable] = f"missing answers beyond the policy ({block.missing.describe()})"
     why[out_of_range] = "out-of-range answer (not a scale point of its item)"
-    excluded = list(why[keep])
+    # Empty when every row kept would be used (always so for the analysis): a list of
+    # millions of "" says nothing.
+    excluded = list(why[keep]) if (why[keep] != "").any() else []
     # The kept respondents' answers moved up in place, column by column: the block becomes
     # the survey's without a second copy of a panel's answers.
     del items
