@@ -92,3 +92,11 @@ def test_scale_scores_on_a_tiny_survey(spec):
     for c in spec.constructs:
         assert scores[c.id].tolist() == [2.5, 7.0]
     assert scores["respondent_id"].tolist() == [7, 3]
+
+
+def test_reliability_from_the_scale_scores_is_the_same_table(sample, spec):
+    """The analysis passes the scale scores it already has: the table is the one computed
+    from the items alone, exactly."""
+    from replication.study.measurement import reliability, scale_scores
+    pd.testing.assert_frame_equal(reliability(sample.survey, spec, scale_scores(sample.survey, spec)),
+                                  reliability(sample.survey, spec), check_exact=True)

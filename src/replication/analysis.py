@@ -326,7 +326,7 @@ def _analyse(spec, survey, with_k_selection, crosscheck, stability, n_jobs, sour
     # Single-column predictors are coded first: a bad one stops the run before the work.
     design = code_predictors(spec, survey, labels, source) if membership_predictors(spec) else None
     scores = scale_scores(survey, spec)
-    tables = {"reliability": reliability(survey, spec)}
+    tables = {"reliability": reliability(survey, spec, scores)}
     if weights is not None:
         weights = np.asarray(weights, dtype=float)
         tables["weighting"] = weighting_table(weights, spec.data.weight if spec.data is not None else None)

@@ -33,11 +33,11 @@ from statsmodels.base.optimizer import _fit_newton
 from statsmodels.discrete.discrete_model import _numpy_to_dummies
 from threadpoolctl import threadpool_limits
 
-#: Rows per chunk of a pass: measured best between 8,192 and 16,384 rows on 2.8 M (smaller
-#: chunks cost more calls, larger ones left the cache). Multi-threaded BLAS on such thin
+#: Rows per chunk of a pass: measured best at 16,384 rows on 2.8 M (smaller chunks cost
+#: more calls, larger ones left the cache). Multi-threaded BLAS on such thin
 #: matrices slowed down by 10x or more on a busy machine, so BLAS runs single-threaded
 #: inside the two halves.
-CHUNK_ROWS = 8192
+CHUNK_ROWS = 16_384
 
 #: Below this many rows a pass is one half, in the calling thread.
 SPLIT_ROWS = 50_000
@@ -59,6 +59,8 @@ class Likelihood:
         ia, ib = np.triu_indices(self.K)
         ja, jb = np.triu_indices(J - 1)
         self._pairs = (ia, ib, ja, jb, ja == jb)
+        # Where each column's products x_a x_b (b >= a) start among the pairs (ia, ib).
+        self._first = np.searchsorted(ia, np.arange(self.K))
 
     def probabilities(self, params, rows=slice(None)) -> np.ndarray:
         """``cdf(X B)`` of ``rows``: statsmodels' arithmetic (a column of ones, exp, divide
@@ -79,6 +81,7 @@ class Likelihood:
         llf, score = 0.0, np.zeros((J1, K))
         G = np.zeros((len(ia), len(ja))) if hessian else None
         P = np.empty((CHUNK_ROWS, J1 + 1))
+        Q = np.empty((len(ia), CHUNK_ROWS))        # the column products, one row per pair
         for lo in range(start, stop, CHUNK_ROWS):
             hi = min(lo + CHUNK_ROWS, stop)
             x, c, m = X[lo:hi], self.chosen[lo:hi], hi - lo
@@ -99,7 +102,10 @@ class Likelihood:
                 wp = p[:, 1:] if w is None else p[:, 1:] * w[:, None]
                 S = -wp[:, ja] * p[:, 1:][:, jb]
                 S[:, diag] += wp
-                G += (x[:, ia] * x[:, ib]).T @ S
+                xt = x.T
+                for a, at in enumerate(self._first):
+                    np.multiply(xt[a], xt[a:], out=Q[at:at + K - a, :m])
+                G += Q[:, :m] @ S
         return llf, score, G
 
     def evaluate(self, params, hessian: bool = True):

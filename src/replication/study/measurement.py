@@ -62,12 +62,13 @@ def scale_scores(survey: pd.DataFrame, spec: StudySpec) -> pd.DataFrame:
     return out
 
 
-def reliability(survey: pd.DataFrame, spec: StudySpec) -> pd.DataFrame:
-    """Items, Cronbach's alpha, scale mean and SD per construct."""
+def reliability(survey: pd.DataFrame, spec: StudySpec, scores: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Items, Cronbach's alpha, scale mean and SD per construct (``scores``: the survey's
+    :func:`scale_scores`, when already computed: the same means, not computed again)."""
     rows = []
     for c in spec.constructs:
         items = as_float64(survey[c.items.value])
-        score = items.mean(axis=1)
+        score = items.mean(axis=1) if scores is None else pd.Series(scores[c.id].to_numpy())
         rows.append({"construct": c.id, "label": c.label.value, "role": c.role,
                      "n_items": len(c.items.value), "alpha": cronbach_alpha(items),
                      "mean": score.mean(), "sd": score.std(ddof=1)})
