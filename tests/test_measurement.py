@@ -100,3 +100,18 @@ def test_reliability_from_the_scale_scores_is_the_same_table(sample, spec):
     from replication.study.measurement import reliability, scale_scores
     pd.testing.assert_frame_equal(reliability(sample.survey, spec, scale_scores(sample.survey, spec)),
                                   reliability(sample.survey, spec), check_exact=True)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_item_means_are_pandas_row_means_exactly(seed):
+    """Scale scores, the reliability table and the typing tool take each row's mean of its
+    answered items with :func:`item_means`: exactly pandas' ``mean(axis=1)`` (the same
+    sums and counts), on whole answers, on fractions, with missing answers and with rows
+    that answered nothing."""
+    from replication.study.measurement import item_means
+    rng = np.random.default_rng(seed)
+    block = pd.DataFrame(rng.integers(1, 8, size=(500, 4)).astype(float) / (1 if seed % 2 else 3.7))
+    block = block.mask(rng.random(block.shape) < 0.2)
+    block.iloc[:3] = np.nan
+    np.testing.assert_array_equal(item_means(block), block.mean(axis=1).to_numpy())
+    np.testing.assert_array_equal(item_means(block.astype(np.float16)), block.astype(np.float16).astype(float).mean(axis=1).to_numpy())

@@ -19,7 +19,7 @@ import pandas as pd
 from ..errors import ReplicationError, location
 from ..study.cleaning import read_survey_table
 from ..study.datablock import ConstructInfo, data_source
-from ..study.measurement import as_float64
+from ..study.measurement import as_float64, item_means
 from ..study.readers import read_table
 from .card_schema import UNCLASSIFIED, UNMATCHED
 from .design import design_frame
@@ -66,7 +66,7 @@ def card_scores(card, survey: pd.DataFrame, constructs=None, source="the new res
                                        f"1-{c['scale_points']} of construct '{cid}'")
         values = as_float64(block.apply(pd.to_numeric, errors="coerce"))
         answered = values.notna().sum(axis=1).to_numpy()
-        score = np.array(values.mean(axis=1), dtype=float)
+        score = item_means(values)
         enough = answered >= _min_items(card, c)
         score[~enough] = np.nan
         scores[cid] = score

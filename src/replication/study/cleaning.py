@@ -395,9 +395,10 @@ def read_survey_table(raw: RawTable, block: DataSource, constructs: list[Constru
     if for_analysis:
         for c in constructs:
             for it in c.items:
-                x = survey[it].dropna()
-                if len(x) > 1 and x.nunique() == 1:
-                    v = x.iloc[0]
+                x = survey[it].to_numpy()
+                # constant: one answer given, more than once (its min and max agree)
+                if np.count_nonzero(~np.isnan(x)) > 1 and np.nanmin(x) == np.nanmax(x):
+                    v = np.nanmin(x)
                     original = ((c.scale_points + 1) - v if it in reverse_items else v) + block.scale_min - 1
                     raise ReplicationError(
                         f"{location(path, column=column_of[it])}: every respondent analysed gives the same "

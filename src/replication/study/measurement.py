@@ -42,6 +42,18 @@ def as_float64(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.astype(narrow) if narrow else frame
 
 
+def item_means(items: pd.DataFrame) -> np.ndarray:
+    """Each row's mean over its answered items (NaN when it answered none): pandas'
+    ``as_float64(items).mean(axis=1)``, the same sums (missing answers as 0, the items in
+    order) divided by the same counts, without its overhead on millions of rows."""
+    x = items.to_numpy(dtype=np.float64, copy=True)
+    missing = np.isnan(x)
+    answered = x.shape[1] - missing.sum(axis=1)
+    x[missing] = 0.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return x.sum(axis=1) / answered
+
+
 def scale_scores(survey: pd.DataFrame, spec: StudySpec) -> pd.DataFrame:
     """Mean of each construct's items, one column per construct, indexed by respondent.
 
@@ -58,7 +70,7 @@ def scale_scores(survey: pd.DataFrame, spec: StudySpec) -> pd.DataFrame:
     """
     out = pd.DataFrame({"respondent_id": survey["respondent_id"].to_numpy()})
     for c in spec.constructs:
-        out[c.id] = as_float64(survey[c.items.value]).mean(axis=1).to_numpy()
+        out[c.id] = item_means(survey[c.items.value])
     return out
 
 
@@ -68,7 +80,7 @@ def reliability(survey: pd.DataFrame, spec: StudySpec, scores: pd.DataFrame | No
     rows = []
     for c in spec.constructs:
         items = as_float64(survey[c.items.value])
-        score = items.mean(axis=1) if scores is None else pd.Series(scores[c.id].to_numpy())
+        score = pd.Series(item_means(items) if scores is None else scores[c.id].to_numpy())
         rows.append({"construct": c.id, "label": c.label.value, "role": c.role,
                      "n_items": len(c.items.value), "alpha": cronbach_alpha(items),
                      "mean": score.mean(), "sd": score.std(ddof=1)})
