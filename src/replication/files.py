@@ -79,13 +79,14 @@ def preformat(df: pd.DataFrame, digits: int | None) -> pd.DataFrame:
     cell in Python is most of the time of writing millions of rows. Values are told apart
     by their bits, so -0.0 stays "-0" and NaN stays an empty cell."""
     import numpy as np
+    import pandas as pd
 
     out = None
     for name in df.columns:
         if df[name].dtype != np.float64:
             continue
         bits = df[name].to_numpy().view(np.int64)
-        distinct, where = np.unique(bits, return_inverse=True)
+        where, distinct = pd.factorize(bits)        # hashed: no sort of millions of values
         if len(distinct) > len(bits) // 10:
             continue
         text = np.array(["" if np.isnan(v) else repr(float(v)) if digits is None else f"%.{digits}g" % v
