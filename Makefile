@@ -16,9 +16,7 @@ RUN    := $(BIN)/replication
 STAMP  := $(VENV)/.installed
 # uv installs requirements.lock in seconds where pip takes minutes. It comes from PyPI into
 # a folder of its own (not into the environment, which holds exactly requirements.lock
-# and pip); pip is the fallback when uv cannot be had or fails. UV=0 forces pip. Both compile
-# the packages' bytecode at install (pip by default, uv when asked): without it every run
-# compiles matplotlib, statsmodels and the rest anew where .pyc files cannot be written.
+# and pip); pip is the fallback when uv cannot be had or fails. UV=0 forces pip.
 UV_VERSION ?= 0.13.8
 UV_HOME    := $(VENV)/.uv
 UV_BIN     := $(UV_HOME)/bin/uv
@@ -49,7 +47,7 @@ $(STAMP): requirements.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; v == (3, 11) or print(f"warning: Python {v[0]}.{v[1]}; the package is pinned and tested on 3.11")'
 	$(PYTHON) -m venv --clear $(VENV)
 	@if [ "$(UV)" != 0 ] && $(PIP) install --quiet --target $(UV_HOME) uv==$(UV_VERSION) >/dev/null 2>&1 && \
-	    $(UV_BIN) pip install --quiet --python $(PY) --no-deps --strict --compile-bytecode -r requirements.lock && \
+	    $(UV_BIN) pip install --quiet --python $(PY) --no-deps --strict -r requirements.lock && \
 	    $(UV_BIN) pip install --quiet --python $(PY) --no-deps --no-build-isolation -e . ; then \
 	  echo "installed requirements.lock with uv $(UV_VERSION)"; \
 	else \

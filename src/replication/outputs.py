@@ -129,7 +129,7 @@ OUTPUTS = [
     Output("scores", "processed", "scale scores", "score", "study.measurement.scale_scores", _NB1),
     Output("reliability", "table", "Cronbach's alpha per construct", "score", "study.measurement.reliability", _NB1),
     Output("assignments.csv", "file", "each respondent's segment and the distance behind it (your data)", "cluster", "membership.model_card.write_assignments", _NB5, _DATA),
-    Output("assignments.sav", "file", "the same as SPSS .sav with value labels", "cluster", "membership.model_card.write_assignments", _NB5, _DATA),
+    Output("assignments.sav", "file", "the same as SPSS .sav, the segment as `segment_code` with its names as value labels", "cluster", "membership.model_card.write_assignments", _NB5, _DATA),
     Output("model_card.json", "file", "the typing tool's model card (replication classify)", "cluster", "membership.model_card.build_model_card", _NB5, _DATA),
     Output("segments", "processed", "cluster and segment of each respondent", "cluster", "segmentation.profiles.segment_analysis", _NB2),
     Output("cluster_sizes", "table", "reported vs replicated segment shares", "cluster", "segmentation.profiles.cluster_size_table", _NB2),

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
+from statsmodels.tools.tools import add_constant
 from scipy import stats
 from sklearn.linear_model import LogisticRegression
 from statsmodels.tools.sm_exceptions import (ConvergenceWarning, PerfectSeparationError,
@@ -154,7 +154,7 @@ class MultinomialLogitResult:
 
     def predict_proba(self, X: pd.DataFrame) -> pd.DataFrame:
         """Segment probabilities for predictor values on their original scale."""
-        Z = sm.add_constant((X[self.predictors] - self.mean) / self.scale, has_constant="add")
+        Z = add_constant((X[self.predictors] - self.mean) / self.scale, has_constant="add")
         return pd.DataFrame(np.asarray(self.results.predict(Z)), columns=self.segments, index=X.index)
 
     def probability_curves(self, data: pd.DataFrame, points: int = 25) -> pd.DataFrame:

@@ -28,8 +28,8 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-import statsmodels.api as sm
 from statsmodels.base.optimizer import _fit_newton
+from statsmodels.discrete import discrete_model
 from statsmodels.discrete.discrete_model import _numpy_to_dummies
 from threadpoolctl import threadpool_limits
 
@@ -166,7 +166,7 @@ class Likelihood:
         return llf, len(steps) < MAXITER and bool(np.isfinite(llf))
 
 
-class MNLogit(sm.MNLogit):
+class MNLogit(discrete_model.MNLogit):
     """:class:`statsmodels.discrete.discrete_model.MNLogit` whose log-likelihood, score
     and Hessian come from :class:`Likelihood` (one pass per parameter vector, no n x J
     arrays kept); the outcome dummies statsmodels builds are dropped after construction."""
