@@ -337,3 +337,31 @@ def test_a_refit_without_a_predictor_sees_its_columns_without_a_copy():
         with pytest.raises(ZeroDivisionError), _columns_dropped(design, dropped):
             1 / 0
         assert np.array_equal(design, before)
+
+
+@pytest.mark.parametrize("columns", [["s", "o", "i", "big", "u"], ["s"], ["o"], ["i"], ["s", "f"], ["s", "b"], ["m"],
+                                     ["e"], []])
+def test_csv_rows_written_directly_are_pandas_to_csv(columns):
+    """Tables of text and integer columns go to the csv module directly
+    (:func:`replication.files.write_rows`); the text is pandas' ``to_csv`` exactly, with
+    commas, quotes, line breaks, non-ASCII text, empty and missing cells, negative and large
+    integers; floats, booleans and mixed objects are left to pandas (the same text too)."""
+    import io
+
+    from replication.files import write_rows
+
+    rng = np.random.default_rng(0)
+    n = 500
+    full = pd.DataFrame({
+        "s": pd.array(rng.choice(["a,b", 'say "hi"', "line\nbreak", "é", "", "plain", None], n), dtype="str"),
+        "o": np.array(rng.choice(["x", None, "y;z", " lead"], n), dtype=object),
+        "i": rng.integers(-5, 5, n), "big": rng.integers(0, 10**12, n), "u": rng.integers(0, 3, n).astype(np.uint8),
+        "f": rng.random(n), "b": rng.random(n) > 0.5, "m": np.array(rng.choice([1, "a", None], n), dtype=object),
+        "e": [""] * n,
+    })
+    for frame in (full[columns], full[columns].iloc[:0]):
+        for header in (True, False):
+            ours, theirs = io.StringIO(), io.StringIO()
+            write_rows(ours, frame, header=header, float_format="%.6g")
+            frame.to_csv(theirs, index=False, header=header, lineterminator="\n", float_format="%.6g")
+            assert ours.getvalue() == theirs.getvalue()

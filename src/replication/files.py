@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import tempfile
@@ -62,14 +64,51 @@ def write_csv(path: str | Path, df: pd.DataFrame, digits: int = FLOAT_DIGITS) ->
     """Write a table as CSV with floats to ``digits`` significant digits and ``\\n`` line ends
     (streamed to the file: a table of millions of rows is never one string in memory)."""
     def write(fh) -> None:
+        text = io.TextIOWrapper(fh, encoding="utf-8", newline="")
         # In row chunks: a panel's formatted text at once would be hundreds of megabytes.
         for lo in range(0, max(len(df), 1), CSV_ROWS):
             part = df.iloc[lo:lo + CSV_ROWS]
             if len(df) >= PREFORMAT_ROWS:
                 part = preformat(part, digits)
-            part.to_csv(fh, index=False, header=lo == 0, lineterminator="\n", float_format=f"%.{digits}g",
-                        encoding="utf-8")
+            write_rows(text, part, header=lo == 0, float_format=f"%.{digits}g")
+        text.flush()
+        text.detach()
     return atomic_write_with(path, write)
+
+
+def write_rows(fh, df: pd.DataFrame, header: bool = True, float_format: str | None = None) -> None:
+    """``df.to_csv(fh, index=False, header=header, lineterminator="\\n", float_format=...)``
+    to a text handle: the same text. A table of text and integer columns only (a panel's,
+    once :func:`preformat` has written its floats) goes straight to the ``csv`` module,
+    which pandas itself writes through, each integer formatted once per distinct value:
+    pandas' row-by-row assembly was most of the time of writing millions of rows."""
+    cells = [_csv_cells(df[c]) for c in df.columns] if df.columns.is_unique else [None]
+    if len(df.columns) == 0 or any(c is None for c in cells):
+        df.to_csv(fh, index=False, header=header, lineterminator="\n", float_format=float_format)
+        return
+    writer = csv.writer(fh, lineterminator="\n")
+    if header:
+        writer.writerow([str(c) for c in df.columns])
+    writer.writerows(zip(*cells))
+
+
+def _csv_cells(col: pd.Series):
+    """The column's cells as pandas writes them (text; missing as ""), or None for a type
+    whose formatting is left to pandas (floats, booleans, dates, mixed objects)."""
+    import numpy as np
+    import pandas as pd
+
+    x = col.to_numpy()
+    if x.dtype.kind in "iu":
+        codes, distinct = pd.factorize(x)
+        return np.array([str(v) for v in distinct.tolist()], dtype=object)[codes]
+    if x.dtype != object:
+        return None
+    missing = pd.isna(x)
+    if missing.any():
+        x = x.copy()
+        x[missing] = ""
+    return x if pd.api.types.infer_dtype(x, skipna=False) in ("string", "empty") else None
 
 
 def preformat(df: pd.DataFrame, digits: int | None) -> pd.DataFrame:

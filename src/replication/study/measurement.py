@@ -23,7 +23,9 @@ def cronbach_alpha(items) -> float:
     float
     """
     x = np.asarray(items, dtype=float)
-    x = x[~np.isnan(x).any(axis=1)]   # respondents who answered every item of the scale
+    complete = ~np.isnan(x).any(axis=1)     # respondents who answered every item of the scale
+    if not complete.all():                  # (no copy of a panel's answers when all did)
+        x = x[complete]
     k = x.shape[1]
     if k < 2:
         raise ValueError("Cronbach's alpha needs at least two items")

@@ -155,7 +155,7 @@ def _write_csv(frame: pd.DataFrame, tmp: Path, float_columns, digits: int) -> No
                     out[c] = _formatted(out[c], digits)
             if long:            # the other float columns as pandas writes them
                 out = files.preformat(out, None)
-            out.to_csv(fh, index=False, header=lo == 0, lineterminator="\n")
+            files.write_rows(fh, out, header=lo == 0)
 
 
 def _formatted(col: pd.Series, digits: int) -> np.ndarray:
