@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import ReplicationError
+from .memory import row_chunks
 
 if TYPE_CHECKING:   # write_csv is given a DataFrame; the module itself needs no pandas
     import pandas as pd
@@ -56,24 +57,25 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
 #: Tables at least this long format a float column with few distinct values once per value.
 PREFORMAT_ROWS = 100_000
 
-#: Rows of a long table formatted and written at a time.
-CSV_ROWS = 262_144
-
-
 def write_csv(path: str | Path, df: pd.DataFrame, digits: int = FLOAT_DIGITS) -> Path:
     """Write a table as CSV with floats to ``digits`` significant digits and ``\\n`` line ends
     (streamed to the file: a table of millions of rows is never one string in memory)."""
+    prepare = (lambda part: preformat(part, digits)) if len(df) >= PREFORMAT_ROWS else None
+
     def write(fh) -> None:
         text = io.TextIOWrapper(fh, encoding="utf-8", newline="")
-        # In row chunks: a panel's formatted text at once would be hundreds of megabytes.
-        for lo in range(0, max(len(df), 1), CSV_ROWS):
-            part = df.iloc[lo:lo + CSV_ROWS]
-            if len(df) >= PREFORMAT_ROWS:
-                part = preformat(part, digits)
-            write_rows(text, part, header=lo == 0, float_format=f"%.{digits}g")
+        write_table(text, df, prepare, float_format=f"%.{digits}g")
         text.flush()
         text.detach()
     return atomic_write_with(path, write)
+
+
+def write_table(fh, df: pd.DataFrame, prepare=None, float_format: str | None = None) -> None:
+    """``df`` as CSV to a text handle in row chunks (a panel's formatted text at once would
+    be hundreds of megabytes), each chunk passed through ``prepare`` first when given."""
+    for rows in row_chunks(max(len(df), 1)):
+        part = df.iloc[rows] if prepare is None else prepare(df.iloc[rows])
+        write_rows(fh, part, header=rows.start == 0, float_format=float_format)
 
 
 def write_rows(fh, df: pd.DataFrame, header: bool = True, float_format: str | None = None) -> None:

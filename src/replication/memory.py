@@ -54,3 +54,14 @@ def keep_large_blocks_apart() -> None:
             libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD)
         except (OSError, AttributeError):
             pass
+
+
+#: Rows of a panel worked at a time wherever a whole-column temporary (distances,
+#: probabilities, formatted text) would cost hundreds of megabytes: a chunk of a few
+#: doubles per row is a few megabytes.
+PANEL_CHUNK_ROWS = 262_144
+
+
+def row_chunks(n: int, size: int = PANEL_CHUNK_ROWS) -> list[slice]:
+    """Slices covering rows ``0..n`` in order, ``size`` rows at a time (none when ``n`` is 0)."""
+    return [slice(lo, min(lo + size, n)) for lo in range(0, n, size)]

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ReplicationError, location
+from ..memory import row_chunks
 from ..study.cleaning import read_survey_table
 from ..study.datablock import ConstructInfo, data_source
 from ..study.measurement import as_float64, item_means
@@ -74,8 +75,11 @@ def card_scores(card, survey: pd.DataFrame, constructs=None, source="the new res
     return scores, ok
 
 
-#: Rows per chunk of the distances to the centroids.
-CLASSIFY_ROWS = 262_144
+def standardized(scores: pd.DataFrame, dims, mean, scale):
+    """``(rows, Z)`` per chunk of rows: the scores of ``dims`` standardized by ``mean`` and
+    ``scale`` (in chunks: at panel scale the n x d temporaries would be most of a gigabyte)."""
+    for rows in row_chunks(len(scores)):
+        yield rows, (scores[dims].iloc[rows].to_numpy(dtype=float) - mean) / scale
 
 
 def classify(card, survey_df: pd.DataFrame, *, probabilities: bool | None = None,
@@ -117,11 +121,7 @@ def classify(card, survey_df: pd.DataFrame, *, probabilities: bool | None = None
     centers = np.asarray(seg["centers"], float)
     n = len(scores)
     label, distance = np.full(n, -1), np.full(n, np.nan)
-    # In row chunks, one centroid at a time: at panel scale the n x d and n x k x d
-    # temporaries would be most of a gigabyte.
-    for lo in range(0, n, CLASSIFY_ROWS):
-        rows = slice(lo, min(lo + CLASSIFY_ROWS, n))
-        Z = (scores[dims].iloc[rows].to_numpy(dtype=float) - mean) / scale
+    for rows, Z in standardized(scores, dims, mean, scale):     # one centroid at a time: no n x k x d
         d2 = np.column_stack([((Z - c) ** 2).sum(axis=1) for c in centers])
         fine = ok[rows]
         label[rows] = np.where(fine, np.nanargmin(np.where(fine[:, None], d2, 0.0), axis=1), -1)

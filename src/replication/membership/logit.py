@@ -23,6 +23,7 @@ from statsmodels.tools.sm_exceptions import (ConvergenceWarning, PerfectSeparati
                                              PerfectSeparationWarning)
 
 from ..errors import ReplicationError
+from ..memory import row_chunks
 from ..weights import weighted_mean, weighted_sd
 from .mnlogit import MAXITER, Likelihood, MNLogit
 from .weighted_logit import WeightedMNLogit
@@ -34,9 +35,6 @@ SEPARATION_COEF, SEPARATION_SE = 15.0, 100.0
 #: Panel rule: rows of the seeded sample whose estimates start Newton's method on all
 #: respondents (a sample this size starts it close enough to save a full-data step).
 START_ROWS = 20_000
-
-#: Rows per chunk of the classification's probabilities.
-PREDICT_ROWS = 262_144
 
 
 @dataclass
@@ -433,12 +431,9 @@ def multinomial_logit(data: pd.DataFrame, segment: str, predictors: list[str], r
     for p, cols in groups.items():
         kept = [c for c in X.columns if c not in cols]
         start, _ = start_on_sample(kept)
-        if panel:
-            dropped = [X.columns.get_loc(c) for c in cols]
-            with _columns_dropped(design, dropped) as reduced_design:     # X[kept]'s values, not a copy
-                reduced_llf = _maximum_llf(y, reduced_design, len(segments), w, start, f"without {p}")
-        else:
-            reduced_llf = _maximum_llf(y, X[kept].to_numpy(dtype=float), len(segments), w, start, f"without {p}")
+        dropped = [X.columns.get_loc(c) for c in cols]
+        with _columns_dropped(design, dropped) as reduced_design:     # X[kept]'s values, not a copy
+            reduced_llf = _maximum_llf(y, reduced_design, len(segments), w, start, f"without {p}")
         lr = 2 * (llf - reduced_llf)
         df = (len(segments) - 1) * len(cols)
         lr_rows.append({"predictor": p, "lr_chi2": lr, "df": df, "p_value": stats.chi2.sf(lr, df)})
@@ -447,8 +442,7 @@ def multinomial_logit(data: pd.DataFrame, segment: str, predictors: list[str], r
     # Classification: predicted = most probable segment (in row chunks: no n x J array).
     fitted = Likelihood(design, y, len(segments))
     b = np.asarray(res.params).ravel(order="F")
-    predicted = np.concatenate([fitted.probabilities(b, slice(lo, lo + PREDICT_ROWS)).argmax(axis=1)
-                                for lo in range(0, len(y), PREDICT_ROWS)])
+    predicted = np.concatenate([fitted.probabilities(b, rows).argmax(axis=1) for rows in row_chunks(len(y))])
     # Recovered x predicted counts (summed weights), from the codes: a cross-tabulation of
     # millions of text labels took seconds and most of a gigabyte at panel scale.
     J = len(segments)

@@ -46,6 +46,17 @@ SPLIT_ROWS = 50_000
 MAXITER = 100
 
 
+def cdf(XB: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """The segment probabilities from the linear predictors ``XB`` (n x J-1), statsmodels'
+    ``MNLogit.cdf`` arithmetic (a column of ones, exp, divide by the row sums) without its
+    column_stack copy; written into ``out`` (n x J) when given."""
+    eXB = np.empty((XB.shape[0], XB.shape[1] + 1)) if out is None else out
+    eXB[:, 0] = 1.0
+    np.exp(XB, out=eXB[:, 1:])
+    eXB /= eXB.sum(1)[:, None]
+    return eXB
+
+
 class Likelihood:
     """The multinomial logit's log-likelihood, score and Hessian on a design ``exog``
     (n x K, the constant included), segment codes ``chosen`` (0 = the reference) of ``J``
@@ -66,12 +77,7 @@ class Likelihood:
         """``cdf(X B)`` of ``rows``: statsmodels' arithmetic (a column of ones, exp, divide
         by the row sums)."""
         B = np.asarray(params, dtype=float).reshape(self.K, -1, order="F")
-        x = self.exog[rows]
-        P = np.empty((x.shape[0], self.J))
-        P[:, 0] = 1.0
-        np.exp(x @ B, out=P[:, 1:])
-        P /= P.sum(1)[:, None]
-        return P
+        return cdf(self.exog[rows] @ B)
 
     def _rows(self, B, start: int, stop: int, hessian: bool):
         """Log-likelihood, score (J-1 x K) and the Hessian's distinct products (or None)
@@ -85,10 +91,7 @@ class Likelihood:
         for lo in range(start, stop, CHUNK_ROWS):
             hi = min(lo + CHUNK_ROWS, stop)
             x, c, m = X[lo:hi], self.chosen[lo:hi], hi - lo
-            p = P[:m]
-            p[:, 0] = 1.0
-            np.exp(x @ B, out=p[:, 1:])
-            p /= p.sum(1)[:, None]
+            p = cdf(x @ B, out=P[:m])
             w = None if W is None else W[lo:hi]
             logp = np.log(p[np.arange(m), c])
             llf += float(logp.sum() if w is None else w @ logp)
@@ -207,13 +210,7 @@ class MNLogit(discrete_model.MNLogit):
         return self.likelihood.probabilities(params)
 
     def cdf(self, X, out=None):
-        # statsmodels' arithmetic (a column of ones, exp, divide by the row sums) without
-        # its column_stack copy; written into ``out`` when given
-        eXB = np.empty((X.shape[0], X.shape[1] + 1)) if out is None else out
-        eXB[:, 0] = 1.0
-        np.exp(X, out=eXB[:, 1:])
-        eXB /= eXB.sum(1)[:, None]
-        return eXB
+        return cdf(X, out)
 
     def loglike(self, params):
         return self.likelihood.loglike(params)

@@ -45,7 +45,7 @@ from ..study.spss import write_user_table
 # are imported here so the typing tool is one import (replication.membership.model_card).
 from .card_schema import (CARD_KIND, SCHEMA_VERSION, UNCLASSIFIED, UNMATCHED, UNMATCHED_CODE, ModelCard,  # noqa: F401
                           card_json, load_model_card, save_model_card, validate_model_card)
-from .classify import card_scores, classify, logit_probabilities, read_new_respondents  # noqa: F401
+from .classify import card_scores, classify, logit_probabilities, read_new_respondents, standardized  # noqa: F401
 
 
 def safe_label(text) -> str:
@@ -185,10 +185,6 @@ def _membership_card(m) -> dict | None:
 # ---------------------------------------------------------------------------------------
 
 
-#: Rows per chunk of the distances to the centroids.
-DISTANCE_ROWS = 262_144
-
-
 def assignment_table(result) -> pd.DataFrame:
     """Each respondent's segment: ``respondent_id, cluster, segment_code, segment, segment_name, distance``.
 
@@ -206,12 +202,9 @@ def assignment_table(result) -> pd.DataFrame:
     labels = np.asarray(a["cluster"].to_numpy(), dtype=int) - 1
     centers = np.asarray(model.cluster_centers_, dtype=float)
     mean, scale = np.asarray(model.mean_), np.asarray(model.scale_)
-    # Row by row (in chunks: a panel's n x d temporaries would be most of a gigabyte).
     distance = np.empty(len(a))
-    for lo in range(0, len(a), DISTANCE_ROWS):
-        hi = min(lo + DISTANCE_ROWS, len(a))
-        Z = (result.scores[dims].iloc[lo:hi].to_numpy(dtype=float) - mean) / scale
-        distance[lo:hi] = np.sqrt(((Z - centers[labels[lo:hi]]) ** 2).sum(axis=1))
+    for rows, Z in standardized(result.scores, dims, mean, scale):
+        distance[rows] = np.sqrt(((Z - centers[labels[rows]]) ** 2).sum(axis=1))
     code = {s: i + 1 for i, s in enumerate(spec.segment_ids)}
     names = spec.segment_names
     which, segments = pd.factorize(a["segment"], use_na_sentinel=False)   # looked up per segment, not respondent

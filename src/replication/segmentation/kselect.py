@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
 
+from ..memory import row_chunks
 from .ward import ward_clusters, ward_linkage
 
 
@@ -25,9 +26,6 @@ from .ward import ward_clusters, ward_linkage
 #: (:func:`_ch_db_from_sums`) instead of scikit-learn's functions, whose label encoding
 #: and per-cluster passes took about a second per k at 2.8 million rows.
 SUMS_ABOVE = 100_000
-
-#: Rows per chunk of the distances to the centroids there.
-SUMS_ROWS = 262_144
 
 
 def _ch_db_from_sums(X, labels) -> tuple[float, float]:
@@ -47,8 +45,7 @@ def _ch_db_from_sums(X, labels) -> tuple[float, float]:
     k = len(size)
     mean = X.mean(axis=0)
     # Row chunks: at panel scale the n x d temporaries would be the run's peak memory.
-    dist = np.concatenate([np.sqrt(((X[lo:lo + SUMS_ROWS] - centers[lab[lo:lo + SUMS_ROWS]]) ** 2).sum(axis=1))
-                           for lo in range(0, n, SUMS_ROWS)])
+    dist = np.concatenate([np.sqrt(((X[rows] - centers[lab[rows]]) ** 2).sum(axis=1)) for rows in row_chunks(n)])
     within = float((dist ** 2).sum())
     between = float((size * ((centers - mean) ** 2).sum(axis=1)).sum())
     ch = 1.0 if within == 0 else between * (n - k) / (within * (k - 1))

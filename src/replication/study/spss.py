@@ -147,15 +147,16 @@ def write_user_table(frame: pd.DataFrame, path_csv=None, path_sav=None, *, varia
 def _write_csv(frame: pd.DataFrame, tmp: Path, float_columns, digits: int) -> None:
     """``frame`` as CSV, ``float_columns`` to ``digits`` significant digits, in row chunks."""
     long = len(frame) >= files.PREFORMAT_ROWS
+
+    def prepare(part: pd.DataFrame) -> pd.DataFrame:
+        out = part.copy(deep=False)
+        for c in float_columns:
+            if c in out.columns:
+                out[c] = _formatted(out[c], digits)
+        return files.preformat(out, None) if long else out      # the other floats as pandas writes them
+
     with open(tmp, "w", encoding="utf-8", newline="") as fh:
-        for lo in range(0, max(len(frame), 1), files.CSV_ROWS):
-            out = frame.iloc[lo:lo + files.CSV_ROWS].copy(deep=False)
-            for c in float_columns:
-                if c in out.columns:
-                    out[c] = _formatted(out[c], digits)
-            if long:            # the other float columns as pandas writes them
-                out = files.preformat(out, None)
-            files.write_rows(fh, out, header=lo == 0)
+        files.write_table(fh, frame, prepare)
 
 
 def _formatted(col: pd.Series, digits: int) -> np.ndarray:
